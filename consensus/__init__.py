@@ -1,0 +1,1 @@
+"""finchain consensus package."""

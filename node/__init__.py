@@ -1,0 +1,1 @@
+"""finchain node package."""

@@ -1,0 +1,1 @@
+"""finchain p2p package."""

@@ -1,0 +1,1 @@
+"""finchain vm package."""
