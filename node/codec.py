@@ -60,7 +60,6 @@ def decode(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
             raw=False,
             use_list=True,
             strict_map_key=True,
-            max_buffer_size=max_bytes,
             ext_hook=_reject_ext,
         )
     except msgpack.ExtraData as exc:

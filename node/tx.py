@@ -3,8 +3,10 @@
 Wire form (docs/protocol.md): `[body, signature]` with
 `body = [chain_id, nonce, gas_limit, gas_price, expiry_height, payload]` and, for a
 transfer, `payload = [1, to, amount]`. Amounts and gas price are uint256 as minimal
-big-endian bytes. The hash is SHA-256 over the tag 0x01 and the encoded body; that
-hash is what the sender signs, so the chain id is inside every signature.
+big-endian bytes. The sender signs SHA-256 over the tag 0x01 and the encoded body, so
+the chain id is inside every signature. The transaction's id (its hash) is SHA-256 over
+the tag 0x09 and the whole signed encoding: two senders signing equal bodies make two
+transactions.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from node import codec
 from node.codec import DecodeError
-from node.crypto import TAG_TX, PrivateKey, SignatureError, recover_address, tagged_hash
+from node.crypto import TAG_TX, TAG_TX_ID, PrivateKey, SignatureError, recover_address, tagged_hash
 from node.errors import BadSignature, MalformedTransaction, TooLarge
 
 KIND_TRANSFER = 1
@@ -57,14 +59,13 @@ class TxBody:
     def encode(self) -> bytes:
         return codec.encode(self.to_list())
 
-    def hash(self) -> bytes:
+    def signing_hash(self) -> bytes:
         return tagged_hash(TAG_TX, self.encode())
 
     def sign(self, key: PrivateKey) -> SignedTx:
-        digest = self.hash()
-        signature = key.sign(digest)
+        signature = key.sign(self.signing_hash())
         raw = codec.encode([self.to_list(), signature])
-        return SignedTx(body=self, signature=signature, hash=digest, raw=raw, sender=key.address)
+        return SignedTx(body=self, signature=signature, hash=tagged_hash(TAG_TX_ID, raw), raw=raw, sender=key.address)
 
     @property
     def max_fee(self) -> int:
@@ -131,7 +132,8 @@ def decode_tx(raw: bytes, max_bytes: int = MAX_TX_BYTES) -> SignedTx:
         sender = recover_address(digest, signature)
     except SignatureError as exc:
         raise BadSignature(f"bad signature: {exc}") from exc
-    return SignedTx(body=body, signature=signature, hash=digest, raw=bytes(raw), sender=sender)
+    raw = bytes(raw)
+    return SignedTx(body=body, signature=signature, hash=tagged_hash(TAG_TX_ID, raw), raw=raw, sender=sender)
 
 
 def intrinsic_gas(body: TxBody) -> int:

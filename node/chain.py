@@ -1,0 +1,289 @@
+"""The chain: builds, validates, executes and commits blocks over the store.
+
+One `Chain` owns the committed tip. Validation executes a block against the tip's
+state and keeps the result, so the commit that follows writes what was validated
+without executing again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from node import codec
+from node.block import (
+    PRECOMMIT,
+    ZERO_HASH,
+    Block,
+    Commit,
+    Header,
+    Receipt,
+    decode_block,
+    merkle_root,
+    vote_sign_bytes,
+)
+from node.codec import DecodeError
+from node.crypto import SignatureError, recover_address, sha256
+from node.errors import InvalidBlock, InvalidTransaction, StoreCorrupted
+from node.execution import Account, ExecParams, StateOverlay, account_key, process_transaction, tx_parties
+from node.genesis import Genesis
+from node.store import BlockWrite, Store
+from node.trie import EMPTY_ROOT, SparseMerkleTree
+from node.tx import SignedTx
+
+MAX_CLOCK_DRIFT_MS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutedBlock:
+    block: Block
+    raw: bytes
+    hash: bytes
+    txs: tuple[SignedTx, ...]
+    receipts: tuple[Receipt, ...]
+    changes: dict[bytes, bytes | None]
+    trie_nodes: dict[bytes, bytes]
+
+    @property
+    def height(self) -> int:
+        return self.block.height
+
+
+def compute_validators_hash(genesis: Genesis) -> bytes:
+    return sha256(codec.encode([[v.address, v.power] for v in genesis.validators]))
+
+
+class _NodeReader:
+    def __init__(self, store: Store) -> None:
+        self.get = store.get_node
+
+
+class Chain:
+    def __init__(self, store: Store, genesis: Genesis, decode_tx: Callable[[bytes], SignedTx]) -> None:
+        self.store = store
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self.genesis_hash = genesis.hash()
+        self.trie = SparseMerkleTree(_NodeReader(store))
+        self.validators_hash = compute_validators_hash(genesis)
+        self.powers = {v.address: v.power for v in genesis.validators}
+        self.total_power = sum(self.powers.values())
+        self._decode_tx = decode_tx
+        self._ensure_genesis()
+        self._load_tip()
+
+    # -- setup ------------------------------------------------------------------------
+
+    def _ensure_genesis(self) -> None:
+        stored = self.store.genesis_hash()
+        if stored is not None:
+            if stored != self.genesis_hash:
+                raise StoreCorrupted(
+                    "the database was created from another genesis.json "
+                    f"({stored.hex()[:16]}..., this one is {self.genesis_hash.hex()[:16]}...)"
+                )
+            return
+        state = {account_key(a.address): Account(a.balance, 0).encode() for a in self.genesis.accounts}
+        root, nodes = self.trie.update(EMPTY_ROOT, dict(state))
+        self.store.init_genesis(self.genesis_hash, state, nodes, root, {})
+
+    def _load_tip(self) -> None:
+        self.height = self.store.latest_height()
+        root = self.store.state_root(self.height)
+        if root is None:
+            raise StoreCorrupted(f"no state root stored for height {self.height}")
+        self.state_root = root
+        if self.height == 0:
+            self.tip_hash = self.genesis_hash
+            self.tip_time_ms = self.genesis.genesis_time_ms
+        else:
+            block = self.store.get_block(self.height)
+            if block is None:
+                raise StoreCorrupted(f"block {self.height} is missing")
+            if block.header.state_root != root:
+                raise StoreCorrupted(f"block {self.height} names another state root than the one stored")
+            self.tip_hash = block.hash()
+            self.tip_time_ms = block.header.time_ms
+
+    # -- reads ------------------------------------------------------------------------
+
+    def exec_params(self, height: int) -> ExecParams:
+        p = self.genesis.params
+        return ExecParams(self.chain_id, height, p.min_gas_price, p.max_block_gas)
+
+    def get_account(self, address: bytes, height: int | None = None) -> Account:
+        if height is None or height == self.height:
+            raw = self.store.get_state(account_key(address))
+        else:
+            root = self.store.state_root(height)
+            if root is None:
+                raise KeyError(height)
+            raw = self.trie.get(root, account_key(address))
+        return Account() if raw is None else Account.decode(raw)
+
+    # -- building and validating ------------------------------------------------------
+
+    def build_block(
+        self, proposer: bytes, candidates: Sequence[SignedTx], last_commit: Commit | None, time_ms: int
+    ) -> ExecutedBlock:
+        """Execute candidates in order, leaving out any that may not be included now."""
+        height = self.height + 1
+        params = self.exec_params(height)
+        max_bytes = self.genesis.params.max_block_bytes - 64 * 1024  # room for header and commit
+        state = StateOverlay(self.store.get_state)
+        txs: list[SignedTx] = []
+        receipts: list[Receipt] = []
+        size = 0
+        gas = 0
+        for tx in candidates:
+            if size + tx.size > max_bytes or gas + tx.body.gas_limit > params.max_tx_gas:
+                continue
+            snap = state.snapshot()
+            try:
+                receipt = process_transaction(state, tx, params)
+            except InvalidTransaction:
+                state.restore(snap)
+                continue
+            txs.append(tx)
+            receipts.append(receipt)
+            size += tx.size
+            gas += tx.body.gas_limit
+        return self._seal(height, proposer, txs, receipts, state, last_commit, max(time_ms, self.tip_time_ms + 1))
+
+    def _seal(
+        self,
+        height: int,
+        proposer: bytes,
+        txs: list[SignedTx],
+        receipts: list[Receipt],
+        state: StateOverlay,
+        last_commit: Commit | None,
+        time_ms: int,
+    ) -> ExecutedBlock:
+        root, nodes = self.trie.update(self.state_root, state.changes)
+        header = Header(
+            chain_id=self.chain_id,
+            height=height,
+            time_ms=time_ms,
+            prev_hash=self.tip_hash,
+            tx_root=merkle_root([tx.hash for tx in txs]),
+            results_root=merkle_root([r.hash() for r in receipts]),
+            state_root=root,
+            validators_hash=self.validators_hash,
+            proposer=proposer,
+            last_commit_hash=last_commit.hash() if last_commit else ZERO_HASH,
+            evidence_root=merkle_root([]),
+        )
+        block = Block(header, tuple(tx.raw for tx in txs), last_commit, ())
+        raw = block.encode()
+        return ExecutedBlock(block, raw, header.hash(), tuple(txs), tuple(receipts), state.changes, nodes)
+
+    def validate_block(self, raw: bytes, now_ms: int | None = None) -> ExecutedBlock:
+        """Decode, check and execute a block proposed for the next height; InvalidBlock says why not."""
+        try:
+            block = decode_block(raw, self.genesis.params.max_block_bytes)
+        except DecodeError as exc:
+            raise InvalidBlock(f"block does not decode: {exc}") from exc
+        h = block.header
+        height = self.height + 1
+        if h.chain_id != self.chain_id:
+            raise InvalidBlock(f"block is for chain {h.chain_id!r}")
+        if h.height != height:
+            raise InvalidBlock(f"block height {h.height}, expected {height}")
+        if h.prev_hash != self.tip_hash:
+            raise InvalidBlock("block does not extend our tip")
+        if h.time_ms <= self.tip_time_ms:
+            raise InvalidBlock("block time is not after the previous block's")
+        if now_ms is not None and h.time_ms > now_ms + MAX_CLOCK_DRIFT_MS:
+            raise InvalidBlock("block time is too far in the future")
+        if h.validators_hash != self.validators_hash:
+            raise InvalidBlock("validators hash does not match")
+        if h.proposer not in self.powers:
+            raise InvalidBlock("proposer is not a validator")
+        if len(block.txs) > self.genesis.params.max_block_txs:
+            raise InvalidBlock("too many transactions")
+        if block.evidence:
+            raise InvalidBlock("evidence is not accepted yet")
+        if height == 1:
+            if block.last_commit is not None or h.last_commit_hash != ZERO_HASH:
+                raise InvalidBlock("the first block carries no last commit")
+        else:
+            if block.last_commit is None:
+                raise InvalidBlock("missing last commit")
+            if h.last_commit_hash != block.last_commit.hash():
+                raise InvalidBlock("last commit hash does not match")
+            self.verify_commit(block.last_commit, self.height, self.tip_hash)
+        params = self.exec_params(height)
+        state = StateOverlay(self.store.get_state)
+        txs: list[SignedTx] = []
+        receipts: list[Receipt] = []
+        gas = 0
+        for index, tx_raw in enumerate(block.txs):
+            try:
+                tx = self._decode_tx(tx_raw)
+                gas += tx.body.gas_limit
+                if gas > params.max_tx_gas:
+                    raise InvalidBlock("block gas limit exceeded")
+                receipts.append(process_transaction(state, tx, params))
+            except InvalidTransaction as exc:
+                raise InvalidBlock(f"transaction {index} may not be included: {exc}") from exc
+            txs.append(tx)
+        executed = self._seal(height, h.proposer, txs, receipts, state, block.last_commit, h.time_ms)
+        if executed.block.header != h:
+            raise InvalidBlock(_header_mismatch(executed.block.header, h))
+        return ExecutedBlock(block, bytes(raw), executed.hash, *_rest(executed))
+
+    def verify_commit(self, commit: Commit, height: int, block_hash: bytes) -> None:
+        if commit.height != height or commit.block_hash != block_hash:
+            raise InvalidBlock(f"commit is for another block than {height}")
+        seen: set[bytes] = set()
+        power = 0
+        digest = vote_sign_bytes(self.chain_id, PRECOMMIT, commit.height, commit.round, commit.block_hash)
+        for sig in commit.signatures:
+            if sig.validator in seen or sig.validator not in self.powers:
+                raise InvalidBlock("commit holds a duplicate or unknown validator")
+            try:
+                signer = recover_address(digest, sig.signature)
+            except SignatureError as exc:
+                raise InvalidBlock(f"commit signature: {exc}") from exc
+            if signer != sig.validator:
+                raise InvalidBlock("commit signature does not match its validator")
+            seen.add(sig.validator)
+            power += self.powers[sig.validator]
+        if 3 * power <= 2 * self.total_power:
+            raise InvalidBlock("commit does not hold more than 2/3 of the voting power")
+
+    # -- committing -------------------------------------------------------------------
+
+    def commit_block(self, executed: ExecutedBlock, commit: Commit, extra: dict[bytes, bytes] | None = None) -> None:
+        if executed.height != self.height + 1 or executed.block.header.prev_hash != self.tip_hash:
+            raise InvalidBlock("block no longer extends the tip")
+        header = executed.block.header
+        self.store.commit_block(
+            BlockWrite(
+                block=executed.block,
+                block_raw=executed.raw,
+                block_hash=executed.hash,
+                commit=commit,
+                receipts=executed.receipts,
+                tx_parties=tuple(tx_parties(tx) for tx in executed.txs),
+                state_changes=executed.changes,
+                trie_nodes=executed.trie_nodes,
+                state_root=header.state_root,
+                extra=extra or {},
+            )
+        )
+        self.height = header.height
+        self.tip_hash = executed.hash
+        self.tip_time_ms = header.time_ms
+        self.state_root = header.state_root
+
+
+def _rest(e: ExecutedBlock) -> tuple[tuple[SignedTx, ...], tuple[Receipt, ...], dict, dict]:
+    return e.txs, e.receipts, e.changes, e.trie_nodes
+
+
+def _header_mismatch(ours: Header, theirs: Header) -> str:
+    names = ("tx_root", "results_root", "state_root", "last_commit_hash", "evidence_root", "time_ms")
+    wrong = [n for n in names if getattr(ours, n) != getattr(theirs, n)]
+    return "block header does not match its execution: " + (", ".join(wrong) or "fields differ")

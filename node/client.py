@@ -1,0 +1,210 @@
+"""The Python SDK: JSON-RPC calls, transaction building, waiting for finality.
+
+`Client` is synchronous (stdlib HTTP, usable from any script); `AsyncClient` uses aiohttp.
+Both share the request and answer handling, and raise `RpcCallError` with the node's
+code, message and reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import aiohttp
+
+from node.crypto import PrivateKey, parse_address, to_checksum_address
+from node.tx import TRANSFER_GAS, SignedTx, Transfer, TxBody
+
+
+class RpcCallError(Exception):
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(f"{message} (code {code})")
+        self.code = code
+        self.message = message
+        self.data = data
+
+    @property
+    def reason(self) -> str | None:
+        return self.data.get("reason") if isinstance(self.data, dict) else None
+
+
+class TransportError(Exception):
+    """The node could not be reached or answered something that is not JSON-RPC."""
+
+
+_ids = itertools.count(1)
+
+
+def _request(method: str, params: list[Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": params}
+
+
+def _result(answer: Any) -> Any:
+    if not isinstance(answer, dict) or answer.get("jsonrpc") != "2.0":
+        raise TransportError(f"not a JSON-RPC answer: {answer!r:.200}")
+    if "error" in answer:
+        err = answer["error"]
+        raise RpcCallError(err.get("code", 0), err.get("message", ""), err.get("data"))
+    return answer.get("result")
+
+
+def build_transfer(
+    key: PrivateKey,
+    chain_id: str,
+    nonce: int,
+    to: str | bytes,
+    amount: int,
+    *,
+    gas_price: int = 1,
+    gas_limit: int = TRANSFER_GAS,
+    expiry_height: int = 0,
+) -> SignedTx:
+    to_bytes = parse_address(to) if isinstance(to, str) else to
+    body = TxBody(chain_id, nonce, gas_limit, gas_price, expiry_height, Transfer(to_bytes, amount))
+    return body.sign(key)
+
+
+class Client:
+    def __init__(self, url: str = "http://127.0.0.1:8545", timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/") + "/"
+        self.timeout = timeout
+        self._chain_id: str | None = None
+
+    def call(self, method: str, *params: Any) -> Any:
+        body = json.dumps(_request(method, list(params))).encode()
+        req = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return _result(json.loads(resp.read()))
+        except urllib.error.HTTPError as exc:
+            try:
+                return _result(json.loads(exc.read()))
+            except (json.JSONDecodeError, TransportError):
+                raise TransportError(f"HTTP {exc.code} from {self.url}") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise TransportError(f"cannot reach {self.url}: {exc}") from exc
+
+    def status(self) -> dict[str, Any]:
+        return self.call("node_status")
+
+    @property
+    def chain_id(self) -> str:
+        if self._chain_id is None:
+            self._chain_id = self.status()["chain_id"]
+        return self._chain_id
+
+    def account(self, address: str, block: int | str = "latest") -> dict[str, Any]:
+        return self.call("account_get", address, block)
+
+    def balance(self, address: str) -> int:
+        return int(self.account(address)["balance"])
+
+    def next_nonce(self, address: str) -> int:
+        return int(self.account(address)["pending_nonce"])
+
+    def send_raw(self, raw: bytes) -> str:
+        return self.call("tx_send", "0x" + raw.hex())
+
+    def get_tx(self, tx_hash: str) -> dict[str, Any]:
+        return self.call("tx_get", tx_hash)
+
+    def get_block(self, block: int | str = "latest", full: bool = False) -> dict[str, Any]:
+        return self.call("chain_getBlock", block, full)
+
+    def wait_for_tx(self, tx_hash: str, timeout: float = 30.0, poll: float = 0.2) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = self.get_tx(tx_hash)
+            if answer["status"] == "committed":
+                return answer
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"transaction {tx_hash} not committed after {timeout}s (status {answer['status']})")
+            time.sleep(poll)
+
+    def transfer(self, key: PrivateKey, to: str, amount: int, *, gas_price: int = 1, nonce: int | None = None,
+                 wait: bool = False, timeout: float = 30.0) -> str:
+        if nonce is None:
+            nonce = self.next_nonce(to_checksum_address(key.address))
+        tx = build_transfer(key, self.chain_id, nonce, to, amount, gas_price=gas_price)
+        tx_hash = self.send_raw(tx.raw)
+        if wait:
+            self.wait_for_tx(tx_hash, timeout)
+        return tx_hash
+
+
+class AsyncClient:
+    def __init__(self, url: str = "http://127.0.0.1:8545", timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/") + "/"
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _sess(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def _post(self, payload: Any) -> Any:
+        try:
+            async with self._sess().post(self.url, json=payload) as resp:
+                if resp.status == 204:
+                    return None
+                return await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
+            raise TransportError(f"cannot reach {self.url}: {exc}") from exc
+
+    async def call(self, method: str, *params: Any) -> Any:
+        return _result(await self._post(_request(method, list(params))))
+
+    async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        """Send calls in one JSON-RPC batch; each item is a result or an RpcCallError."""
+        reqs = [_request(m, p) for m, p in calls]
+        answers = await self._post(reqs)
+        if not isinstance(answers, list):
+            _result(answers)
+            raise TransportError("batch answered with a single object")
+        by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
+        out: list[Any] = []
+        for r in reqs:
+            try:
+                out.append(_result(by_id.get(r["id"])))
+            except RpcCallError as exc:
+                out.append(exc)
+        return out
+
+    async def status(self) -> dict[str, Any]:
+        return await self.call("node_status")
+
+    async def send_raw(self, raw: bytes) -> str:
+        return await self.call("tx_send", "0x" + raw.hex())
+
+    async def get_tx(self, tx_hash: str) -> dict[str, Any]:
+        return await self.call("tx_get", tx_hash)
+
+    async def account(self, address: str, block: int | str = "latest") -> dict[str, Any]:
+        return await self.call("account_get", address, block)
+
+    async def wait_for_tx(self, tx_hash: str, timeout: float = 30.0, poll: float = 0.2) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = await self.get_tx(tx_hash)
+            if answer["status"] == "committed":
+                return answer
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"transaction {tx_hash} not committed after {timeout}s")
+            await asyncio.sleep(poll)

@@ -1,0 +1,208 @@
+"""The home folder and config.toml: what `finchain init` writes and `finchain node` reads."""
+
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from node.crypto import PrivateKey, to_checksum_address
+from node.genesis import Genesis, GenesisAccount, GenesisValidator, Params
+from node.signer import write_atomic
+
+
+class ConfigError(ValueError):
+    """config.toml or a key file is missing or wrong; the message names the file and field."""
+
+
+DEFAULT_CONFIG = """\
+# finchain node configuration. Every value shown is the default.
+
+[node]
+# A name for this node in logs and status.
+moniker = "{moniker}"
+# "text" for people, "json" for log collectors. `--log-format` overrides it.
+log_format = "text"
+log_level = "info"
+
+[rpc]
+# JSON-RPC 2.0 over HTTP (POST /) and WebSocket (/ws). Keep it on 127.0.0.1 unless a proxy guards it.
+listen = "127.0.0.1:{rpc_port}"
+max_body_bytes = 1048576
+max_batch = 100
+
+[p2p]
+listen = "127.0.0.1:{p2p_port}"
+# Comma-separated id@host:port.
+persistent_peers = "{peers}"
+seeds = ""
+max_inbound = 40
+max_outbound = 10
+
+[mempool]
+max_txs = 50000
+max_bytes = 67108864
+nonce_gap = 64
+ttl_seconds = 600
+
+[consensus]
+# With false, a height starts only when transactions wait (or every empty_block_interval_s).
+create_empty_blocks = true
+empty_block_interval_s = 30
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    home: Path
+    moniker: str = "node"
+    log_format: str = "text"
+    log_level: str = "info"
+    rpc_host: str = "127.0.0.1"
+    rpc_port: int = 8545
+    rpc_max_body_bytes: int = 1 << 20
+    rpc_max_batch: int = 100
+    p2p_host: str = "127.0.0.1"
+    p2p_port: int = 26656
+    persistent_peers: tuple[str, ...] = ()
+    seeds: tuple[str, ...] = ()
+    max_inbound: int = 40
+    max_outbound: int = 10
+    mempool_max_txs: int = 50_000
+    mempool_max_bytes: int = 64 << 20
+    mempool_nonce_gap: int = 64
+    mempool_ttl_seconds: float = 600.0
+    create_empty_blocks: bool = True
+    empty_block_interval_s: float = 30.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def genesis_path(self) -> Path:
+        return self.home / "config" / "genesis.json"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+
+def _split_addr(text: str, where: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"{where}: expected host:port, got {text!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def load_config(home: Path) -> NodeConfig:
+    path = home / "config" / "config.toml"
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path} not found: run `finchain init --home {home}` first") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+    def sect(name: str) -> dict[str, Any]:
+        value = raw.get(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: [{name}] must be a table")
+        return value
+
+    def typed(table: dict[str, Any], key: str, kind: type, default: Any, where: str) -> Any:
+        value = table.get(key, default)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(f"{path}: {where}.{key} must be {kind.__name__}, got {value!r}")
+        return value
+
+    n, r, p, m, c = sect("node"), sect("rpc"), sect("p2p"), sect("mempool"), sect("consensus")
+    d = NodeConfig(home=home)
+    rpc_host, rpc_port = _split_addr(typed(r, "listen", str, f"127.0.0.1:{d.rpc_port}", "rpc"), "rpc.listen")
+    p2p_host, p2p_port = _split_addr(typed(p, "listen", str, f"127.0.0.1:{d.p2p_port}", "p2p"), "p2p.listen")
+    log_format = typed(n, "log_format", str, d.log_format, "node")
+    if log_format not in ("text", "json"):
+        raise ConfigError(f"{path}: node.log_format must be \"text\" or \"json\"")
+
+    def peers(key: str) -> tuple[str, ...]:
+        return tuple(x.strip() for x in typed(p, key, str, "", "p2p").split(",") if x.strip())
+
+    return NodeConfig(
+        home=home,
+        moniker=typed(n, "moniker", str, d.moniker, "node"),
+        log_format=log_format,
+        log_level=typed(n, "log_level", str, d.log_level, "node"),
+        rpc_host=rpc_host,
+        rpc_port=rpc_port,
+        rpc_max_body_bytes=typed(r, "max_body_bytes", int, d.rpc_max_body_bytes, "rpc"),
+        rpc_max_batch=typed(r, "max_batch", int, d.rpc_max_batch, "rpc"),
+        p2p_host=p2p_host,
+        p2p_port=p2p_port,
+        persistent_peers=peers("persistent_peers"),
+        seeds=peers("seeds"),
+        max_inbound=typed(p, "max_inbound", int, d.max_inbound, "p2p"),
+        max_outbound=typed(p, "max_outbound", int, d.max_outbound, "p2p"),
+        mempool_max_txs=typed(m, "max_txs", int, d.mempool_max_txs, "mempool"),
+        mempool_max_bytes=typed(m, "max_bytes", int, d.mempool_max_bytes, "mempool"),
+        mempool_nonce_gap=typed(m, "nonce_gap", int, d.mempool_nonce_gap, "mempool"),
+        mempool_ttl_seconds=typed(m, "ttl_seconds", float, d.mempool_ttl_seconds, "mempool"),
+        create_empty_blocks=typed(c, "create_empty_blocks", bool, d.create_empty_blocks, "consensus"),
+        empty_block_interval_s=typed(c, "empty_block_interval_s", float, d.empty_block_interval_s, "consensus"),
+    )
+
+
+def save_key(path: Path, key: PrivateKey) -> None:
+    record = {
+        "address": to_checksum_address(key.address),
+        "pub_key": "0x" + key.public_key.hex(),
+        "private_key": "0x" + key.secret.hex(),
+    }
+    write_atomic(path, (json.dumps(record, indent=2) + "\n").encode(), 0o600)
+
+
+def load_key(path: Path) -> PrivateKey:
+    try:
+        return PrivateKey.from_hex(json.loads(path.read_text())["private_key"])
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path} not found") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: not a valid key file ({exc})") from exc
+
+
+def init_home(
+    home: Path,
+    *,
+    chain_id: str = "finchain-local",
+    moniker: str = "node0",
+    rpc_port: int = 8545,
+    p2p_port: int = 26656,
+    accounts: tuple[GenesisAccount, ...] = (),
+    params: Params | None = None,
+    validator_key: PrivateKey | None = None,
+    genesis: Genesis | None = None,
+    peers: str = "",
+    overwrite: bool = False,
+) -> tuple[Genesis, PrivateKey]:
+    """Create a home folder. Without `genesis`, a one-validator genesis of this node's key is written."""
+    cfg = home / "config"
+    if (cfg / "genesis.json").exists() and not overwrite:
+        raise ConfigError(f"{cfg} already holds a node; pass --force to overwrite it")
+    cfg.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (home / "data").mkdir(parents=True, exist_ok=True, mode=0o700)
+    vkey = validator_key or PrivateKey.generate()
+    save_key(cfg / "validator_key.json", vkey)
+    save_key(cfg / "node_key.json", PrivateKey.generate())
+    if genesis is None:
+        genesis = Genesis(
+            chain_id=chain_id,
+            genesis_time_ms=int(time.time() * 1000),
+            params=params or Params(),
+            validators=(GenesisValidator(vkey.address, vkey.public_key, 10, moniker),),
+            accounts=accounts,
+        )
+    genesis.save(cfg / "genesis.json")
+    (cfg / "config.toml").write_text(DEFAULT_CONFIG.format(moniker=moniker, rpc_port=rpc_port, p2p_port=p2p_port,
+                                                           peers=peers))
+    return genesis, vkey

@@ -1,0 +1,240 @@
+"""The node's JSON-RPC methods, on the generic machinery of node.jsonrpc."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from node import errors
+from node.block import Block
+from node.chain import Chain
+from node.crypto import AddressError, parse_address, to_checksum_address
+from node.engine import Engine
+from node.jsonrpc import ErrorSpec, Method, Param, Registry, RpcError, invalid_params
+from node.mempool import Mempool
+from node.tx import SignedTx
+from node.views import block_json, header_json, hx, iso_ms, receipt_json, tx_json
+
+VERSION = "0.1.0"
+HEX = {"type": "string", "pattern": "^0x[0-9a-fA-F]*$"}
+ADDRESS = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$", "description": "EIP-55 address"}
+HASH = {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"}
+BLOCK_ID = {"oneOf": [{"type": "integer"}, {"type": "string"}],
+            "description": "a height, \"latest\", or a 0x block hash"}
+
+
+def rpc_error(exc: errors.FinchainError) -> RpcError:
+    return RpcError(exc.code, str(exc), {"reason": exc.reason})
+
+
+TX_ERROR_SPECS = tuple(ErrorSpec(e.code, e.reason) for e in errors.TX_ERRORS)
+NOT_FOUND = ErrorSpec(errors.NotFound.code, errors.NotFound.reason)
+
+
+@dataclass
+class NodeInfo:
+    node_id: str
+    moniker: str
+    validator: bytes | None
+    peers: Callable[[], list[dict[str, Any]]]
+    catching_up: Callable[[], bool]
+
+
+def _bytes_param(text: str, name: str, length: int | None = None) -> bytes:
+    if not isinstance(text, str) or not text.startswith("0x"):
+        raise invalid_params(f"{name}: expected 0x-prefixed hex")
+    try:
+        raw = bytes.fromhex(text[2:])
+    except ValueError as exc:
+        raise invalid_params(f"{name}: not valid hex") from exc
+    if length is not None and len(raw) != length:
+        raise invalid_params(f"{name}: expected {length} bytes")
+    return raw
+
+
+def _address_param(text: str, name: str = "address") -> bytes:
+    try:
+        return parse_address(text)
+    except AddressError as exc:
+        raise invalid_params(f"{name}: {exc}") from exc
+
+
+class NodeApi:
+    def __init__(self, chain: Chain, mempool: Mempool, engine: Engine, info: NodeInfo) -> None:
+        self.chain = chain
+        self.mempool = mempool
+        self.engine = engine
+        self.info = info
+
+    def _decode_all(self, block: Block) -> list[SignedTx]:
+        return [self.mempool.decode_verified(raw) for raw in block.txs]
+
+    def _height_of(self, block: int | str) -> int:
+        tip = self.chain.height
+        if block == "latest":
+            return tip
+        if isinstance(block, int):
+            if block < 0 or block > tip:
+                raise RpcError(errors.NotFound.code, f"no block at height {block} (the latest is {tip})",
+                               {"reason": "not_found"})
+            return block
+        if isinstance(block, str) and block.isdigit():
+            return self._height_of(int(block))
+        h = self.chain.store.height_of_block(_bytes_param(block, "block", 32))
+        if h is None:
+            raise RpcError(errors.NotFound.code, f"no block with hash {block}", {"reason": "not_found"})
+        return h
+
+    def _block(self, block: int | str) -> Block:
+        height = self._height_of(block)
+        found = self.chain.store.get_block(height) if height > 0 else None
+        if found is None:
+            raise RpcError(errors.NotFound.code, f"no block at height {height}", {"reason": "not_found"})
+        return found
+
+    # -- methods ----------------------------------------------------------------------
+
+    async def node_status(self) -> dict[str, Any]:
+        chain = self.chain
+        state = self.engine.state
+        return {
+            "chain_id": chain.chain_id,
+            "genesis_hash": hx(chain.genesis_hash),
+            "node_id": self.info.node_id,
+            "moniker": self.info.moniker,
+            "version": VERSION,
+            "validator": to_checksum_address(self.info.validator) if self.info.validator else None,
+            "height": chain.height,
+            "latest_block_hash": hx(chain.tip_hash),
+            "latest_block_time_ms": chain.tip_time_ms,
+            "latest_block_time": iso_ms(chain.tip_time_ms),
+            "state_root": hx(chain.state_root),
+            "catching_up": self.info.catching_up(),
+            "peers": len(self.info.peers()),
+            "consensus": {
+                "height": state.height if state else None,
+                "round": state.round if state else None,
+                "step": state.step.name.lower() if state else None,
+            },
+            "mempool_size": len(self.mempool),
+        }
+
+    async def chain_getBlock(self, block: int | str = "latest", full: bool = False) -> dict[str, Any]:
+        found = self._block(block)
+        return block_json(found, self._decode_all(found), full)
+
+    async def chain_getHeader(self, block: int | str = "latest") -> dict[str, Any]:
+        return header_json(self._block(block).header)
+
+    async def tx_send(self, raw: str) -> str:
+        data = _bytes_param(raw, "raw")
+        try:
+            tx = self.mempool.add(data)
+        except errors.InvalidTransaction as exc:
+            raise rpc_error(exc) from exc
+        self.engine.txs_available()
+        return hx(tx.hash)
+
+    async def tx_get(self, hash: str) -> dict[str, Any]:
+        tx_hash = _bytes_param(hash, "hash", 32)
+        loc = self.chain.store.get_tx(tx_hash)
+        if loc is not None:
+            block = self.chain.store.get_block(loc.height)
+            if block is None:
+                raise RpcError(errors.StoreCorrupted.code, "indexed block is missing", {"reason": "store_corrupted"})
+            tx = self.mempool.decode_verified(block.txs[loc.index])
+            return {
+                "hash": hash.lower(),
+                "status": "committed",
+                "height": loc.height,
+                "index": loc.index,
+                "block_hash": hx(block.hash()),
+                "tx": tx_json(tx),
+                "receipt": receipt_json(loc.receipt),
+            }
+        pending = self.mempool.get(tx_hash)
+        if pending is not None:
+            return {"hash": hash.lower(), "status": "pending", "height": None, "index": None, "block_hash": None,
+                    "tx": tx_json(pending), "receipt": None}
+        return {"hash": hash.lower(), "status": "unknown", "height": None, "index": None, "block_hash": None,
+                "tx": None, "receipt": None}
+
+    async def account_get(self, address: str, block: int | str = "latest") -> dict[str, Any]:
+        addr = _address_param(address)
+        height = self._height_of(block)
+        account = self.chain.get_account(addr, height)
+        out: dict[str, Any] = {
+            "address": to_checksum_address(addr),
+            "balance": str(account.balance),
+            "nonce": account.nonce,
+            "height": height,
+        }
+        if height == self.chain.height:
+            pending = self.mempool.pending_nonce(addr)
+            out["pending_nonce"] = account.nonce if pending is None else pending
+        return out
+
+    async def account_txs(self, address: str, limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
+        addr = _address_param(address)
+        if not 1 <= limit <= 1000:
+            raise invalid_params("limit: between 1 and 1000")
+        before = None
+        if cursor is not None:
+            try:
+                h, i = cursor.split(":")
+                before = (int(h), int(i))
+            except ValueError as exc:
+                raise invalid_params("cursor: use the next_cursor of a previous answer") from exc
+        rows = self.chain.store.address_history(addr, limit, before)
+        items = []
+        for height, index, tx_hash in rows:
+            loc = self.chain.store.get_tx(tx_hash)
+            block = self.chain.store.get_block(height)
+            if loc is None or block is None:
+                continue
+            items.append({
+                "height": height,
+                "index": index,
+                "tx": tx_json(self.mempool.decode_verified(block.txs[index])),
+                "receipt": receipt_json(loc.receipt),
+            })
+        next_cursor = f"{rows[-1][0]}:{rows[-1][1]}" if len(rows) == limit else None
+        return {"address": to_checksum_address(addr), "txs": items, "next_cursor": next_cursor}
+
+    async def mempool_status(self) -> dict[str, Any]:
+        cfg = self.mempool.config
+        return {"size": len(self.mempool), "bytes": self.mempool.total_bytes, "max_txs": cfg.max_txs,
+                "max_bytes": cfg.max_bytes}
+
+    async def health(self) -> dict[str, Any]:
+        age = time.time() - self.chain.tip_time_ms / 1000
+        return {"status": "ok", "height": self.chain.height, "last_block_age_s": round(age, 3)}
+
+
+def build_registry(api: NodeApi, max_batch: int = 100) -> Registry:
+    reg = Registry(max_batch=max_batch, title="finchain JSON-RPC", version=VERSION)
+    block_param = Param("block", BLOCK_ID, required=False, description="default \"latest\"")
+    reg.add(Method("node_status", api.node_status, (), {"name": "status", "type": "object"},
+                   "Chain id, node id, latest height, block hash and time, state root, sync state, peers."))
+    reg.add(Method("chain_getBlock", api.chain_getBlock,
+                   (block_param, Param("full", {"type": "boolean"}, False, "full transactions, not hashes")),
+                   {"name": "block", "type": "object"}, "A committed block with its last commit.", (NOT_FOUND,)))
+    reg.add(Method("chain_getHeader", api.chain_getHeader, (block_param,), {"name": "header", "type": "object"},
+                   "A committed block header.", (NOT_FOUND,)))
+    reg.add(Method("tx_send", api.tx_send, (Param("raw", HEX, description="signed transaction bytes"),),
+                   {"name": "hash", **HASH}, "Admit a signed transaction to the mempool; returns its hash.",
+                   TX_ERROR_SPECS))
+    reg.add(Method("tx_get", api.tx_get, (Param("hash", HASH),), {"name": "tx", "type": "object"},
+                   "A transaction's status (pending, committed, unknown), position and receipt."))
+    reg.add(Method("account_get", api.account_get, (Param("address", ADDRESS), block_param),
+                   {"name": "account", "type": "object"}, "Balance (decimal string of base units) and nonce.",
+                   (NOT_FOUND,)))
+    reg.add(Method("account_txs", api.account_txs,
+                   (Param("address", ADDRESS), Param("limit", {"type": "integer"}, False, "1..1000, default 20"),
+                    Param("cursor", {"type": "string"}, False, "next_cursor of the previous page")),
+                   {"name": "history", "type": "object"}, "Committed transactions of an address, newest first."))
+    reg.add(Method("mempool_status", api.mempool_status, (), {"name": "mempool", "type": "object"},
+                   "Pending transaction count and bytes, with the limits."))
+    return reg

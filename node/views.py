@@ -1,0 +1,103 @@
+"""JSON views of blocks, transactions and receipts for RPC and the CLI.
+
+Bytes are 0x hex, addresses EIP-55, token amounts decimal strings of base units
+(they exceed 2^53), heights, nonces and gas plain JSON integers.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from node.block import Block, Commit, Header, Receipt
+from node.crypto import to_checksum_address
+from node.tx import SignedTx, Transfer
+
+
+def hx(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+def iso_ms(ms: int) -> str:
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).isoformat(timespec="milliseconds")
+
+
+def header_json(h: Header) -> dict[str, Any]:
+    return {
+        "hash": hx(h.hash()),
+        "chain_id": h.chain_id,
+        "height": h.height,
+        "time_ms": h.time_ms,
+        "time": iso_ms(h.time_ms),
+        "prev_hash": hx(h.prev_hash),
+        "tx_root": hx(h.tx_root),
+        "results_root": hx(h.results_root),
+        "state_root": hx(h.state_root),
+        "validators_hash": hx(h.validators_hash),
+        "proposer": to_checksum_address(h.proposer),
+        "last_commit_hash": hx(h.last_commit_hash),
+        "evidence_root": hx(h.evidence_root),
+    }
+
+
+def commit_json(c: Commit | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {
+        "height": c.height,
+        "round": c.round,
+        "block_hash": hx(c.block_hash),
+        "signatures": [{"validator": to_checksum_address(s.validator), "signature": hx(s.signature)}
+                       for s in c.signatures],
+    }
+
+
+def tx_json(tx: SignedTx) -> dict[str, Any]:
+    b = tx.body
+    out: dict[str, Any] = {
+        "hash": hx(tx.hash),
+        "from": to_checksum_address(tx.sender),
+        "chain_id": b.chain_id,
+        "nonce": b.nonce,
+        "gas_limit": b.gas_limit,
+        "gas_price": str(b.gas_price),
+        "expiry_height": b.expiry_height,
+        "signature": hx(tx.signature),
+    }
+    match b.payload:
+        case Transfer(to=to, amount=amount):
+            out.update(type="transfer", to=to_checksum_address(to), amount=str(amount))
+    return out
+
+
+def receipt_json(r: Receipt) -> dict[str, Any]:
+    return {
+        "tx_hash": hx(r.tx_hash),
+        "status": "success" if r.status else "failed",
+        "gas_used": r.gas_used,
+        "fee": str(r.fee),
+        "error": r.error or None,
+        "events": [{"address": to_checksum_address(e.address), "name": e.name, "data": _plain(e.data)}
+                   for e in r.events],
+        "output": _plain(r.output),
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return hx(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def block_json(block: Block, txs: list[SignedTx], full: bool) -> dict[str, Any]:
+    return {
+        "hash": hx(block.hash()),
+        "height": block.height,
+        "header": header_json(block.header),
+        "tx_count": len(block.txs),
+        "txs": [tx_json(t) for t in txs] if full else [hx(t.hash) for t in txs],
+        "last_commit": commit_json(block.last_commit),
+        "size": len(block.encode()),
+    }

