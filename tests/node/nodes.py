@@ -1,0 +1,25 @@
+"""A one-validator node in a temporary home, run as a real process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from devnet.process import NodeProcess, free_port
+from node.config import init_home, save_key
+from node.genesis import GenesisAccount, Params, TimeoutsMs
+from tests.node.helpers import CHAIN_ID, COIN, key
+
+FUNDED = 10
+BALANCE = 1000 * COIN
+
+
+def make_node_home(tmp: Path, commit_ms: int = 200, funded: int = FUNDED) -> NodeProcess:
+    home = tmp / "home"
+    rpc_port = free_port()
+    params = Params(timeouts=TimeoutsMs(commit=commit_ms))
+    accounts = tuple(GenesisAccount(key(i).address, BALANCE) for i in range(funded))
+    init_home(home, chain_id=CHAIN_ID, rpc_port=rpc_port, p2p_port=free_port(), accounts=accounts, params=params,
+              validator_key=key(100))
+    for i in range(funded):
+        save_key(tmp / f"key{i}.json", key(i))
+    return NodeProcess(home, rpc_port)

@@ -1,0 +1,100 @@
+"""End to end with a real `finchain node` process: transfers by SDK and CLI, restart, same state."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from node.client import RpcCallError, build_transfer
+from node.crypto import to_checksum_address
+from tests.node.helpers import CHAIN_ID, COIN, key
+from tests.node.nodes import BALANCE, FUNDED, make_node_home
+
+pytestmark = pytest.mark.slow
+
+SDK_TXS = 180
+CLI_TXS = 20
+
+
+def addr(i: int) -> str:
+    return to_checksum_address(key(i).address)
+
+
+@pytest.fixture
+def node(tmp_path):
+    proc = make_node_home(tmp_path)
+    proc.start()
+    proc.wait_ready()
+    yield proc
+    proc.stop()
+
+
+def test_transfers_commit_exactly_and_survive_restart(node, tmp_path):
+    client = node.client
+    expected = {addr(i): BALANCE for i in range(FUNDED)}
+    nonces = dict.fromkeys(range(FUNDED), 0)
+    hashes = []
+    for n in range(SDK_TXS):
+        sender, to = n % FUNDED, (n * 7 + 3) % FUNDED
+        amount = (n + 1) * 10**15 + n  # odd units: exactness to the unit
+        tx = build_transfer(key(sender), CHAIN_ID, nonces[sender], addr(to), amount, gas_price=1 + n % 3)
+        nonces[sender] += 1
+        hashes.append(client.send_raw(tx.raw))
+        expected[addr(sender)] -= amount
+        expected[addr(to)] += amount
+    for n in range(CLI_TXS):
+        sender, to = n % FUNDED, (n + 1) % FUNDED
+        out = subprocess.run(
+            [sys.executable, "-m", "node", "tx", "transfer", "--rpc", node.rpc_url, "--key-file",
+             str(tmp_path / f"key{sender}.json"), "--to", addr(to), "--amount", "0.25", "--wait"],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert out.returncode == 0, out.stderr
+        assert '"status": "success"' in out.stdout
+        hashes.append(out.stdout.split('"hash": "')[1].split('"')[0])
+        expected[addr(sender)] -= COIN // 4
+        expected[addr(to)] += COIN // 4
+    fees: dict[str, int] = {}
+    for h in hashes:
+        answer = client.wait_for_tx(h, timeout=60)
+        assert answer["receipt"]["status"] == "success", answer
+        fees[answer["tx"]["from"]] = fees.get(answer["tx"]["from"], 0) + int(answer["receipt"]["fee"])
+    for a, fee in fees.items():
+        expected[a] -= fee
+    balances = {a: client.balance(a) for a in expected}
+    assert balances == expected
+    assert sum(balances.values()) + sum(fees.values()) == FUNDED * BALANCE
+
+    status = client.status()
+    history = client.call("account_txs", addr(0), 1000)
+    assert len(history["txs"]) == sum(1 for h in hashes if client.get_tx(h)["tx"]["from"] == addr(0)) + sum(
+        1 for h in hashes if client.get_tx(h)["tx"]["to"] == addr(0))
+    heights = [(t["height"], t["index"]) for t in history["txs"]]
+    assert heights == sorted(heights, reverse=True)
+
+    assert node.stop() == 0
+    node.start()
+    node.wait_ready()
+    after = node.client.call("chain_getHeader", status["height"])
+    assert after["state_root"] == status["state_root"]
+    assert {a: node.client.balance(a) for a in expected} == expected
+    assert node.client.call("account_txs", addr(0), 1000)["txs"] == history["txs"]
+    node.wait_height(status["height"] + 2)
+
+
+def test_rejections_are_typed(node):
+    client = node.client
+    cases = [
+        (build_transfer(key(0), "other-chain", 0, addr(1), 1).raw, "wrong_chain"),
+        (build_transfer(key(0), CHAIN_ID, 99_999, addr(1), 1).raw, "nonce_too_high"),
+        (build_transfer(key(50), CHAIN_ID, 0, addr(1), 1).raw, "insufficient_funds"),
+        (build_transfer(key(0), CHAIN_ID, 0, addr(1), 1, gas_limit=20_000).raw, "gas_limit_too_low"),
+        (b"\x92\x01\x02", "malformed"),
+    ]
+    for raw, reason in cases:
+        with pytest.raises(RpcCallError) as info:
+            client.send_raw(raw)
+        assert info.value.reason == reason
+    assert client.status()["height"] >= 0
