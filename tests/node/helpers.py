@@ -19,8 +19,9 @@ def key(n: int) -> PrivateKey:
 
 
 def make_genesis(funded: int = 4, balance: int = 1000 * COIN, validators: int = 1) -> Genesis:
-    vals = tuple(GenesisValidator(key(100 + i).address, key(100 + i).public_key, 10, f"v{i}")
-                 for i in range(validators))
+    vals = tuple(
+        GenesisValidator(key(100 + i).address, key(100 + i).public_key, 10, f"v{i}") for i in range(validators)
+    )
     return Genesis(
         chain_id=CHAIN_ID,
         genesis_time_ms=1_700_000_000_000,
@@ -30,8 +31,12 @@ def make_genesis(funded: int = 4, balance: int = 1000 * COIN, validators: int = 
     )
 
 
-def make_chain(tmp: Path, genesis: Genesis | None = None, mempool_config: MempoolConfig | None = None,
-               clock: list[float] | None = None) -> tuple[Chain, Mempool]:
+def make_chain(
+    tmp: Path,
+    genesis: Genesis | None = None,
+    mempool_config: MempoolConfig | None = None,
+    clock: list[float] | None = None,
+) -> tuple[Chain, Mempool]:
     genesis = genesis or make_genesis()
     store = Store(tmp / "db")
     now = clock if clock is not None else [0.0]

@@ -18,8 +18,15 @@ def make_node_home(tmp: Path, commit_ms: int = 200, funded: int = FUNDED) -> Nod
     rpc_port = free_port()
     params = Params(timeouts=TimeoutsMs(commit=commit_ms))
     accounts = tuple(GenesisAccount(key(i).address, BALANCE) for i in range(funded))
-    init_home(home, chain_id=CHAIN_ID, rpc_port=rpc_port, p2p_port=free_port(), accounts=accounts, params=params,
-              validator_key=key(100))
+    init_home(
+        home,
+        chain_id=CHAIN_ID,
+        rpc_port=rpc_port,
+        p2p_port=free_port(),
+        accounts=accounts,
+        params=params,
+        validator_key=key(100),
+    )
     for i in range(funded):
         save_key(tmp / f"key{i}.json", key(i))
     return NodeProcess(home, rpc_port)

@@ -66,8 +66,9 @@ def test_validate_block_accepts_honest_and_rejects_tampered(tmp_path):
     from node.block import Block
 
     h = executed.block.header
-    bad_root = Block(type(h)(**{**{f: getattr(h, f) for f in h.__slots__}, "state_root": b"\x01" * 32}),
-                     executed.block.txs, None)
+    bad_root = Block(
+        type(h)(**{**{f: getattr(h, f) for f in h.__slots__}, "state_root": b"\x01" * 32}), executed.block.txs, None
+    )
     with pytest.raises(errors.InvalidBlock, match="state_root"):
         follower.validate_block(bad_root.encode())
     with pytest.raises(errors.InvalidBlock, match="decode"):

@@ -45,9 +45,13 @@ class Load(threading.Thread):
                 for sender in range(FUNDED):
                     nonce = client.next_nonce(to_checksum_address(key(sender).address))
                     for k in range(5):
-                        tx = build_transfer(key(sender), CHAIN_ID, nonce + k,
-                                            to_checksum_address(key(rng.randrange(FUNDED)).address),
-                                            rng.randrange(1, 10**15))
+                        tx = build_transfer(
+                            key(sender),
+                            CHAIN_ID,
+                            nonce + k,
+                            to_checksum_address(key(rng.randrange(FUNDED)).address),
+                            rng.randrange(1, 10**15),
+                        )
                         client.send_raw(tx.raw)
                         self.sent += 1
             except (TransportError, RpcCallError):

@@ -107,8 +107,7 @@ def test_reap_orders_by_price_and_nonce(pool):
     pool.add(tx(sender=0, nonce=0, gas_price=1).raw)
     pool.add(tx(sender=2, nonce=0, gas_price=10).raw)
     reaped = pool.reap(10, 10**7, 10**9)
-    assert [(t.sender, t.body.nonce) for t in reaped] == [
-        (key(2).address, 0), (key(0).address, 0), (key(0).address, 1)]
+    assert [(t.sender, t.body.nonce) for t in reaped] == [(key(2).address, 0), (key(0).address, 0), (key(0).address, 1)]
 
 
 def test_ttl_and_rejection_cache(tmp_path):

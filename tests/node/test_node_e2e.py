@@ -47,9 +47,25 @@ def test_transfers_commit_exactly_and_survive_restart(node, tmp_path):
     for n in range(CLI_TXS):
         sender, to = n % FUNDED, (n + 1) % FUNDED
         out = subprocess.run(
-            [sys.executable, "-m", "node", "tx", "transfer", "--rpc", node.rpc_url, "--key-file",
-             str(tmp_path / f"key{sender}.json"), "--to", addr(to), "--amount", "0.25", "--wait"],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "node",
+                "tx",
+                "transfer",
+                "--rpc",
+                node.rpc_url,
+                "--key-file",
+                str(tmp_path / f"key{sender}.json"),
+                "--to",
+                addr(to),
+                "--amount",
+                "0.25",
+                "--wait",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert out.returncode == 0, out.stderr
         assert '"status": "success"' in out.stdout
@@ -70,7 +86,8 @@ def test_transfers_commit_exactly_and_survive_restart(node, tmp_path):
     status = client.status()
     history = client.call("account_txs", addr(0), 1000)
     assert len(history["txs"]) == sum(1 for h in hashes if client.get_tx(h)["tx"]["from"] == addr(0)) + sum(
-        1 for h in hashes if client.get_tx(h)["tx"]["to"] == addr(0))
+        1 for h in hashes if client.get_tx(h)["tx"]["to"] == addr(0)
+    )
     heights = [(t["height"], t["index"]) for t in history["txs"]]
     assert heights == sorted(heights, reverse=True)
 

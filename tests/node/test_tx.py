@@ -30,8 +30,7 @@ def test_high_s_signature_rejected():
 
 def test_signature_binds_chain_id():
     tx = transfer()
-    other = codec.encode([TxBody("other-chain", 0, 21_000, 1, 0, Transfer(key(1).address, 5)).to_list(),
-                          tx.signature])
+    other = codec.encode([TxBody("other-chain", 0, 21_000, 1, 0, Transfer(key(1).address, 5)).to_list(), tx.signature])
     assert decode_tx(other).sender != key(0).address
 
 
