@@ -115,3 +115,76 @@ def test_rejections_are_typed(node):
             client.send_raw(raw)
         assert info.value.reason == reason
     assert client.status()["height"] >= 0
+
+
+def _post(url: str, body: bytes) -> tuple[int, object]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def test_rpc_conformance_on_a_live_node(node):
+    url = node.rpc_url
+    cases = [
+        (b'{"jsonrpc": "2.0", "method": "node_status", "id": 1', -32700),
+        (b'{"jsonrpc": "2.0", "method": 1, "params": "bar"}', -32600),
+        (b'{"jsonrpc": "2.0", "method": "no_such_method", "id": "x"}', -32601),
+        (b'{"jsonrpc": "2.0", "method": "account_get", "params": ["0x1234"], "id": 2}', -32602),
+        (b'{"jsonrpc": "2.0", "method": "account_get", "params": {"addr": "x"}, "id": 3}', -32602),
+        (b"[]", -32600),
+    ]
+    for body, code in cases:
+        status, answer = _post(url, body)
+        assert status == 200 and answer["error"]["code"] == code, (body, answer)
+    status, answer = _post(url, b'[{"jsonrpc":"2.0","method":"node_status","id":1},'
+                                b'{"jsonrpc":"2.0","method":"mempool_status"},'
+                                b'{"foo":"boo"},'
+                                b'{"jsonrpc":"2.0","method":"nope","id":"5"}]')
+    assert status == 200 and len(answer) == 3
+    assert answer[0]["result"]["chain_id"] == CHAIN_ID
+    assert answer[1]["error"]["code"] == -32600 and answer[1]["id"] is None
+    assert answer[2]["error"]["code"] == -32601 and answer[2]["id"] == "5"
+    status, answer = _post(url, b'{"jsonrpc":"2.0","method":"mempool_status"}')
+    assert status == 204 and answer is None
+    status, answer = _post(url, b" " * (10 * 1024 * 1024))
+    assert status == 413 and answer["error"]["code"] == -32600
+    discover = node.client.call("rpc.discover")
+    names = {m["name"] for m in discover["methods"]}
+    assert {"node_status", "chain_getBlock", "chain_getHeader", "tx_send", "tx_get", "account_get",
+            "account_txs", "mempool_status"} <= names
+    node.wait_height(node.client.status()["height"] + 1)
+
+
+async def test_websocket_new_heads_and_tx(node):
+    import asyncio
+    import json
+
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.ws_connect(node.rpc_url + "/ws") as ws:
+        tx = build_transfer(key(3), CHAIN_ID, 0, addr(4), 12345)
+        await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "subscribe", "params": ["newHeads"]})
+        await ws.send_json({"jsonrpc": "2.0", "id": 2, "method": "subscribe",
+                            "params": ["tx", {"hash": "0x" + tx.hash.hex()}]})
+        await ws.send_json({"jsonrpc": "2.0", "id": 3, "method": "tx_send", "params": ["0x" + tx.raw.hex()]})
+        got_head = got_tx = False
+        async with asyncio.timeout(20):
+            while not (got_head and got_tx):
+                msg = json.loads((await ws.receive()).data)
+                if msg.get("method") != "subscription":
+                    assert "error" not in msg, msg
+                    continue
+                topic = msg["params"]["topic"]
+                got_head |= topic == "newHeads" and msg["params"]["result"]["height"] >= 1
+                if topic == "tx":
+                    assert msg["params"]["result"]["hash"] == "0x" + tx.hash.hex()
+                    assert msg["params"]["result"]["success"] is True
+                    got_tx = True
