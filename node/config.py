@@ -181,6 +181,7 @@ def init_home(
     accounts: tuple[GenesisAccount, ...] = (),
     params: Params | None = None,
     validator_key: PrivateKey | None = None,
+    node_key: PrivateKey | None = None,
     genesis: Genesis | None = None,
     peers: str = "",
     overwrite: bool = False,
@@ -193,7 +194,7 @@ def init_home(
     (home / "data").mkdir(parents=True, exist_ok=True, mode=0o700)
     vkey = validator_key or PrivateKey.generate()
     save_key(cfg / "validator_key.json", vkey)
-    save_key(cfg / "node_key.json", PrivateKey.generate())
+    save_key(cfg / "node_key.json", node_key or PrivateKey.generate())
     if genesis is None:
         genesis = Genesis(
             chain_id=chain_id,
