@@ -136,7 +136,7 @@ class Chain:
         size = 0
         gas = 0
         for tx in candidates:
-            if size + tx.size > max_bytes or gas + tx.body.gas_limit > params.max_tx_gas:
+            if size + tx.size > max_bytes or gas + tx.body.gas_limit > params.max_block_gas:
                 continue
             snap = state.snapshot()
             try:
@@ -222,7 +222,7 @@ class Chain:
             try:
                 tx = self._decode_tx(tx_raw)
                 gas += tx.body.gas_limit
-                if gas > params.max_tx_gas:
+                if gas > params.max_block_gas:
                     raise InvalidBlock("block gas limit exceeded")
                 receipts.append(process_transaction(state, tx, params))
             except InvalidTransaction as exc:

@@ -12,7 +12,7 @@ from typing import Any
 
 from node.chain import Chain
 from node.config import NodeConfig, load_config, load_key
-from node.crypto import sha256
+from node.crypto import sha256, to_checksum_address
 from node.engine import CommittedBlock, Engine, EngineConfig
 from node.genesis import load_genesis
 from node.mempool import ChainView, Mempool, MempoolConfig
@@ -91,7 +91,7 @@ class Node:
             self.rpc.publish("tx", {"hash": hx(tx.hash), "status": "committed", "height": block.height,
                                     "index": index, "success": bool(receipt.status), "error": receipt.error or None})
             for event in receipt.events:
-                self.rpc.publish("events", {"address": hx(event.address), "name": event.name,
+                self.rpc.publish("events", {"address": to_checksum_address(event.address), "name": event.name,
                                             "tx_hash": hx(tx.hash), "height": block.height})
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -131,7 +131,7 @@ def _event_validate(params: dict[str, Any]) -> None:
 
 
 def _event_accepts(params: dict[str, Any], payload: Any) -> bool:
-    if "address" in params and params["address"].lower() != payload["address"]:
+    if "address" in params and params["address"].lower() != payload["address"].lower():
         return False
     return "name" not in params or params["name"] == payload["name"]
 

@@ -95,7 +95,7 @@ class ExecParams:
     chain_id: str
     height: int
     min_gas_price: int
-    max_tx_gas: int
+    max_block_gas: int
 
 
 def validate_transaction(tx: SignedTx, account: Account, p: ExecParams) -> None:
@@ -108,8 +108,8 @@ def validate_transaction(tx: SignedTx, account: Account, p: ExecParams) -> None:
     need = intrinsic_gas(body)
     if body.gas_limit < need:
         raise GasLimitTooLow(f"gas limit {body.gas_limit} is below the {need} this transaction needs")
-    if body.gas_limit > p.max_tx_gas:
-        raise GasLimitTooHigh(f"gas limit {body.gas_limit} is above the block gas limit {p.max_tx_gas}")
+    if body.gas_limit > p.max_block_gas:
+        raise GasLimitTooHigh(f"gas limit {body.gas_limit} is above the block gas limit {p.max_block_gas}")
     if body.gas_price < p.min_gas_price:
         raise GasPriceTooLow(f"gas price {body.gas_price} is below the minimum {p.min_gas_price}")
     if body.nonce < account.nonce:
@@ -137,7 +137,7 @@ def process_transaction(state: StateOverlay, tx: SignedTx, p: ExecParams) -> Rec
                 state.set_account(tx.sender, sender)
                 return Receipt(tx.hash, STATUS_FAILED, gas_used, fee, "insufficient_funds")
             state.set_account(tx.sender, Account(sender.balance - amount, sender.nonce))
-            if amount or to != tx.sender:
+            if amount:  # a zero transfer must not create an empty account record
                 recipient = state.get_account(to)
                 state.set_account(to, Account(recipient.balance + amount, recipient.nonce))
             return Receipt(tx.hash, STATUS_OK, gas_used, fee, "")

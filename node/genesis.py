@@ -141,8 +141,8 @@ def genesis_from_json(data: Any) -> Genesis:
     if not isinstance(data, dict):
         raise GenesisError("genesis: expected a JSON object")
     chain_id = data.get("chain_id")
-    if not isinstance(chain_id, str) or not 0 < len(chain_id) <= 64:
-        raise GenesisError("genesis.chain_id: expected a string of 1 to 64 characters")
+    if not isinstance(chain_id, str) or not 0 < len(chain_id.encode()) <= 64:
+        raise GenesisError("genesis.chain_id: expected a string of 1 to 64 bytes (UTF-8)")
     p = data.get("params", {})
     if not isinstance(p, dict):
         raise GenesisError("genesis.params: expected an object")

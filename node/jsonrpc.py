@@ -32,8 +32,8 @@ INVALID_REQUEST: Final = -32600
 METHOD_NOT_FOUND: Final = -32601
 INVALID_PARAMS: Final = -32602
 INTERNAL_ERROR: Final = -32603
-# Implementation-defined server error (-32000..-32099), the code EIP-1474 uses for "limit exceeded".
-LIMIT_EXCEEDED: Final = -32005
+# Implementation-defined server error (-32000..-32099); -32001..-32049 are transaction and chain errors.
+LIMIT_EXCEEDED: Final = -32050
 
 DEFAULT_MAX_BATCH: Final = 100
 DEFAULT_MAX_DEPTH: Final = 64

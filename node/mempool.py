@@ -17,12 +17,14 @@ from dataclasses import dataclass
 
 from node.errors import (
     AlreadyKnown,
+    BadSignature,
     Expired,
     GasLimitTooHigh,
     GasLimitTooLow,
     GasPriceTooLow,
     InsufficientFunds,
     InvalidTransaction,
+    MalformedTransaction,
     MempoolFull,
     NonceTooHigh,
     NonceTooLow,
@@ -32,6 +34,8 @@ from node.errors import (
 )
 from node.execution import Account
 from node.tx import SignedTx, decode_tx, intrinsic_gas
+
+PERMANENT_REJECTIONS = (MalformedTransaction, BadSignature, WrongChain, TooLarge, GasLimitTooLow, NonceTooLow, Expired)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +55,7 @@ class ChainView:
     chain_id: str
     next_height: int
     min_gas_price: int
-    max_tx_gas: int
+    max_block_gas: int
 
 
 @dataclass(slots=True)
@@ -136,14 +140,13 @@ class Mempool:
             raise TooLarge(f"transaction is {len(raw)} bytes, the limit is {self.config.max_tx_bytes}")
         digest = hashlib.sha256(raw).digest()
         previous = self._rejected.get(digest)
-        if isinstance(previous, InvalidTransaction) and not isinstance(
-            previous, (NonceTooHigh, InsufficientFunds, MempoolFull, ReplacementUnderpriced)
-        ):
+        if isinstance(previous, InvalidTransaction):
             raise previous
         try:
             tx = self.decode_verified(raw)
             self._admit(tx)
-        except InvalidTransaction as exc:
+        except PERMANENT_REJECTIONS as exc:
+            # These bytes can never be admitted: answer again without checking again.
             self._rejected.remember(digest, exc)
             raise
         return tx
@@ -160,8 +163,8 @@ class Mempool:
         need = intrinsic_gas(body)
         if body.gas_limit < need:
             raise GasLimitTooLow(f"gas limit {body.gas_limit} is below the {need} this transaction needs")
-        if body.gas_limit > chain.max_tx_gas:
-            raise GasLimitTooHigh(f"gas limit {body.gas_limit} is above the block gas limit {chain.max_tx_gas}")
+        if body.gas_limit > chain.max_block_gas:
+            raise GasLimitTooHigh(f"gas limit {body.gas_limit} is above the block gas limit {chain.max_block_gas}")
         if body.gas_price < chain.min_gas_price:
             raise GasPriceTooLow(f"gas price {body.gas_price} is below the minimum {chain.min_gas_price}")
         account = self._get_account(tx.sender)

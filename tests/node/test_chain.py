@@ -101,3 +101,15 @@ def test_other_genesis_refused(tmp_path):
     chain.store.close()
     with pytest.raises(errors.StoreCorrupted, match="another genesis"):
         make_chain(tmp_path, genesis=make_genesis(funded=2))
+
+
+def test_zero_transfer_to_a_new_address_creates_no_account(tmp_path):
+    chain, _ = make_chain(tmp_path)
+    root_before = chain.state_root
+    executed = advance(chain, [tx(nonce=0, amount=0, to=77)], T0 + 1000)
+    assert executed.receipts[0].status == 1
+    from node.execution import account_key
+
+    assert account_key(key(77).address) not in executed.changes
+    assert chain.state_root != root_before  # the sender's nonce and fee still changed it
+    chain.store.close()

@@ -138,3 +138,20 @@ def test_signature_checked_once(pool, monkeypatch):
 
     monkeypatch.setattr(mp, "decode_tx", boom)
     assert pool.decode_verified(t.raw).sender == key(0).address
+
+
+def test_a_dropped_tx_can_be_sent_again(tmp_path):
+    clock = [0.0]
+    chain, pool = make_chain(tmp_path, mempool_config=MempoolConfig(ttl_seconds=10), clock=clock)
+    t = tx()
+    pool.add(t.raw)
+    with pytest.raises(errors.AlreadyKnown):
+        pool.add(t.raw)
+    clock[0] = 11
+    from node.mempool import ChainView
+
+    pool.update(ChainView(CHAIN_ID, 1, 1, 10**9), [])
+    assert pool.get(t.hash) is None
+    pool.add(t.raw)  # temporary rejections are not remembered
+    assert pool.get(t.hash) is not None
+    chain.store.close()
