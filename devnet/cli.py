@@ -263,7 +263,7 @@ def add_devnet_commands(sub: Any) -> None:
     home = argparse.ArgumentParser(add_help=False)
     home.add_argument("--home", default=".devnet", help="devnet folder (default .devnet)")
     u = dsub.add_parser("up", parents=[home], help="generate (first time) and start a devnet")
-    u.add_argument("--validators", type=int, default=1)
+    u.add_argument("--validators", type=int, default=4)
     u.add_argument("--non-validators", type=int, default=0)
     u.add_argument("--block-time", default="1s")
     u.add_argument("--base-port", type=int, default=26600)

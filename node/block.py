@@ -195,6 +195,14 @@ def decode_block(raw: bytes, max_bytes: int = MAX_BLOCK_BYTES_LIMIT) -> Block:
     )
 
 
+def decode_block_hash(raw: bytes) -> bytes:
+    """The hash of a block's header, decoding no more than the header."""
+    obj = codec.decode(raw, MAX_BLOCK_BYTES_LIMIT)
+    if not isinstance(obj, list) or not obj:
+        raise DecodeError("block: expected an array")
+    return Header.from_list(obj[0]).hash()
+
+
 STATUS_FAILED = 0
 STATUS_OK = 1
 

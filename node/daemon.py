@@ -10,18 +10,23 @@ import time
 from pathlib import Path
 from typing import Any
 
+from node.blocksync import BlockSync
 from node.chain import Chain
 from node.config import NodeConfig, load_config, load_key
 from node.crypto import sha256, to_checksum_address
 from node.engine import CommittedBlock, Engine, EngineConfig
 from node.genesis import load_genesis
 from node.mempool import ChainView, Mempool, MempoolConfig
+from node.network import Network
 from node.rpc_methods import NodeApi, NodeInfo, build_registry
 from node.rpc_server import RpcServer
 from node.signer import Signer
 from node.store import Store
 from node.views import header_json, hx
 from node.wal import WAL
+from p2p.handshake import PROTOCOL_VERSION
+from p2p.handshake import NodeInfo as P2PInfo
+from p2p.switch import Switch
 
 log = logging.getLogger("finchain.node")
 
@@ -65,13 +70,35 @@ class Node:
             signer,
             self.wal,
             EngineConfig(config.create_empty_blocks, config.empty_block_interval_s, p.max_block_txs),
+            broadcast=lambda msg: self.network.broadcast(msg),
             on_commit=self._on_commit,
+            on_bad_peer=lambda peer, why: self.switch.report(peer, why),
         )
+        self.blocksync = BlockSync(self.chain, self.engine.receive_synced_block)
+        self.network = Network(self.engine, self.mempool, self.blocksync)
+        self.switch = Switch(
+            self.node_key.secret,
+            P2PInfo(self.node_id, self.genesis.chain_id, self.chain.genesis_hash, PROTOCOL_VERSION,
+                    f"{config.p2p_host}:{config.p2p_port}", config.moniker),
+            listen_host=config.p2p_host,
+            listen_port=config.p2p_port,
+            persistent_peers=config.persistent_peers,
+            seeds=config.seeds,
+            max_inbound=config.max_inbound,
+            max_outbound=config.max_outbound,
+            addrbook_path=config.data_dir / "addrbook.json",
+            on_message=self.network.on_message,
+            on_peer_up=self.network.on_peer_up,
+            on_peer_down=self.network.on_peer_down,
+        )
+        self.network.attach(self.switch)
         self.api = NodeApi(
             self.chain,
             self.mempool,
             self.engine,
-            NodeInfo(self.node_id, config.moniker, signer.address if signer else None, lambda: [], lambda: False),
+            NodeInfo(self.node_id, config.moniker, signer.address if signer else None, self.switch.peers,
+                     lambda: self.blocksync.catching_up, self._sync_status),
+            on_tx_admitted=self.network.tx_admitted,
         )
         self.rpc = RpcServer(
             build_registry(self.api, config.rpc_max_batch),
@@ -84,7 +111,12 @@ class Node:
         self.rpc.register_topic("tx", accepts=_tx_accepts, validate=_tx_validate)
         self.rpc.register_topic("events", accepts=_event_accepts, validate=_event_validate)
 
+    def _sync_status(self) -> dict[str, Any]:
+        return {"catching_up": self.blocksync.catching_up, "best_peer_height": self.blocksync.best_peer_height,
+                "blocks_per_s": round(self.blocksync.blocks_per_s, 1)}
+
     def _on_commit(self, c: CommittedBlock) -> None:
+        self.blocksync.on_committed()
         block = c.executed.block
         self.rpc.publish("newHeads", header_json(block.header))
         for index, (tx, receipt) in enumerate(zip(c.executed.txs, c.executed.receipts, strict=True)):
@@ -97,16 +129,19 @@ class Node:
     async def run(self, stop: asyncio.Event) -> None:
         await self.rpc.start()
         log.info(
-            "node %s (%s) on chain %s at height %d; RPC on http://%s:%d; validator: %s",
+            "node %s (%s) on chain %s at height %d; RPC on http://%s:%d; P2P on %s:%d; validator: %s",
             self.node_id, self.config.moniker, self.genesis.chain_id, self.chain.height,
-            self.config.rpc_host, self.rpc.port, "yes" if self.engine.signer else "no",
+            self.config.rpc_host, self.rpc.port, self.config.p2p_host, self.config.p2p_port,
+            "yes" if self.engine.signer else "no",
         )
         try:
             async with asyncio.TaskGroup() as tg:
-                engine_task = tg.create_task(self.engine.run())
+                tasks = [tg.create_task(self.engine.run()), tg.create_task(self.switch.run()),
+                         tg.create_task(self.network.run())]
                 await stop.wait()
                 log.info("shutting down")
-                engine_task.cancel()
+                for task in tasks:
+                    task.cancel()
         finally:
             await self.rpc.stop()
             self.wal.close()

@@ -39,8 +39,9 @@ from consensus.types import (
     VoteType,
 )
 from node import codec
-from node.block import Commit, CommitSig, proposal_sign_bytes, vote_sign_bytes
+from node.block import Commit, CommitSig, decode_block_hash, proposal_sign_bytes, vote_sign_bytes
 from node.chain import Chain, ExecutedBlock
+from node.codec import DecodeError
 from node.crypto import SignatureError, recover_address
 from node.errors import InvalidBlock
 from node.mempool import ChainView, Mempool
@@ -69,6 +70,15 @@ class PeerProposal:
 @dataclass(frozen=True, slots=True)
 class PeerVote:
     vote: Vote
+
+
+@dataclass(frozen=True, slots=True)
+class SyncedBlock:
+    """A committed block fetched by block sync, with the commit that finalized it."""
+
+    block_raw: bytes
+    commit: Commit
+    peer: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +136,7 @@ class Engine:
         config: EngineConfig,
         broadcast: Callable[[object], None] = lambda msg: None,
         on_commit: Callable[[CommittedBlock], None] = lambda c: None,
+        on_bad_peer: Callable[[str, str], None] = lambda peer, why: None,
     ) -> None:
         self.chain = chain
         self.mempool = mempool
@@ -134,13 +145,18 @@ class Engine:
         self.config = config
         self.broadcast = broadcast
         self.on_commit = on_commit
+        self.on_bad_peer = on_bad_peer
+        # What the network gossips: every vote and proposal of the current height.
+        self.votes: dict[tuple[int, int, bytes], Vote] = {}
+        self.proposals: dict[int, tuple[Proposal, bytes]] = {}
+        self._future: list[object] = []
         self.queue: asyncio.Queue[object] = asyncio.Queue()
         self.timeouts = _timeouts(chain)
         self.state: State | None = None
         self.valset: ValidatorSet | None = None
         self._blocks: dict[bytes, ExecutedBlock] = {}
         self._invalid: set[bytes] = set()
-        self._precommit_sigs: dict[tuple[int, bytes], dict[bytes, bytes]] = {}
+        self._precommit_sigs: dict[tuple[int, int, bytes], dict[bytes, bytes]] = {}
         self._timers: list[asyncio.TimerHandle] = []
         self._replaying = False
         self._waiting_for_txs = False
@@ -162,6 +178,9 @@ class Engine:
 
     def receive_vote(self, vote: Vote) -> None:
         self.queue.put_nowait(PeerVote(vote))
+
+    def receive_synced_block(self, block: SyncedBlock) -> None:
+        self.queue.put_nowait(block)
 
     # -- the task ---------------------------------------------------------------------
 
@@ -186,6 +205,8 @@ class Engine:
             case _StartNext(height=h):
                 if h == self.chain.height + 1 and self.state is not None and self.state.height < h:
                     self._start_or_wait(h)
+            case SyncedBlock():
+                self._on_synced_block(item)
             case _TxsAvailable():
                 if self._waiting_for_txs:
                     self._waiting_for_txs = False
@@ -210,6 +231,9 @@ class Engine:
         self._blocks = {h: b for h, b in self._blocks.items() if b.height >= height}
         self._precommit_sigs = {k: v for k, v in self._precommit_sigs.items() if k[0] >= height}
         self._invalid.clear()
+        self.votes = {}
+        self.proposals = {}
+        self._waiting_for_txs = False
         self.valset = validator_set_at(self.chain, height)
         records = self.wal.records if replay else []
         if not (records and records[0] == ["H", height]):
@@ -230,8 +254,20 @@ class Engine:
             # propose timeout moves it on, costing at most a round.
             self._schedule(ScheduleTimeout(TimeoutKind.PROPOSE, height, self.state.round,
                                            self.timeouts.duration_ms(TimeoutKind.PROPOSE, self.state.round)))
-            return
-        self._act(outputs)
+        else:
+            self._act(outputs)
+        future, self._future = self._future, []
+        for item in future:
+            match item:
+                case PeerProposal(proposal=p, block_raw=raw) if p.height == height:
+                    self._on_peer_proposal(p, raw)
+                case PeerVote(vote=v) if v.height == height:
+                    self._on_peer_vote(v)
+
+    def _buffer_future(self, item: object) -> None:
+        # A peer may start the next height while we sit out our commit pause.
+        if len(self._future) < 10_000:
+            self._future.append(item)
 
     def _replay(self, record: list[Any]) -> None:
         kind = record[0]
@@ -278,8 +314,12 @@ class Engine:
                 case ProposalReceived() | ValueReady():
                     pass  # proposals are logged with their block where they arrive
         match inp:
-            case VoteReceived(vote=v) if v.type == VoteType.PRECOMMIT and v.value is not None:
-                self._precommit_sigs.setdefault((v.height, v.value), {})[v.validator] = v.signature
+            case VoteReceived(vote=v):
+                self.votes.setdefault((v.round, int(v.type), v.validator), v)
+                if v.type == VoteType.PRECOMMIT and v.value is not None:
+                    self._precommit_sigs.setdefault((v.height, v.round, v.value), {})[v.validator] = v.signature
+            case ProposalReceived(proposal=p, valid=True) if p.value in self._blocks:
+                self.proposals.setdefault(p.round, (p, self._blocks[p.value].raw))
         self.state, outputs = apply(self.state, inp)
         self._act(outputs)
 
@@ -330,6 +370,9 @@ class Engine:
         if executed is None:
             log.error("asked to propose unknown block %s", p.value.hex())
             return
+        # The inputs that led here must survive a crash, or a replay could lead elsewhere
+        # and the guard would then (rightly) refuse to sign: a silent validator.
+        self.wal.sync()
         try:
             sig = self.signer.sign_proposal(p.height, p.round, p.value, p.valid_round)
         except DoubleSignRefused as exc:
@@ -343,6 +386,7 @@ class Engine:
     def _emit_vote(self, v: Vote) -> None:
         if self.signer is None or self._replaying:
             return
+        self.wal.sync()
         try:
             sig = self.signer.sign_vote(int(v.type), v.height, v.round, v.value)
         except DoubleSignRefused as exc:
@@ -356,7 +400,12 @@ class Engine:
     # -- from peers -------------------------------------------------------------------
 
     def _on_peer_proposal(self, p: Proposal, raw: bytes) -> None:
-        if self.state is None or p.height != self.state.height:
+        if self.state is None:
+            return
+        if p.height == self.state.height + 1:
+            self._buffer_future(PeerProposal(p, raw))
+            return
+        if p.height != self.state.height or p.round in self.proposals:
             return
         digest = proposal_sign_bytes(self.chain.chain_id, p.height, p.round, p.value, p.valid_round)
         try:
@@ -369,8 +418,16 @@ class Engine:
         self._feed(ProposalReceived(p, valid), log_it=False)
 
     def _on_peer_vote(self, v: Vote) -> None:
-        if self.state is None or v.height != self.state.height:
+        if self.state is None:
             return
+        if v.height == self.state.height + 1:
+            self._buffer_future(PeerVote(v))
+            return
+        if v.height != self.state.height:
+            return
+        known = self.votes.get((v.round, int(v.type), v.validator))
+        if known is not None and known.value == v.value:
+            return  # a copy relayed by another peer: checked once already
         digest = vote_sign_bytes(self.chain.chain_id, int(v.type), v.height, v.round, v.value)
         try:
             if recover_address(digest, v.signature) != v.validator:
@@ -378,6 +435,23 @@ class Engine:
         except SignatureError:
             return
         self._feed(VoteReceived(v))
+
+    # -- block sync ---------------------------------------------------------------------
+
+    def _on_synced_block(self, item: SyncedBlock) -> None:
+        height = self.chain.height + 1
+        if item.commit.height != height:
+            return  # already committed by consensus, or not next yet
+        try:
+            block_hash = decode_block_hash(item.block_raw)
+            self.chain.verify_commit(item.commit, height, block_hash)
+            executed = self.chain.validate_block(item.block_raw)
+        except (InvalidBlock, DecodeError) as exc:
+            log.warning("synced block %d from %s is invalid: %s", height, item.peer[:12], exc)
+            self.on_bad_peer(item.peer, f"invalid synced block: {exc}")
+            return
+        self._commit(executed, item.commit, item.commit.round)
+        self._start(height + 1, replay=False)
 
     # -- commit -----------------------------------------------------------------------
 
@@ -389,8 +463,15 @@ class Engine:
             # Decided on a block we never received whole: block sync fetches it.
             log.error("decided block %s at height %d is not known locally", value.hex()[:16], height)
             return
-        sigs = self._precommit_sigs.get((height, value), {})
+        sigs = self._precommit_sigs.get((height, round_, value), {})
         commit = Commit(height, round_, value, tuple(CommitSig(a, s) for a, s in sorted(sigs.items())))
+        self._commit(executed, commit, round_)
+        loop = asyncio.get_running_loop()
+        delay = self.chain.genesis.params.timeouts.commit / 1000
+        self._timers.append(loop.call_later(delay, self.queue.put_nowait, _StartNext(height + 1)))
+
+    def _commit(self, executed: ExecutedBlock, commit: Commit, round_: int) -> None:
+        height = executed.height
         next_set = self.valset.increment(1) if self.valset else None
         extra = {}
         if next_set is not None:
@@ -413,6 +494,3 @@ class Engine:
             (time.monotonic() - self.round_started_at) * 1000,
         )
         self.on_commit(CommittedBlock(executed, commit))
-        loop = asyncio.get_running_loop()
-        delay = self.chain.genesis.params.timeouts.commit / 1000
-        self._timers.append(loop.call_later(delay, self.queue.put_nowait, _StartNext(height + 1)))

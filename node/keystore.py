@@ -213,7 +213,9 @@ def decrypt_key(keystore: dict[str, Any], password: str) -> bytes:
     ciphertext = _hex_field(crypto, "ciphertext", "crypto")
     mac = _hex_field(crypto, "mac", "crypto", 32)
     if len(ciphertext) != 32:
-        raise MalformedKeystore(f"crypto.ciphertext must be 32 bytes (a secp256k1 key), got {len(ciphertext)}")
+        raise MalformedKeystore(
+            f"crypto.ciphertext must be 32 bytes (a secp256k1 key), got {len(ciphertext)}"
+        )
     derived = _derive_key(crypto, password.encode("utf-8"))
     if not hmac.compare_digest(keccak256(derived[16:32] + ciphertext), mac):
         raise WrongPassword("wrong password: the keystore MAC does not match")

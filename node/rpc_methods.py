@@ -38,8 +38,9 @@ class NodeInfo:
     node_id: str
     moniker: str
     validator: bytes | None
-    peers: Callable[[], list[dict[str, Any]]]
+    peers: Callable[[], list[Any]]
     catching_up: Callable[[], bool]
+    sync_status: Callable[[], dict[str, Any]] = dict
 
 
 def _bytes_param(text: str, name: str, length: int | None = None) -> bytes:
@@ -62,7 +63,15 @@ def _address_param(text: str, name: str = "address") -> bytes:
 
 
 class NodeApi:
-    def __init__(self, chain: Chain, mempool: Mempool, engine: Engine, info: NodeInfo) -> None:
+    def __init__(
+        self,
+        chain: Chain,
+        mempool: Mempool,
+        engine: Engine,
+        info: NodeInfo,
+        on_tx_admitted: Callable[[bytes], None] = lambda raw: None,
+    ) -> None:
+        self.on_tx_admitted = on_tx_admitted
         self.chain = chain
         self.mempool = mempool
         self.engine = engine
@@ -113,6 +122,7 @@ class NodeApi:
             "state_root": hx(chain.state_root),
             "catching_up": self.info.catching_up(),
             "peers": len(self.info.peers()),
+            "sync": self.info.sync_status(),
             "consensus": {
                 "height": state.height if state else None,
                 "round": state.round if state else None,
@@ -135,6 +145,7 @@ class NodeApi:
         except errors.InvalidTransaction as exc:
             raise rpc_error(exc) from exc
         self.engine.txs_available()
+        self.on_tx_admitted(data)
         return hx(tx.hash)
 
     async def tx_get(self, hash: str) -> dict[str, Any]:

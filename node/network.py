@@ -1,0 +1,222 @@
+"""The node on the network: consensus gossip, transaction flooding and the wiring of block sync.
+
+What each peer is sent is decided in one place, `_gossip`, from our consensus state and
+what we know of the peer's (its height/round/step and the votes it has): no task per
+peer polls shared state. A peer that makes no progress for a while has its "known" marks
+forgotten, so a vote whose first copy was lost is sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from consensus.types import InvalidMessage, Proposal, Vote, VoteType
+from node.blocksync import BlockSync
+from node.engine import Engine, PeerProposal, PeerVote
+from node.errors import InvalidTransaction
+from node.mempool import Mempool
+from p2p.messages import (
+    BlockRequest,
+    BlockResponse,
+    HasVoteMsg,
+    Message,
+    NewRoundStepMsg,
+    NoBlockResponse,
+    ProposalMsg,
+    StatusRequest,
+    StatusResponse,
+    TxsMsg,
+    VoteMsg,
+)
+from p2p.switch import Switch
+
+log = logging.getLogger("finchain.network")
+
+GOSSIP_INTERVAL_S = 0.05
+STALE_PEER_S = 2.0
+TX_BATCH_MAX = 500
+VOTES_PER_TICK = 400
+
+
+@dataclass(slots=True)
+class PeerView:
+    height: int = 0
+    round: int = -1
+    step: int = 0
+    known_votes: set[tuple[int, int, bytes]] = field(default_factory=set)
+    has_proposal: set[int] = field(default_factory=set)
+    progressed_at: float = field(default_factory=time.monotonic)
+
+
+def vote_to_msg(v: Vote) -> VoteMsg:
+    return VoteMsg(int(v.type), v.height, v.round, v.value or b"", v.validator, v.signature)
+
+
+def proposal_to_msg(p: Proposal, raw: bytes) -> ProposalMsg:
+    return ProposalMsg(p.height, p.round, p.value, p.valid_round, p.proposer, p.signature, raw)
+
+
+class Network:
+    def __init__(self, engine: Engine, mempool: Mempool, blocksync: BlockSync) -> None:
+        self.engine = engine
+        self.mempool = mempool
+        self.blocksync = blocksync
+        self.switch: Switch | None = None
+        self.views: dict[str, PeerView] = {}
+        self._tx_out: list[tuple[bytes, str | None]] = []
+        self._last_step: tuple[int, int, int] | None = None
+
+    def attach(self, switch: Switch) -> None:
+        self.switch = switch
+        self.blocksync.attach(switch)
+
+    # -- from the switch (called synchronously on its read tasks) ----------------------
+
+    def on_peer_up(self, peer: str) -> None:
+        self.views[peer] = PeerView()
+        self._last_step = None  # tell the new peer where we are on the next tick
+        self.blocksync.on_peer_up(peer)
+
+    def on_peer_down(self, peer: str) -> None:
+        self.views.pop(peer, None)
+        self.blocksync.on_peer_down(peer)
+
+    def on_message(self, peer: str, msg: Message) -> None:
+        view = self.views.setdefault(peer, PeerView())
+        match msg:
+            case VoteMsg():
+                try:
+                    vote = Vote(VoteType(msg.vote_type), msg.height, msg.round, msg.block_hash or None,
+                                msg.validator, msg.signature)
+                except (InvalidMessage, ValueError) as exc:
+                    self._fault(peer, f"bad vote: {exc}")
+                    return
+                if msg.height == view.height:
+                    view.known_votes.add((msg.round, msg.vote_type, msg.validator))
+                self.engine.queue.put_nowait(PeerVote(vote))
+            case ProposalMsg():
+                try:
+                    proposal = Proposal(msg.height, msg.round, msg.block_hash, msg.valid_round, msg.proposer,
+                                        msg.signature)
+                except InvalidMessage as exc:
+                    self._fault(peer, f"bad proposal: {exc}")
+                    return
+                if msg.height == view.height:
+                    view.has_proposal.add(msg.round)
+                self.engine.queue.put_nowait(PeerProposal(proposal, msg.block))
+            case NewRoundStepMsg():
+                if msg.height != view.height:
+                    view.known_votes.clear()
+                    view.has_proposal.clear()
+                if (msg.height, msg.round, msg.step) != (view.height, view.round, view.step):
+                    view.progressed_at = time.monotonic()
+                view.height, view.round, view.step = msg.height, msg.round, msg.step
+                self.blocksync.on_peer_height(peer, msg.height - 1)
+            case HasVoteMsg():
+                if msg.height == view.height:
+                    view.known_votes.add((msg.round, msg.vote_type, msg.validator))
+            case TxsMsg():
+                self._on_txs(peer, msg.txs)
+            case StatusRequest() | StatusResponse() | BlockRequest() | BlockResponse() | NoBlockResponse():
+                self.blocksync.on_message(peer, msg)
+            case _:
+                pass  # evidence and future channels
+
+    def _fault(self, peer: str, why: str) -> None:
+        log.info("peer %s: %s", peer[:12], why)
+        if self.switch is not None:
+            self.switch.report(peer, why)
+
+    def _on_txs(self, peer: str, txs: tuple[bytes, ...]) -> None:
+        bad = 0
+        for raw in txs:
+            try:
+                self.mempool.add(raw)
+            except InvalidTransaction as exc:
+                if exc.reason in ("malformed", "bad_signature", "too_large"):
+                    bad += 1
+                continue
+            self._tx_out.append((raw, peer))
+        if txs:
+            self.engine.txs_available()
+        if bad and self.switch is not None:
+            self.switch.report(peer, f"{bad} invalid transactions", severity=min(50, 5 * bad))
+
+    # -- from the node ------------------------------------------------------------------
+
+    def tx_admitted(self, raw: bytes) -> None:
+        """A transaction entered the mempool through RPC: flood it."""
+        self._tx_out.append((raw, None))
+
+    def broadcast(self, item: object) -> None:
+        """The engine speaks: our own signed proposal or vote goes to every peer at once."""
+        if self.switch is None:
+            return
+        match item:
+            case PeerProposal(proposal=p, block_raw=raw):
+                self.switch.broadcast(proposal_to_msg(p, raw))
+                for view in self.views.values():
+                    if view.height == p.height:
+                        view.has_proposal.add(p.round)
+            case PeerVote(vote=v):
+                self.switch.broadcast(vote_to_msg(v))
+                for view in self.views.values():
+                    if view.height == v.height:
+                        view.known_votes.add((v.round, int(v.type), v.validator))
+
+    # -- the gossip loop ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(GOSSIP_INTERVAL_S)
+            try:
+                self._gossip()
+                self.blocksync.tick()
+            except Exception:  # a gossip bug must not take the node down; it is logged loudly
+                log.exception("gossip tick failed")
+
+    def _gossip(self) -> None:
+        switch = self.switch
+        state = self.engine.state
+        if switch is None or state is None:
+            return
+        self._flush_txs(switch)
+        step = (state.height, state.round, int(state.step))
+        if step != self._last_step:
+            self._last_step = step
+            switch.broadcast(NewRoundStepMsg(*step))
+        now = time.monotonic()
+        for peer, view in self.views.items():
+            if view.height != state.height:
+                continue
+            if now - view.progressed_at > STALE_PEER_S:
+                # No progress: maybe a message was lost on the way. Send everything again.
+                view.known_votes.clear()
+                view.has_proposal.clear()
+                view.progressed_at = now
+            for round_, (proposal, raw) in self.engine.proposals.items():
+                if round_ not in view.has_proposal and round_ <= max(view.round, 0) + 1:
+                    if switch.send(peer, proposal_to_msg(proposal, raw)):
+                        view.has_proposal.add(round_)
+            sent = 0
+            for key, vote in self.engine.votes.items():
+                if key in view.known_votes:
+                    continue
+                if sent >= VOTES_PER_TICK or not switch.send(peer, vote_to_msg(vote)):
+                    break
+                view.known_votes.add(key)
+                sent += 1
+
+    def _flush_txs(self, switch: Switch) -> None:
+        if not self._tx_out:
+            return
+        out, self._tx_out = self._tx_out, []
+        by_origin: dict[str | None, list[bytes]] = {}
+        for raw, origin in out:
+            by_origin.setdefault(origin, []).append(raw)
+        for origin, raws in by_origin.items():
+            for i in range(0, len(raws), TX_BATCH_MAX):
+                switch.broadcast(TxsMsg(tuple(raws[i : i + TX_BATCH_MAX])), exclude=origin)
