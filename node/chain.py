@@ -25,6 +25,13 @@ from node.block import (
 from node.codec import DecodeError
 from node.crypto import SignatureError, recover_address, sha256
 from node.errors import InvalidBlock, InvalidTransaction, StoreCorrupted
+from node.evidence import (
+    MAX_EVIDENCE_PER_BLOCK,
+    DuplicateVoteEvidence,
+    InvalidEvidence,
+    decode_evidence,
+    validate_evidence,
+)
 from node.execution import Account, ExecParams, StateOverlay, account_key, process_transaction, tx_parties
 from node.genesis import Genesis
 from node.store import BlockWrite, Store
@@ -124,7 +131,12 @@ class Chain:
     # -- building and validating ------------------------------------------------------
 
     def build_block(
-        self, proposer: bytes, candidates: Sequence[SignedTx], last_commit: Commit | None, time_ms: int
+        self,
+        proposer: bytes,
+        candidates: Sequence[SignedTx],
+        last_commit: Commit | None,
+        time_ms: int,
+        evidence: Sequence[DuplicateVoteEvidence] = (),
     ) -> ExecutedBlock:
         """Execute candidates in order, leaving out any that may not be included now."""
         height = self.height + 1
@@ -148,7 +160,18 @@ class Chain:
             receipts.append(receipt)
             size += tx.size
             gas += tx.body.gas_limit
-        return self._seal(height, proposer, txs, receipts, state, last_commit, max(time_ms, self.tip_time_ms + 1))
+        usable = []
+        for ev in evidence[:MAX_EVIDENCE_PER_BLOCK]:
+            try:
+                self.validate_evidence(ev)
+            except InvalidEvidence:
+                continue
+            usable.append(ev)
+        return self._seal(height, proposer, txs, receipts, state, last_commit, max(time_ms, self.tip_time_ms + 1),
+                          usable)
+
+    def validate_evidence(self, ev: DuplicateVoteEvidence) -> None:
+        validate_evidence(ev, self.chain_id, self.powers, self.height, self.store.is_evidence_committed)
 
     def _seal(
         self,
@@ -159,6 +182,7 @@ class Chain:
         state: StateOverlay,
         last_commit: Commit | None,
         time_ms: int,
+        evidence: Sequence[DuplicateVoteEvidence] = (),
     ) -> ExecutedBlock:
         root, nodes = self.trie.update(self.state_root, state.changes)
         header = Header(
@@ -172,9 +196,9 @@ class Chain:
             validators_hash=self.validators_hash,
             proposer=proposer,
             last_commit_hash=last_commit.hash() if last_commit else ZERO_HASH,
-            evidence_root=merkle_root([]),
+            evidence_root=merkle_root([ev.hash() for ev in evidence]),
         )
-        block = Block(header, tuple(tx.raw for tx in txs), last_commit, ())
+        block = Block(header, tuple(tx.raw for tx in txs), last_commit, tuple(ev.encode() for ev in evidence))
         raw = block.encode()
         return ExecutedBlock(block, raw, header.hash(), tuple(txs), tuple(receipts), state.changes, nodes)
 
@@ -202,8 +226,7 @@ class Chain:
             raise InvalidBlock("proposer is not a validator")
         if len(block.txs) > self.genesis.params.max_block_txs:
             raise InvalidBlock("too many transactions")
-        if block.evidence:
-            raise InvalidBlock("evidence is not accepted yet")
+        evidence = self._check_block_evidence(block.evidence)
         if height == 1:
             if block.last_commit is not None or h.last_commit_hash != ZERO_HASH:
                 raise InvalidBlock("the first block carries no last commit")
@@ -228,10 +251,27 @@ class Chain:
             except InvalidTransaction as exc:
                 raise InvalidBlock(f"transaction {index} may not be included: {exc}") from exc
             txs.append(tx)
-        executed = self._seal(height, h.proposer, txs, receipts, state, block.last_commit, h.time_ms)
+        executed = self._seal(height, h.proposer, txs, receipts, state, block.last_commit, h.time_ms, evidence)
         if executed.block.header != h:
             raise InvalidBlock(_header_mismatch(executed.block.header, h))
         return ExecutedBlock(block, bytes(raw), executed.hash, *_rest(executed))
+
+    def _check_block_evidence(self, raws: Sequence[bytes]) -> list[DuplicateVoteEvidence]:
+        if len(raws) > MAX_EVIDENCE_PER_BLOCK:
+            raise InvalidBlock("too much evidence in one block")
+        out: list[DuplicateVoteEvidence] = []
+        seen: set[bytes] = set()
+        for index, raw in enumerate(raws):
+            try:
+                ev = decode_evidence(raw)
+                self.validate_evidence(ev)
+            except InvalidEvidence as exc:
+                raise InvalidBlock(f"evidence {index}: {exc}") from exc
+            if ev.hash() in seen:
+                raise InvalidBlock("the same evidence twice in one block")
+            seen.add(ev.hash())
+            out.append(ev)
+        return out
 
     def verify_commit(self, commit: Commit, height: int, block_hash: bytes) -> None:
         if commit.height != height or commit.block_hash != block_hash:
@@ -259,6 +299,11 @@ class Chain:
         if executed.height != self.height + 1 or executed.block.header.prev_hash != self.tip_hash:
             raise InvalidBlock("block no longer extends the tip")
         header = executed.block.header
+        extra = dict(extra or {})
+        for index, raw in enumerate(executed.block.evidence):
+            ev_hash = decode_evidence(raw).hash()
+            extra[b"e" + ev_hash] = header.height.to_bytes(8, "big")
+            extra[b"E" + header.height.to_bytes(8, "big") + index.to_bytes(2, "big")] = raw
         self.store.commit_block(
             BlockWrite(
                 block=executed.block,
@@ -270,7 +315,7 @@ class Chain:
                 state_changes=executed.changes,
                 trie_nodes=executed.trie_nodes,
                 state_root=header.state_root,
-                extra=extra or {},
+                extra=extra,
             )
         )
         self.height = header.height

@@ -44,6 +44,7 @@ from node.chain import Chain, ExecutedBlock
 from node.codec import DecodeError
 from node.crypto import SignatureError, recover_address
 from node.errors import InvalidBlock
+from node.evidence import DuplicateVoteEvidence, EvidencePool, InvalidEvidence, SignedVote, decode_evidence
 from node.mempool import ChainView, Mempool
 from node.signer import DoubleSignRefused, Signer
 from node.tx import SignedTx
@@ -79,6 +80,14 @@ class SyncedBlock:
     block_raw: bytes
     commit: Commit
     peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeerEvidence:
+    """Evidence bytes: from a peer (to check and relay), or found here (to relay)."""
+
+    raw: bytes
+    peer: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +169,7 @@ class Engine:
         self._timers: list[asyncio.TimerHandle] = []
         self._replaying = False
         self._waiting_for_txs = False
-        self.evidence: list[tuple[Any, Any]] = []
+        self.evidence = EvidencePool()
         self.round_started_at = time.monotonic()
 
     @property
@@ -207,6 +216,8 @@ class Engine:
                     self._start_or_wait(h)
             case SyncedBlock():
                 self._on_synced_block(item)
+            case PeerEvidence(raw=raw, peer=peer):
+                self._on_peer_evidence(raw, peer)
             case _TxsAvailable():
                 if self._waiting_for_txs:
                     self._waiting_for_txs = False
@@ -339,10 +350,10 @@ class Engine:
                     self._decide(h, r, value)
                 case EquivocationFound(first=a, second=b):
                     log.warning("equivocation by %s at %d/%d", a.validator.hex(), a.height, a.round)
-                    self.evidence.append((a, b))
-                case DoubleProposalFound(first=a, second=b):
+                    self._add_evidence(DuplicateVoteEvidence.of(_signed(a), _signed(b)), "")
+                case DoubleProposalFound(first=a):
+                    # Proposals carry no vote: nothing to slash on chain, but operators should know.
                     log.warning("double proposal by %s at %d/%d", a.proposer.hex(), a.height, a.round)
-                    self.evidence.append((a, b))
                 case _:
                     assert_never(out)
 
@@ -359,7 +370,8 @@ class Engine:
             min(self.config.max_block_txs, params.max_block_txs), params.max_block_bytes, params.max_block_gas
         )
         last_commit = self.chain.store.get_commit(self.chain.height) if self.chain.height else None
-        executed = self.chain.build_block(self.signer.address, candidates, last_commit, int(time.time() * 1000))
+        executed = self.chain.build_block(self.signer.address, candidates, last_commit, int(time.time() * 1000),
+                                          self.evidence.take())
         self._blocks[executed.hash] = executed
         self._feed(ValueReady(height, round_, executed.hash))
 
@@ -436,6 +448,27 @@ class Engine:
             return
         self._feed(VoteReceived(v))
 
+    # -- evidence ---------------------------------------------------------------------
+
+    def _add_evidence(self, ev: DuplicateVoteEvidence, peer: str) -> None:
+        try:
+            self.chain.validate_evidence(ev)
+        except InvalidEvidence as exc:
+            if peer:
+                self.on_bad_peer(peer, f"invalid evidence: {exc}")
+            return
+        if self.evidence.add(ev):
+            log.warning("evidence %s against %s at height %d", ev.hash().hex()[:16], ev.validator.hex(), ev.height)
+            self.broadcast(PeerEvidence(ev.encode(), peer))
+
+    def _on_peer_evidence(self, raw: bytes, peer: str) -> None:
+        try:
+            ev = decode_evidence(raw)
+        except InvalidEvidence as exc:
+            self.on_bad_peer(peer, str(exc))
+            return
+        self._add_evidence(ev, peer)
+
     # -- block sync ---------------------------------------------------------------------
 
     def _on_synced_block(self, item: SyncedBlock) -> None:
@@ -470,6 +503,13 @@ class Engine:
         delay = self.chain.genesis.params.timeouts.commit / 1000
         self._timers.append(loop.call_later(delay, self.queue.put_nowait, _StartNext(height + 1)))
 
+    def _evidence_still_valid(self, ev: DuplicateVoteEvidence) -> bool:
+        try:
+            self.chain.validate_evidence(ev)
+        except InvalidEvidence:
+            return False
+        return True
+
     def _commit(self, executed: ExecutedBlock, commit: Commit, round_: int) -> None:
         height = executed.height
         next_set = self.valset.increment(1) if self.valset else None
@@ -477,6 +517,7 @@ class Engine:
         if next_set is not None:
             extra[VALSET_KEY + (height + 1).to_bytes(8, "big")] = codec.encode(list(next_set.priorities))
         self.chain.commit_block(executed, commit, extra)
+        self.evidence.prune(lambda ev: self._evidence_still_valid(ev))
         self.mempool.update(
             ChainView(
                 self.chain.chain_id,
@@ -494,3 +535,7 @@ class Engine:
             (time.monotonic() - self.round_started_at) * 1000,
         )
         self.on_commit(CommittedBlock(executed, commit))
+
+
+def _signed(v: Vote) -> SignedVote:
+    return SignedVote(int(v.type), v.height, v.round, v.value or b"", v.validator, v.signature)

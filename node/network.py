@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 
 from consensus.types import InvalidMessage, Proposal, Vote, VoteType
 from node.blocksync import BlockSync
-from node.engine import Engine, PeerProposal, PeerVote
+from node.engine import Engine, PeerEvidence, PeerProposal, PeerVote
 from node.errors import InvalidTransaction
 from node.mempool import Mempool
 from p2p.messages import (
     BlockRequest,
     BlockResponse,
+    EvidenceMsg,
     HasVoteMsg,
     Message,
     NewRoundStepMsg,
@@ -122,8 +123,10 @@ class Network:
                 self._on_txs(peer, msg.txs)
             case StatusRequest() | StatusResponse() | BlockRequest() | BlockResponse() | NoBlockResponse():
                 self.blocksync.on_message(peer, msg)
+            case EvidenceMsg(evidence=raw):
+                self.engine.queue.put_nowait(PeerEvidence(raw, peer))
             case _:
-                pass  # evidence and future channels
+                pass  # messages of channels this node does not serve
 
     def _fault(self, peer: str, why: str) -> None:
         log.info("peer %s: %s", peer[:12], why)
@@ -161,6 +164,8 @@ class Network:
                 for view in self.views.values():
                     if view.height == p.height:
                         view.has_proposal.add(p.round)
+            case PeerEvidence(raw=raw, peer=origin):
+                self.switch.broadcast(EvidenceMsg(raw), exclude=origin or None)
             case PeerVote(vote=v):
                 self.switch.broadcast(vote_to_msg(v))
                 for view in self.views.values():

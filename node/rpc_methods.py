@@ -12,10 +12,11 @@ from node.block import Block
 from node.chain import Chain
 from node.crypto import AddressError, parse_address, to_checksum_address
 from node.engine import Engine
+from node.evidence import decode_evidence
 from node.jsonrpc import ErrorSpec, Method, Param, Registry, RpcError, invalid_params
 from node.mempool import Mempool
 from node.tx import SignedTx
-from node.views import block_json, header_json, hx, iso_ms, receipt_json, tx_json
+from node.views import block_json, evidence_json, header_json, hx, iso_ms, receipt_json, tx_json
 
 VERSION = "0.1.0"
 HEX = {"type": "string", "pattern": "^0x[0-9a-fA-F]*$"}
@@ -214,6 +215,14 @@ class NodeApi:
         next_cursor = f"{rows[-1][0]}:{rows[-1][1]}" if len(rows) == limit else None
         return {"address": to_checksum_address(addr), "txs": items, "next_cursor": next_cursor}
 
+    async def chain_getEvidence(self, from_height: int = 1, limit: int = 100) -> dict[str, Any]:
+        if from_height < 0 or not 1 <= limit <= 1000:
+            raise invalid_params("from_height >= 0 and limit between 1 and 1000")
+        committed = [evidence_json(decode_evidence(raw), h)
+                     for h, raw in self.chain.store.committed_evidence(from_height, limit)]
+        pending = [evidence_json(ev, None) for ev in self.engine.evidence.take(limit)]
+        return {"committed": committed, "pending": pending}
+
     async def mempool_status(self) -> dict[str, Any]:
         cfg = self.mempool.config
         return {"size": len(self.mempool), "bytes": self.mempool.total_bytes, "max_txs": cfg.max_txs,
@@ -246,6 +255,11 @@ def build_registry(api: NodeApi, max_batch: int = 100) -> Registry:
                    (Param("address", ADDRESS), Param("limit", {"type": "integer"}, False, "1..1000, default 20"),
                     Param("cursor", {"type": "string"}, False, "next_cursor of the previous page")),
                    {"name": "history", "type": "object"}, "Committed transactions of an address, newest first."))
+    reg.add(Method("chain_getEvidence", api.chain_getEvidence,
+                   (Param("from_height", {"type": "integer"}, False, "default 1"),
+                    Param("limit", {"type": "integer"}, False, "1..1000, default 100")),
+                   {"name": "evidence", "type": "object"},
+                   "Equivocation evidence: committed (with the height of the block holding it) and pending."))
     reg.add(Method("mempool_status", api.mempool_status, (), {"name": "mempool", "type": "object"},
                    "Pending transaction count and bytes, with the limits."))
     return reg

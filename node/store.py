@@ -10,6 +10,7 @@ Key layout (one prefix byte each):
   S<state key>                 latest state value (fast reads; the trie holds every height)
   N<node hash>                 Merkle trie node
   V<height:8>                  consensus data of a height (validator set priorities), see engine
+  e<evidence hash>             height it was committed at   E<height:8><idx:2>  the evidence bytes
 Everything a block changes is written in one write batch: a crash leaves the block
 fully applied or absent.
 """
@@ -150,6 +151,18 @@ class Store:
         out: list[tuple[int, int, bytes]] = []
         for key, value in self.db.iterator(start=prefix, stop=stop, reverse=True):
             out.append((int.from_bytes(key[21:29], "big"), int.from_bytes(key[29:33], "big"), value))
+            if len(out) >= limit:
+                break
+        return out
+
+    def is_evidence_committed(self, ev_hash: bytes) -> bool:
+        return self.db.get(b"e" + ev_hash) is not None
+
+    def committed_evidence(self, from_height: int, limit: int) -> list[tuple[int, bytes]]:
+        """(height, raw evidence) committed at or above `from_height`, oldest first."""
+        out = []
+        for key, value in self.db.iterator(start=b"E" + _h(from_height), stop=b"F"):
+            out.append((int.from_bytes(key[1:9], "big"), value))
             if len(out) >= limit:
                 break
         return out

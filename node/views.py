@@ -11,6 +11,7 @@ from typing import Any
 
 from node.block import Block, Commit, Header, Receipt
 from node.crypto import to_checksum_address
+from node.evidence import DuplicateVoteEvidence, SignedVote
 from node.tx import SignedTx, Transfer
 
 
@@ -99,5 +100,22 @@ def block_json(block: Block, txs: list[SignedTx], full: bool) -> dict[str, Any]:
         "tx_count": len(block.txs),
         "txs": [tx_json(t) for t in txs] if full else [hx(t.hash) for t in txs],
         "last_commit": commit_json(block.last_commit),
+        "evidence": [hx(raw) for raw in block.evidence],
         "size": len(block.encode()),
+    }
+
+
+def evidence_json(ev: DuplicateVoteEvidence, height: int | None) -> dict[str, Any]:
+    def vote(v: SignedVote) -> dict[str, Any]:
+        return {"block_hash": hx(v.block_hash) if v.block_hash else None, "signature": hx(v.signature)}
+
+    return {
+        "hash": hx(ev.hash()),
+        "type": "duplicate_vote",
+        "validator": to_checksum_address(ev.validator),
+        "height": ev.height,
+        "round": ev.first.round,
+        "vote_type": "prevote" if ev.first.vote_type == 1 else "precommit",
+        "votes": [vote(ev.first), vote(ev.second)],
+        "committed_height": height,
     }
