@@ -20,7 +20,7 @@ height h+1 is `set_h.increment(1)`, and round r of height h is led by
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 # CometBFT caps the total so that priorities (kept within 2 * total by scaling) never
@@ -80,6 +80,7 @@ def _trunc_div(a: int, b: int) -> int:
 class ValidatorSet:
     validators: tuple[Validator, ...]
     priorities: tuple[int, ...]
+    _walk: list = field(default_factory=list, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         vals = self.validators
@@ -124,16 +125,12 @@ class ValidatorSet:
     def contains(self, address: bytes) -> bool:
         return self.power_of(address) > 0
 
-    def increment(self, times: int = 1) -> ValidatorSet:
-        """Run `times` more proposer selections (CometBFT `IncrementProposerPriority`)."""
-        if times < 0:
-            raise ValueError("times must be >= 0")
-        if times == 0:
-            return self
+    def _prepared(self) -> list[int]:
+        """The priorities at the start of an `increment` call: the last run's pending
+        "A(prop) -= P", then scaling and centering, which CometBFT does once per call."""
         total = self.total_power
-        powers = [v.power for v in self.validators]
         prio = list(self.priorities)
-        prio[_argmax(prio)] -= total  # the pending "A(prop) -= P" of the last run
+        prio[_argmax(prio)] -= total
         # Scale once per call, as CometBFT does, so that max - min <= 2 * P.
         diff_max = PRIORITY_WINDOW_SIZE_FACTOR * total
         diff = max(prio) - min(prio)
@@ -142,7 +139,17 @@ class ValidatorSet:
             prio = [_trunc_div(p, ratio) for p in prio]
         # Center around zero; Go's big.Int Div is Euclidean, i.e. floor for n > 0.
         avg = sum(prio) // len(prio)
-        prio = [p - avg for p in prio]
+        return [p - avg for p in prio]
+
+    def increment(self, times: int = 1) -> ValidatorSet:
+        """Run `times` more proposer selections (CometBFT `IncrementProposerPriority`)."""
+        if times < 0:
+            raise ValueError("times must be >= 0")
+        if times == 0:
+            return self
+        total = self.total_power
+        powers = [v.power for v in self.validators]
+        prio = self._prepared()
         n = len(prio)
         for step in range(times):
             for i in range(n):
@@ -152,7 +159,28 @@ class ValidatorSet:
         return ValidatorSet(self.validators, tuple(prio))
 
     def proposer_for_round(self, round: int) -> Validator:
-        return self.increment(round).proposer
+        """`increment(round).proposer`, in O(n) per round not yet asked: the selections of one
+        `increment` call form a single sequence, so every round's proposer is a prefix of it,
+        remembered in `_walk` (append-only, so no caller can observe it)."""
+        if round < 0:
+            raise ValueError("round must be >= 0")
+        if round == 0:
+            return self.proposer
+        walk = self._walk
+        if not walk:
+            walk.extend((self._prepared(), []))
+        prio, proposers = walk
+        if len(proposers) < round:
+            total = self.total_power
+            powers = [v.power for v in self.validators]
+            n = len(prio)
+            while len(proposers) < round:
+                if proposers:
+                    prio[proposers[-1]] -= total
+                for i in range(n):
+                    prio[i] += powers[i]
+                proposers.append(_argmax(prio))
+        return self.validators[proposers[round - 1]]
 
 
 def _argmax(priorities: tuple[int, ...] | list[int]) -> int:

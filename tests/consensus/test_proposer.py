@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from consensus.types import InvalidValidatorSet, Validator, ValidatorSet
 
@@ -101,3 +103,16 @@ def test_power_lookup() -> None:
     vals = ValidatorSet.new([Validator(b"a", 3), Validator(b"b", 4)])
     assert vals.total_power == 7 and vals.power_of(b"b") == 4 and vals.power_of(b"z") == 0
     assert vals.contains(b"a") and not vals.contains(b"z")
+
+
+@given(
+    st.lists(st.sampled_from([1, 2, 3, 10, 100, 10**6]), min_size=1, max_size=8),
+    st.integers(0, 40),
+    st.lists(st.integers(0, 150), min_size=1, max_size=10),
+)
+def test_proposer_for_round_walk_equals_one_increment_call(powers, start, rounds):
+    vals = [Validator(bytes([i + 1]) * 20, p) for i, p in enumerate(powers)]
+    base = ValidatorSet.new(vals).increment(start)
+    fresh = ValidatorSet(base.validators, base.priorities)
+    for r in rounds:
+        assert fresh.proposer_for_round(r) == base.increment(r).proposer
