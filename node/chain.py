@@ -76,6 +76,7 @@ class Chain:
         self.powers = {v.address: v.power for v in genesis.validators}
         self.total_power = sum(self.powers.values())
         self._decode_tx = decode_tx
+        self._accounts: dict[bytes, Account] = {}  # latest-state reads; emptied at every commit
         self._ensure_genesis()
         self._load_tip()
 
@@ -120,7 +121,15 @@ class Chain:
 
     def get_account(self, address: bytes, height: int | None = None) -> Account:
         if height is None or height == self.height:
+            # Admission reads the same senders again and again between two blocks.
+            cached = self._accounts.get(address)
+            if cached is not None:
+                return cached
             raw = self.store.get_state(account_key(address))
+            account = Account() if raw is None else Account.decode(raw)
+            if len(self._accounts) < 200_000:
+                self._accounts[address] = account
+            return account
         else:
             root = self.store.state_root(height)
             if root is None:
@@ -318,6 +327,7 @@ class Chain:
                 extra=extra,
             )
         )
+        self._accounts.clear()
         self.height = header.height
         self.tip_hash = executed.hash
         self.tip_time_ms = header.time_ms

@@ -46,8 +46,18 @@ def keccak256(data: bytes) -> bytes:
     return keccak.new(digest_bits=256, data=data).digest()
 
 
+_address_cache: dict[bytes, bytes] = {}
+
+
 def address_of_pubkey(pubkey: coincurve.PublicKey) -> bytes:
-    return keccak256(pubkey.format(compressed=False)[1:])[-ADDRESS_SIZE:]
+    # Keccak costs more than the lookup, and senders repeat: remember recent keys.
+    raw = pubkey.format(compressed=False)
+    address = _address_cache.get(raw)
+    if address is None:
+        if len(_address_cache) >= 100_000:
+            _address_cache.clear()
+        address = _address_cache[raw] = keccak256(raw[1:])[-ADDRESS_SIZE:]
+    return address
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,7 +64,10 @@ class Store:
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = plyvel.DB(str(path), create_if_missing=True, paranoid_checks=True)
+            # Trie nodes are keyed by hash, so reads land on random blocks: a bloom filter
+            # skips most misses and a block cache keeps the upper levels in memory.
+            self.db = plyvel.DB(str(path), create_if_missing=True, paranoid_checks=True,
+                                bloom_filter_bits=10, lru_cache_size=64 * 1024 * 1024)
         except plyvel.Error as exc:
             raise StoreCorrupted(f"cannot open the database at {path}: {exc}") from exc
 

@@ -127,7 +127,9 @@ def decode_tx(raw: bytes, max_bytes: int = MAX_TX_BYTES) -> SignedTx:
         signature = codec.expect_bytes(outer[1], "signature", length=65)
     except DecodeError as exc:
         raise MalformedTransaction(f"malformed transaction: {exc}") from exc
-    digest = tagged_hash(TAG_TX, codec.encode(outer[0]))
+    # Decoding was canonical, so the body's encoding is the raw bytes between the outer
+    # array header (1 byte) and the signature (bin8 header + 65 bytes): no re-encoding.
+    digest = tagged_hash(TAG_TX, raw[1:-67])
     try:
         sender = recover_address(digest, signature)
     except SignatureError as exc:

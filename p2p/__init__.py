@@ -1,1 +1,84 @@
-"""finchain p2p package."""
+"""finchain p2p package: framing, secure handshake, peers and peer exchange. Knows bytes and peers, not blocks."""
+
+from p2p.address import PeerAddress, compute_node_id, parse_peer_address
+from p2p.config import SwitchConfig
+from p2p.errors import (
+    AuthenticationError,
+    DuplicatePeer,
+    HandshakeError,
+    HandshakeTimeout,
+    IncompatiblePeer,
+    LocalProtocolError,
+    P2PError,
+    PeerProtocolError,
+    PeerRejected,
+    SelfConnection,
+    UnexpectedPeer,
+)
+from p2p.handshake import PROTOCOL_VERSION, NodeInfo
+from p2p.messages import (
+    BlockRequest,
+    BlockResponse,
+    Channel,
+    EvidenceMsg,
+    HasVoteMsg,
+    Message,
+    NewRoundStepMsg,
+    NoBlockResponse,
+    PexAddrs,
+    PexRequest,
+    Ping,
+    Pong,
+    ProposalMsg,
+    StatusRequest,
+    StatusResponse,
+    TxsMsg,
+    VoteMsg,
+    decode_message,
+    encode_message,
+)
+from p2p.peer import PeerStatus
+from p2p.switch import Switch
+from p2p.wire import MessageDecoder
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "AuthenticationError",
+    "BlockRequest",
+    "BlockResponse",
+    "Channel",
+    "DuplicatePeer",
+    "EvidenceMsg",
+    "HandshakeError",
+    "HandshakeTimeout",
+    "HasVoteMsg",
+    "IncompatiblePeer",
+    "LocalProtocolError",
+    "Message",
+    "MessageDecoder",
+    "NewRoundStepMsg",
+    "NoBlockResponse",
+    "NodeInfo",
+    "P2PError",
+    "PeerAddress",
+    "PeerProtocolError",
+    "PeerRejected",
+    "PeerStatus",
+    "PexAddrs",
+    "PexRequest",
+    "Ping",
+    "Pong",
+    "ProposalMsg",
+    "SelfConnection",
+    "StatusRequest",
+    "StatusResponse",
+    "Switch",
+    "SwitchConfig",
+    "TxsMsg",
+    "UnexpectedPeer",
+    "VoteMsg",
+    "compute_node_id",
+    "decode_message",
+    "encode_message",
+    "parse_peer_address",
+]

@@ -9,6 +9,8 @@ transactions) are opaque bytes here: p2p knows bytes and peers, not blocks.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, ClassVar, TypeAlias
@@ -360,9 +362,15 @@ def encode_message_fields(msg: Any, max_size: int = DEFAULT_MAX_MESSAGE_SIZE) ->
     """`[CHANNEL, TYPE, *fields]` of any class with a SPEC, each field checked as the peer will check it."""
     cls = type(msg)
     values = [getattr(msg, name) for name, _ in cls.SPEC]
-    for (name, kind), value in zip(cls.SPEC, values, strict=True):
-        kind.check(f"{cls.__name__}.{name}", value, LocalProtocolError)
-    data: bytes = msgpack.packb([int(cls.CHANNEL), cls.TYPE, *values], use_bin_type=True)
+    for (label, kind), value in zip(_labelled_spec(cls), values, strict=True):
+        kind.check(label, value, LocalProtocolError)
+    items = [int(cls.CHANNEL), cls.TYPE, *values]
+    if any(type(v) is bytes and len(v) >= LARGE_BIN for v in values):
+        parts: list[bytes] = []
+        _canonical_parts(items, parts)
+        data = b"".join(parts)  # one copy of the payload, where msgpack's growing buffer makes several
+    else:
+        data = msgpack.packb(items, use_bin_type=True)
     if len(data) > max_size:
         raise LocalProtocolError(f"{cls.__name__} encodes to {len(data)} bytes, above the {max_size}-byte limit")
     return data
@@ -408,9 +416,80 @@ def decode_registered(data: bytes, registry: dict[tuple[int, int], type[Any]], m
     fields = items[2:]
     if len(fields) != len(cls.SPEC):
         raise PeerProtocolError(f"{cls.__name__}: expected {len(cls.SPEC)} fields, got {len(fields)}")
-    for (name, kind), value in zip(cls.SPEC, fields, strict=True):
-        kind.check(f"{cls.__name__}.{name}", value, PeerProtocolError)
+    for (label, kind), value in zip(_labelled_spec(cls), fields, strict=True):
+        kind.check(label, value, PeerProtocolError)
     # Non-minimal ints, str-for-bin and similar variants decode to the same values: only the canonical form passes.
-    if msgpack.packb(items, use_bin_type=True) != data:
+    if len(data) >= LARGE_BIN:
+        canonical = _canonical_end(items, data, 0) == len(data)
+    else:
+        canonical = msgpack.packb(items, use_bin_type=True) == data
+    if not canonical:
         raise PeerProtocolError(f"{cls.__name__}: not the canonical encoding")
     return cls(*fields)
+
+
+@functools.cache
+def _labelled_spec(cls: type[Any]) -> tuple[tuple[str, Kind], ...]:
+    # Error labels ("VoteMsg.signature") built once per class, not once per field per message.
+    return tuple((f"{cls.__name__}.{name}", kind) for name, kind in cls.SPEC)
+
+
+# Above this size the canonical form is built and checked piecewise, so large payloads are never re-serialized.
+LARGE_BIN = 16 * 1024
+
+
+def _array_header(n: int) -> bytes:
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 0x10000:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
+def _bin_header(n: int) -> bytes:
+    if n < 0x100:
+        return b"\xc4" + bytes((n,))
+    if n < 0x10000:
+        return b"\xc5" + n.to_bytes(2, "big")
+    return b"\xc6" + n.to_bytes(4, "big")
+
+
+def _canonical_parts(values: Sequence[Any], out: list[bytes]) -> None:
+    """The same bytes msgpack.packb(use_bin_type=True) produces, as parts that reference the payloads."""
+    out.append(_array_header(len(values)))
+    for value in values:
+        if type(value) is bytes:
+            out.append(_bin_header(len(value)))
+            out.append(value)
+        elif type(value) is tuple:
+            _canonical_parts(value, out)
+        else:
+            out.append(msgpack.packb(value, use_bin_type=True))
+
+
+def _canonical_end(values: Sequence[Any], data: bytes, offset: int) -> int:
+    """Check that `data` holds the canonical encoding of `values` at `offset`; the end offset, or -1 if not.
+
+    Bin payloads are skipped, not compared: they were decoded from exactly these positions, so once every
+    header matches its minimal form the whole encoding is the canonical one.
+    """
+    header = _array_header(len(values))
+    if data[offset : offset + len(header)] != header:
+        return -1
+    offset += len(header)
+    for value in values:
+        if type(value) is bytes:
+            header = _bin_header(len(value))
+            if data[offset : offset + len(header)] != header:
+                return -1
+            offset += len(header) + len(value)
+        elif type(value) is tuple:
+            offset = _canonical_end(value, data, offset)
+            if offset < 0:
+                return -1
+        else:
+            packed = msgpack.packb(value, use_bin_type=True)
+            if data[offset : offset + len(packed)] != packed:
+                return -1
+            offset += len(packed)
+    return offset

@@ -135,7 +135,15 @@ class Peer:
         self._wakeup.set()
         return True
 
+    def is_full(self, channel: int) -> bool:
+        """True when nothing more can be queued on `channel`: callers skip encoding a message bound to be dropped."""
+        queue = self._queues[channel]
+        return len(queue.items) >= self._cfg.send_queue_msgs or queue.bytes >= self._cfg.send_queue_bytes
+
     def send(self, msg: Message) -> bool:
+        if self.is_full(msg.CHANNEL):
+            self.dropped += 1
+            return False
         return self.enqueue(msg.CHANNEL, encode_message(msg, self._cfg.max_message_size))
 
     def queued_bytes(self) -> int:

@@ -126,7 +126,7 @@ class Switch:
         peer = self._peers.get(peer_id)
         if peer is None:
             return False
-        return peer.enqueue(msg.CHANNEL, encode_message(msg, self._cfg.max_message_size))
+        return peer.send(msg)
 
     def broadcast(self, msg: Message, exclude: str | None = None) -> int:
         """Queue `msg` for every peer but `exclude` (encoded once); returns how many peers accepted it."""

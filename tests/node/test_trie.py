@@ -303,7 +303,9 @@ def test_root_matches_reference(state: dict[bytes, bytes]) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(changesets, max_size=8), st.randoms(use_true_random=False))
-def test_root_independent_of_order_and_batching(batches: list[dict[bytes, bytes | None]], rng: random.Random) -> None:
+def test_root_independent_of_order_and_batching(
+    batches: list[dict[bytes, bytes | None]], rng: random.Random
+) -> None:
     store = Store()
     root = EMPTY_ROOT
     state: dict[bytes, bytes] = {}

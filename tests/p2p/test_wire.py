@@ -331,3 +331,37 @@ def test_mutated_valid_frames_only_raise_peer_protocol_error(data: st.DataObject
 def test_generated_messages_roundtrip(msgs: list[Message], chunk: int) -> None:
     stream = b"".join(frame_message(m) for m in msgs)
     assert decode_all(stream, chunk) == msgs
+
+
+LARGE = [
+    BlockResponse(2**40, b"\x01" * 70_000, b"\x02" * 20_000),
+    ProposalMsg(300, 70_000, b"\x11" * 32, -1, b"\x22" * 20, b"\x33" * 65, b"b" * 100_000),
+    TxsMsg(tuple(bytes([i]) * (i * 300) for i in range(100))),
+    BlockResponse(1, b"x" * (1 << 20), b""),
+]
+
+
+@pytest.mark.parametrize("msg", LARGE, ids=lambda m: type(m).__name__)
+def test_large_messages_use_the_same_canonical_bytes(msg: Message) -> None:
+    data = encode_message(msg)
+    values = [getattr(msg, name) for name, _ in msg.SPEC]
+    assert data == msgpack.packb([msg.CHANNEL, msg.TYPE, *values], use_bin_type=True)
+    assert decode_message(data) == msg
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # bin32 header for a payload that fits bin16
+        b"\x95\x03\x04\x05\xc6" + (20_000).to_bytes(4, "big") + b"x" * 20_000 + b"\xc4\x00",
+        # a positive height as int16 instead of uint16 (same length!)
+        b"\x95\x03\x04\xd1\x01\x2c\xc5" + (20_000).to_bytes(2, "big") + b"x" * 20_000 + b"\xc4\x00",
+        # array16 header for five items
+        b"\xdc\x00\x05\x03\x04\x05\xc5" + (20_000).to_bytes(2, "big") + b"x" * 20_000 + b"\xc4\x00",
+    ],
+    ids=["bin32", "int16", "array16"],
+)
+def test_non_canonical_large_messages_rejected(data: bytes) -> None:
+    assert msgpack.unpackb(data)[:3] in ([3, 4, 5], [3, 4, 300])  # well-formed msgpack, just not canonical
+    with pytest.raises(PeerProtocolError, match="canonical"):
+        decode_message(data)
