@@ -24,6 +24,7 @@ from node.signer import Signer
 from node.store import Store
 from node.views import header_json, hx
 from node.wal import WAL
+from p2p.config import SwitchConfig
 from p2p.handshake import PROTOCOL_VERSION
 from p2p.handshake import NodeInfo as P2PInfo
 from p2p.switch import Switch
@@ -90,6 +91,7 @@ class Node:
             on_message=self.network.on_message,
             on_peer_up=self.network.on_peer_up,
             on_peer_down=self.network.on_peer_down,
+            config=SwitchConfig(pex=config.pex),
         )
         self.network.attach(self.switch)
         self.api = NodeApi(

@@ -36,6 +36,8 @@ class SwitchConfig:
     backoff_base: float = 0.5
     backoff_cap: float = 60.0
     dial_interval: float = 1.0
+    # Peer exchange off: only persistent peers and explicit dials (a devnet behind a fault proxy needs this).
+    pex: bool = True
     pex_interval: float = 30.0
     pex_max_addrs: int = 30
     max_pending_inbound: int = 32

@@ -238,7 +238,7 @@ class Switch:
         self._peers[peer_id] = peer
         self._backoff.pop(peer_id, None)
         self._book.mark_good(peer_id)
-        if not outbound:
+        if not outbound and self._cfg.pex:
             self._learn_listen_addr(session.peer_info)
         log.info("peer %s up (%s, %s)", peer_id[:8], "out" if outbound else "in", peer.address)
         self._call(self._on_peer_up, peer_id)
@@ -323,6 +323,8 @@ class Switch:
         free = self._max_out - self._count(outbound=True) - len(self._dialing)
         if free <= 0:
             return
+        if not self._cfg.pex:
+            return
         busy = set(self._peers) | self._dialing | {self.node_id}
         for addr in self._book.candidates(busy):
             if free <= 0:
@@ -396,6 +398,8 @@ class Switch:
                 log.exception("on_message failed for %s from %s", type(msg).__name__, peer.node_id[:8])
 
     def _ask_pex(self, peer: Peer) -> None:
+        if not self._cfg.pex:
+            return
         self._pex_asked[peer.node_id] = time.monotonic()
         peer.send(PexRequest())
 
@@ -411,6 +415,9 @@ class Switch:
             self._penalize(peer.node_id, "peer exchange requests too frequent", 2)
             return
         self._pex_answered[peer.node_id] = now
+        if not self._cfg.pex:
+            peer.send(PexAddrs(()))
+            return
         exclude = {peer.node_id, self.node_id}
         addrs: list[str] = []
         for other in self._peers.values():
