@@ -16,8 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from devnet import proxy_process
+from devnet.faults import FaultError, Faults, describe, parse_groups, parse_ms, parse_node, parse_percent
 from devnet.homes import DevnetError, Manifest, NodeEntry, generate
+from devnet.ports import check_free, plan_free
 from devnet.process import NodeProcess
+from devnet.proxy_control import ProxyClient, ProxyThread
 from node.cli import build_parser, run
 from node.client import Client, TransportError
 
@@ -92,10 +96,11 @@ def cmd_up(args: argparse.Namespace) -> None:
     home = Path(args.home)
     if (home / "devnet.json").exists():
         old = Manifest.load(home)
-        if any(_alive(e) for e in old.nodes):
+        if any(_alive(e) for e in old.nodes) or proxy_process.proxy_state(old) is not None:
             raise DevnetError(f"a devnet is already running at {home}; `finchain devnet down --home {home}` first")
         if not args.reset:
             manifest = old
+            check_free(manifest.all_ports())
             print(f"restarting the devnet at {home} (use --reset for a new chain)")
         else:
             shutil.rmtree(home)
@@ -104,19 +109,48 @@ def cmd_up(args: argparse.Namespace) -> None:
         manifest = None
     if manifest is None:
         home.mkdir(parents=True, exist_ok=True)
-        manifest = generate(home, args.validators, args.non_validators, base_port=args.base_port,
+        total = args.validators + args.non_validators
+        ports = plan_free(total) if args.base_port == 0 else None  # 0: any free range
+        manifest = generate(home, args.validators, args.non_validators, base_port=args.base_port, ports=ports,
                             block_time_ms=_duration_ms(args.block_time), seed=args.seed)
-    manifest = _start_all(manifest, home)
+    runner: ProxyThread | None = None
+    if manifest.proxy is not None:
+        if args.detach:
+            manifest = manifest.with_proxy_pid(proxy_process.start_detached(manifest, home))
+        else:
+            runner = proxy_process.start_in_thread(manifest)
+            manifest = manifest.with_proxy_pid(os.getpid())
+        manifest.save(home)
+    try:
+        manifest = _start_all(manifest, home)
+    except BaseException:
+        _stop_proxy(manifest, home, runner)
+        raise
     rows = [{"node": e.name, "role": e.role, "rpc": e.rpc, "p2p": e.p2p, "pid": e.pid,
              "log": str(Path(e.home) / "node.log")} for e in manifest.nodes]
     _print_table(rows, ["node", "role", "rpc", "p2p", "pid", "log"])
+    if manifest.proxy is not None:
+        where = "in this process" if runner is not None else f"pid {manifest.proxy['pid']}, log {home / 'proxy.log'}"
+        print(f"\nP2P links pass through the fault proxy ({where}); control {manifest.proxy['control']}")
     print(f"\nchain {manifest.chain_id}; accounts from seed {manifest.seed!r} (devnet only):")
     for a in manifest.accounts:
         print(f"  {a['address']}  {a['private_key']}")
     print(f"\nmanifest: {home / 'devnet.json'}")
     if args.detach:
         return
-    _watch(manifest, home)
+    try:
+        _watch(manifest, home)
+    finally:
+        _stop_proxy(Manifest.load(home), home, runner)
+
+
+def _stop_proxy(manifest: Manifest, home: Path, runner: ProxyThread | None) -> None:
+    if runner is not None:
+        runner.stop()
+    else:
+        proxy_process.stop_detached(manifest)
+    if manifest.proxy is not None:
+        Manifest.load(home).with_proxy_pid(None).save(home)
 
 
 def _watch(manifest: Manifest, home: Path) -> None:
@@ -172,7 +206,8 @@ def _down(home: Path, clean: bool) -> None:
     for e in manifest.nodes:
         if _alive(e):
             os.kill(e.pid, signal.SIGKILL)  # type: ignore[arg-type]
-    manifest.with_pids(dict.fromkeys(e.name for e in manifest.nodes)).save(home)
+    proxy_process.stop_detached(manifest)  # after the nodes: they must not see their links cut first
+    manifest.with_pids(dict.fromkeys(e.name for e in manifest.nodes)).with_proxy_pid(None).save(home)
     if clean:
         shutil.rmtree(home)
         print(f"devnet stopped and {home} removed")
@@ -185,16 +220,36 @@ def cmd_down(args: argparse.Namespace) -> None:
     if not (home / "devnet.json").exists():
         print(f"no devnet at {home}; nothing to stop")
         return
+    manifest = Manifest.load(home)
+    if not any(_alive(e) for e in manifest.nodes) and proxy_process.proxy_state(manifest) is None:
+        if args.clean:
+            shutil.rmtree(home)
+            print(f"the devnet at {home} was not running; {home} removed")
+        else:
+            print(f"the devnet at {home} is not running; nothing to stop")
+        return
     _down(home, args.clean)
 
 
 def cmd_status(args: argparse.Namespace) -> None:
     manifest = Manifest.load(Path(args.home))
     rows = [_status_row(e) for e in manifest.nodes]
+    state = proxy_process.proxy_state(manifest)
     if args.json:
-        print(json.dumps({"chain_id": manifest.chain_id, "nodes": rows}, indent=2))
+        print(json.dumps({"chain_id": manifest.chain_id, "nodes": rows,
+                          "proxy": None if state is None else {"pid": state["pid"],
+                                                               "control": manifest.proxy["control"]},  # type: ignore
+                          "faults": None if state is None else state["faults"]}, indent=2))
         return
     _print_table(rows, ["node", "role", "state", "pid", "height", "round", "step", "peers", "mempool"])
+    print()
+    if manifest.proxy is None:
+        print("FAULTS: - (no fault proxy: nodes dial each other directly)")
+    elif state is None:
+        print("FAULTS: - (the fault proxy is not running)")
+    else:
+        lines = describe(Faults.from_json(state["faults"]), [e.name for e in manifest.nodes])
+        print("FAULTS: " + ("none" if not lines else "\n  ".join(["", *lines])))
 
 
 def cmd_logs(args: argparse.Namespace) -> None:
@@ -245,6 +300,39 @@ def cmd_node_control(args: argparse.Namespace) -> None:
     print(f"{entry.name}: {action} done")
 
 
+def _proxy_client(home: Path) -> tuple[Manifest, ProxyClient]:
+    manifest = Manifest.load(home)
+    if manifest.proxy is None:
+        raise DevnetError(f"the devnet at {home} has no fault proxy (made by an older version): `devnet up --reset`")
+    if proxy_process.proxy_state(manifest) is None:
+        raise DevnetError(f"the fault proxy of the devnet at {home} is not running; `finchain devnet up --home {home}`")
+    assert manifest.proxy is not None
+    return manifest, ProxyClient(manifest.proxy["control"])
+
+
+def cmd_fault(args: argparse.Namespace) -> None:
+    manifest, client = _proxy_client(Path(args.home))
+    try:
+        match args.devnet_cmd:
+            case "partition":
+                body: dict[str, Any] = {"groups": parse_groups(args.groups)}
+            case "heal":
+                body = {}
+            case "delay":
+                body = {"node": parse_node(args.node), "ms": parse_ms(args.delay), "jitter_ms": parse_ms(args.jitter)}
+            case _:
+                body = {"node": parse_node(args.node), "percent": parse_percent(args.percent)}
+    except FaultError as exc:
+        raise DevnetError(str(exc)) from exc
+    state = client.request(args.devnet_cmd, body)
+    lines = describe(Faults.from_json(state["faults"]), [e.name for e in manifest.nodes])
+    print("faults now: " + ("none" if not lines else "; ".join(lines)))
+
+
+def cmd_proxy(args: argparse.Namespace) -> None:
+    proxy_process.run_detached(Path(args.home))
+
+
 def _duration_ms(text: str) -> int:
     t = text.strip().lower()
     try:
@@ -266,7 +354,8 @@ def add_devnet_commands(sub: Any) -> None:
     u.add_argument("--validators", type=int, default=4)
     u.add_argument("--non-validators", type=int, default=0)
     u.add_argument("--block-time", default="1s")
-    u.add_argument("--base-port", type=int, default=26600)
+    u.add_argument("--base-port", type=int, default=26600,
+                   help="node i: RPC on P+2i, P2P on P+2i+1, then the proxy's ports (0: any free range)")
     u.add_argument("--seed", default="finchain devnet", help="derives every key and account")
     u.add_argument("--reset", action="store_true", help="discard an existing devnet and start a new chain")
     u.add_argument("--detach", action="store_true", help="start and return; control with the other commands")
@@ -286,6 +375,37 @@ def add_devnet_commands(sub: Any) -> None:
         c = dsub.add_parser(action, parents=[home], help=f"{action} one node")
         c.add_argument("node")
         c.set_defaults(func=cmd_node_control)
+    add_fault_commands(dsub, home)
+
+
+def add_fault_commands(dsub: Any, home: argparse.ArgumentParser) -> None:
+    pa = dsub.add_parser("partition", parents=[home], help="cut every P2P link between groups of nodes",
+                         description="Cut every link between the groups: open connections are closed and new "
+                                     "ones held silent until `heal`. Nodes named in no group form one more group. "
+                                     "Takes effect at once.", epilog="example: finchain devnet partition 0,1 2,3")
+    pa.add_argument("groups", nargs="+", help="comma-separated node indexes or names, e.g. 0,1 2,3")
+    pa.set_defaults(func=cmd_fault)
+    he = dsub.add_parser("heal", parents=[home], help="clear every network fault (partition, delays, drops)")
+    he.set_defaults(func=cmd_fault)
+    de = dsub.add_parser("delay", parents=[home], help="hold every chunk to and from a node",
+                         description="Every chunk to and from NODE is held DELAY (± a uniform jitter), order "
+                                     "preserved. On a link between two delayed nodes the delays add up. 0 clears.",
+                         epilog="example: finchain devnet delay node2 200ms --jitter 50ms")
+    de.add_argument("node")
+    de.add_argument("delay", help="e.g. 200ms or 1s; 0 clears it")
+    de.add_argument("--jitter", default="0", help="e.g. 50ms")
+    de.set_defaults(func=cmd_fault)
+    dr = dsub.add_parser("drop", parents=[home], help="randomly close a node's links",
+                         description="The P2P streams are encrypted and authenticated, so dropping bytes inside "
+                                     "them could only kill the connection. `drop NODE P%` therefore closes each "
+                                     "open link of NODE with probability P% once per second; the nodes reconnect "
+                                     "through the proxy as after any lost connection. 0 clears it.",
+                         epilog="example: finchain devnet drop 1 5%")
+    dr.add_argument("node")
+    dr.add_argument("percent", help="e.g. 5%%")
+    dr.set_defaults(func=cmd_fault)
+    px = dsub.add_parser("proxy", parents=[home], help="(internal) run the fault proxy of a detached devnet")
+    px.set_defaults(func=cmd_proxy)
 
 
 def main(argv: list[str] | None = None) -> int:

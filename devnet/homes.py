@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
+from devnet.errors import DevnetError
+from devnet.ports import PortPlan, plan_from_base, port_is_free
 from node.config import init_home
 from node.crypto import SECP256K1_N, PrivateKey, sha256, to_checksum_address
 from node.daemon import node_id_of
 from node.genesis import Genesis, GenesisAccount, GenesisValidator, Params, TimeoutsMs
 
+__all__ = ["DevnetError", "Manifest", "NodeEntry", "derive_key", "generate", "port_is_free", "write_node_home"]
+
 DEFAULT_SEED = "finchain devnet"
 COIN = 10**18
 ACCOUNT_BALANCE = 1_000_000 * COIN
-
-
-class DevnetError(Exception):
-    """A devnet command cannot do what was asked; the message says why and what to do."""
 
 
 def derive_key(seed: str, label: str, index: int) -> PrivateKey:
@@ -30,16 +30,6 @@ def derive_key(seed: str, label: str, index: int) -> PrivateKey:
         if 0 < int.from_bytes(digest, "big") < SECP256K1_N:
             return PrivateKey(digest)
         counter += 1
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,21 +45,31 @@ class NodeEntry:
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
+    """devnet.json; the format is documented in devnet/README.md."""
+
     chain_id: str
     seed: str
     nodes: tuple[NodeEntry, ...]
     accounts: tuple[dict[str, str], ...]
+    # {"pid", "control", "links": [{"from", "to", "listen", "target"}]}; None: nodes dial each other directly.
+    proxy: dict[str, Any] | None = None
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "chain_id": self.chain_id,
             "seed": self.seed,
             "nodes": [asdict(n) for n in self.nodes],
             "accounts": list(self.accounts),
         }
+        if self.proxy is not None:
+            out["proxy"] = self.proxy
+        return out
 
     def save(self, home: Path) -> None:
-        (home / "devnet.json").write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        # Write then rename: a reader in another shell never sees half a manifest.
+        tmp = home / "devnet.json.tmp"
+        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        tmp.replace(home / "devnet.json")
 
     @staticmethod
     def load(home: Path) -> Manifest:
@@ -77,7 +77,7 @@ class Manifest:
         try:
             d = json.loads(path.read_text())
             return Manifest(d["chain_id"], d.get("seed", ""), tuple(NodeEntry(**n) for n in d["nodes"]),
-                            tuple(d["accounts"]))
+                            tuple(d["accounts"]), d.get("proxy"))
         except FileNotFoundError as exc:
             raise DevnetError(f"no devnet at {home} (no devnet.json): run `finchain devnet up --home {home}`") from exc
         except (ValueError, KeyError, TypeError) as exc:
@@ -85,7 +85,32 @@ class Manifest:
 
     def with_pids(self, pids: dict[str, int | None]) -> Manifest:
         nodes = tuple(NodeEntry(**{**asdict(n), "pid": pids.get(n.name, n.pid)}) for n in self.nodes)
-        return Manifest(self.chain_id, self.seed, nodes, self.accounts)
+        return replace(self, nodes=nodes)
+
+    def with_proxy_pid(self, pid: int | None) -> Manifest:
+        if self.proxy is None:
+            return self
+        return replace(self, proxy={**self.proxy, "pid": pid})
+
+    def all_ports(self) -> list[int]:
+        ports = [int(n.rpc.rsplit(":", 1)[1]) for n in self.nodes] + [int(n.p2p.rsplit(":", 1)[1]) for n in self.nodes]
+        if self.proxy is not None:
+            ports += [int(link["listen"]) for link in self.proxy["links"]]
+            if self.proxy.get("control"):
+                ports.append(int(self.proxy["control"].rsplit(":", 1)[1]))
+        return ports
+
+
+def write_node_home(node_home: Path, name: str, genesis: Genesis, vkey: PrivateKey, nkey: PrivateKey,
+                    rpc: int, p2p: int, peers: str) -> None:
+    init_home(node_home, moniker=name, rpc_port=rpc, p2p_port=p2p, genesis=genesis, validator_key=vkey,
+              node_key=nkey, peers=peers, overwrite=True)
+    # Peer exchange would hand out the real P2P addresses and let nodes bypass the fault proxy.
+    cfg = node_home / "config" / "config.toml"
+    text = cfg.read_text()
+    if "pex = true" not in text:
+        raise DevnetError(f"{cfg}: cannot find `pex = true` to turn peer exchange off (config format changed?)")
+    cfg.write_text(text.replace("pex = true", "pex = false", 1))
 
 
 def generate(
@@ -96,26 +121,26 @@ def generate(
     seed: str = DEFAULT_SEED,
     chain_id: str = "finchain-devnet",
     base_port: int = 26600,
+    ports: PortPlan | None = None,
+    proxy: bool = True,
     block_time_ms: int = 1000,
+    timeouts: TimeoutsMs | None = None,
     accounts: int = 10,
 ) -> Manifest:
+    """Write every node's home and devnet.json. With `proxy`, each node dials its peers at proxy ports."""
     if validators < 1:
         raise DevnetError("a devnet needs at least one validator")
     total = validators + non_validators
-    ports = []
-    for i in range(total):
-        rpc, p2p = base_port + 2 * i, base_port + 2 * i + 1
-        for port in (rpc, p2p):
-            if not port_is_free(port):
-                raise DevnetError(f"port {port} on 127.0.0.1 is taken; choose another range with --base-port")
-        ports.append((rpc, p2p))
+    if ports is None:
+        ports = plan_from_base(base_port, total, proxy)
+    link_port = {(i, j): port for i, j, port in ports.links}
     vkeys = [derive_key(seed, "validator", i) for i in range(total)]
     nkeys = [derive_key(seed, "node", i) for i in range(total)]
     funded = [derive_key(seed, "account", i) for i in range(accounts)]
     genesis = Genesis(
         chain_id=chain_id,
         genesis_time_ms=int(time.time() * 1000),
-        params=Params(timeouts=TimeoutsMs(commit=block_time_ms)),
+        params=Params(timeouts=timeouts or TimeoutsMs(commit=block_time_ms)),
         validators=tuple(GenesisValidator(vkeys[i].address, vkeys[i].public_key, 10, f"node{i}")
                          for i in range(validators)),
         accounts=tuple(GenesisAccount(k.address, ACCOUNT_BALANCE) for k in funded),
@@ -123,15 +148,22 @@ def generate(
     node_ids = [node_id_of(k.public_key) for k in nkeys]
     entries = []
     for i in range(total):
-        peers = ",".join(f"{node_ids[j]}@127.0.0.1:{ports[j][1]}" for j in range(total) if j != i)
+        peers = ",".join(f"{node_ids[j]}@127.0.0.1:{link_port.get((i, j), ports.p2p[j])}"
+                         for j in range(total) if j != i)
         node_home = home / f"node{i}"
-        init_home(node_home, moniker=f"node{i}", rpc_port=ports[i][0], p2p_port=ports[i][1], genesis=genesis,
-                  validator_key=vkeys[i], node_key=nkeys[i], peers=peers, overwrite=True)
+        write_node_home(node_home, f"node{i}", genesis, vkeys[i], nkeys[i], ports.rpc[i], ports.p2p[i], peers)
         entries.append(NodeEntry(f"node{i}", "validator" if i < validators else "full",
-                                 f"http://127.0.0.1:{ports[i][0]}", f"{node_ids[i]}@127.0.0.1:{ports[i][1]}",
+                                 f"http://127.0.0.1:{ports.rpc[i]}", f"{node_ids[i]}@127.0.0.1:{ports.p2p[i]}",
                                  node_ids[i], str(node_home)))
+    proxy_json = None
+    if ports.links:
+        proxy_json = {
+            "pid": None,
+            "control": f"http://127.0.0.1:{ports.control}" if ports.control else None,
+            "links": [{"from": i, "to": j, "listen": port, "target": ports.p2p[j]} for i, j, port in ports.links],
+        }
     manifest = Manifest(chain_id, seed, tuple(entries),
                         tuple({"address": to_checksum_address(k.address), "private_key": "0x" + k.secret.hex()}
-                              for k in funded))
+                              for k in funded), proxy_json)
     manifest.save(home)
     return manifest

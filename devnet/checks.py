@@ -1,0 +1,149 @@
+"""Whole-chain checks over JSON-RPC: do nodes agree, is the ledger consistent, did anyone double-sign.
+
+Each check reads through batched JSON-RPC (a node answers 100 calls per request) so that a chain of
+hundreds of blocks is checked in seconds, and returns a list of human-readable problems (empty: fine).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from devnet.errors import DevnetError
+
+BATCH = 100  # the node's default rpc.max_batch
+
+
+def rpc_batch(url: str, calls: list[tuple[str, list[Any]]], timeout: float = 15.0) -> list[Any]:
+    """Results of `calls` in order; raises DevnetError on a transport failure or any call's error."""
+    out: list[Any] = []
+    for start in range(0, len(calls), BATCH):
+        chunk = calls[start : start + BATCH]
+        reqs = [{"jsonrpc": "2.0", "id": k, "method": m, "params": p} for k, (m, p) in enumerate(chunk)]
+        req = urllib.request.Request(url, json.dumps(reqs).encode(), {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                answers = json.loads(resp.read())
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise DevnetError(f"batch of {len(chunk)} calls to {url} failed: {exc}") from exc
+        if not isinstance(answers, list):
+            raise DevnetError(f"{url} answered a batch with {answers!r:.300}")
+        by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
+        for k, (method, params) in enumerate(chunk):
+            answer = by_id.get(k)
+            if answer is None or "error" in answer:
+                raise DevnetError(f"{method}{params} on {url}: {answer and answer.get('error')}")
+            out.append(answer["result"])
+    return out
+
+
+def headers(url: str, heights: range) -> list[dict[str, Any]]:
+    return rpc_batch(url, [("chain_getHeader", [h]) for h in heights])
+
+
+def blocks(url: str, heights: range, full: bool = True) -> list[dict[str, Any]]:
+    return rpc_batch(url, [("chain_getBlock", [h, full]) for h in heights])
+
+
+def disagreements(urls: dict[str, str], max_shown: int = 5) -> list[str]:
+    """Block hash and state root compared at every height all `urls` (name -> RPC URL) have committed."""
+    tips = {name: rpc_batch(url, [("node_status", [])])[0]["height"] for name, url in urls.items()}
+    common = min(tips.values(), default=0)
+    if common < 1:
+        return []
+    seen = {name: headers(url, range(1, common + 1)) for name, url in urls.items()}
+    problems = []
+    for h in range(1, common + 1):
+        rows = {name: (hs[h - 1]["hash"], hs[h - 1]["state_root"]) for name, hs in seen.items()}
+        if len(set(rows.values())) > 1:
+            table = "\n".join(f"    {name}: hash {bh} state_root {sr}" for name, (bh, sr) in rows.items())
+            problems.append(f"height {h} differs:\n{table}")
+    if len(problems) > max_shown:
+        problems = [*problems[:max_shown], f"... and {len(problems) - max_shown} more differing heights"]
+    if problems:
+        problems.insert(0, f"tips {tips}; compared heights 1..{common}")
+    return problems
+
+
+@dataclass(slots=True)
+class Ledger:
+    """What one node's chain says up to `height`: every transaction, where it is, what it paid."""
+
+    height: int
+    txs: dict[str, tuple[int, int]] = field(default_factory=dict)  # hash -> (height, index)
+    by_sender: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # nonces in chain order
+    fees: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def read_ledger(url: str, height: int) -> Ledger:
+    ledger = Ledger(height)
+    for block in blocks(url, range(1, height + 1)):
+        for index, tx in enumerate(block["txs"]):
+            if tx["hash"] in ledger.txs:
+                ledger.problems.append(f"tx {tx['hash']} committed twice: at {ledger.txs[tx['hash']]} and "
+                                       f"{(block['height'], index)}")
+            ledger.txs[tx["hash"]] = (block["height"], index)
+            ledger.by_sender[tx["from"]].append(tx["nonce"])
+    hashes = list(ledger.txs)
+    for tx_hash, got in zip(hashes, rpc_batch(url, [("tx_get", [h]) for h in hashes]), strict=True):
+        where = ledger.txs[tx_hash]
+        if got["status"] != "committed" or (got["height"], got["index"]) != where:
+            ledger.problems.append(f"tx {tx_hash} is in block {where} but tx_get says {got['status']} at "
+                                   f"{(got['height'], got['index'])}")
+            continue
+        ledger.fees += int(got["receipt"]["fee"])
+    return ledger
+
+
+def audit_ledger(url: str, height: int, addresses: list[str], genesis_total: int,
+                 start_nonces: dict[str, int] | None = None) -> tuple[Ledger, list[str]]:
+    """Nonces of each sender gapless from its genesis nonce, and `sum(balances) + fees burned == genesis_total`.
+
+    `addresses` must hold every account that ever had a balance (the funded ones and every recipient).
+    """
+    ledger = read_ledger(url, height)
+    problems = list(ledger.problems)
+    accounts = rpc_batch(url, [("account_get", [a, height]) for a in addresses])
+    nonce_of = {a["address"]: a["nonce"] for a in accounts}
+    for sender, nonces in ledger.by_sender.items():
+        first = (start_nonces or {}).get(sender, 0)
+        if nonces != list(range(first, first + len(nonces))):
+            problems.append(f"{sender}: committed nonces {nonces[:10]}... are not {first}, {first + 1}, ...")
+        if sender in nonce_of and nonce_of[sender] != first + len(nonces):
+            problems.append(f"{sender}: account nonce {nonce_of[sender]} after {len(nonces)} committed txs")
+    missing = set(ledger.by_sender) - set(nonce_of)
+    if missing:
+        problems.append(f"senders not among the audited addresses: {sorted(missing)}")
+    total = sum(int(a["balance"]) for a in accounts)
+    if total + ledger.fees != genesis_total:
+        problems.append(f"supply not conserved at height {height}: balances {total} + fees burned {ledger.fees} = "
+                        f"{total + ledger.fees}, genesis total {genesis_total} (difference "
+                        f"{total + ledger.fees - genesis_total})")
+    return ledger, problems
+
+
+def double_signs(urls: dict[str, str], height: int) -> list[str]:
+    """Every precommit found in committed blocks (on every node) and every evidence record: no validator
+    signed two different block hashes at one (height, round)."""
+    signed: dict[tuple[int, int, str], set[str]] = defaultdict(set)
+    problems = []
+    for name, url in urls.items():
+        for block in blocks(url, range(2, height + 1), full=False):
+            commit = block["last_commit"]
+            if commit is None:
+                problems.append(f"{name}: block {block['height']} has no last commit")
+                continue
+            for sig in commit["signatures"]:
+                signed[(commit["height"], commit["round"], sig["validator"])].add(commit["block_hash"])
+        evidence = rpc_batch(url, [("chain_getEvidence", [1, 1000])])[0]
+        for ev in evidence["committed"] + evidence["pending"]:
+            problems.append(f"{name} holds evidence: {ev['validator']} equivocated at {ev['height']}/{ev['round']}")
+    for (h, r, validator), hashes in signed.items():
+        if len(hashes) > 1:
+            problems.append(f"{validator} precommitted {sorted(hashes)} at height {h} round {r}")
+    return problems
