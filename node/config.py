@@ -43,6 +43,8 @@ max_inbound = 40
 max_outbound = 10
 # Peer exchange: learn peers' addresses from peers. Off, only persistent_peers and seeds are dialed.
 pex = true
+# Reconnect attempts back off exponentially up to this many seconds.
+reconnect_max_s = 10
 
 [mempool]
 max_txs = 50000
@@ -74,6 +76,7 @@ class NodeConfig:
     max_inbound: int = 40
     max_outbound: int = 10
     pex: bool = True
+    reconnect_max_s: float = 10.0
     mempool_max_txs: int = 50_000
     mempool_max_bytes: int = 64 << 20
     mempool_nonce_gap: int = 64
@@ -148,6 +151,7 @@ def load_config(home: Path) -> NodeConfig:
         max_inbound=typed(p, "max_inbound", int, d.max_inbound, "p2p"),
         max_outbound=typed(p, "max_outbound", int, d.max_outbound, "p2p"),
         pex=typed(p, "pex", bool, d.pex, "p2p"),
+        reconnect_max_s=typed(p, "reconnect_max_s", float, d.reconnect_max_s, "p2p"),
         mempool_max_txs=typed(m, "max_txs", int, d.mempool_max_txs, "mempool"),
         mempool_max_bytes=typed(m, "max_bytes", int, d.mempool_max_bytes, "mempool"),
         mempool_nonce_gap=typed(m, "nonce_gap", int, d.mempool_nonce_gap, "mempool"),

@@ -91,7 +91,7 @@ class Node:
             on_message=self.network.on_message,
             on_peer_up=self.network.on_peer_up,
             on_peer_down=self.network.on_peer_down,
-            config=SwitchConfig(pex=config.pex),
+            config=SwitchConfig(pex=config.pex, backoff_cap=config.reconnect_max_s),
         )
         self.network.attach(self.switch)
         self.api = NodeApi(
