@@ -113,11 +113,18 @@ class BlockSync:
 
     def _feed_next(self) -> None:
         nxt = self.chain.height + 1
-        item = self.received.get(nxt)
-        if item is not None and self._fed != nxt:
+        if self._fed == nxt:
+            return  # the engine has it; on_rejected or the commit moves us on
+        item = self.received.pop(nxt, None)
+        if item is not None:
             self._fed = nxt
             raw, commit, peer = item
             self.feed(SyncedBlock(raw, commit, peer))
+
+    def on_rejected(self, peer: str) -> None:
+        """The engine refused the block we fed (the peer was reported): ask someone else."""
+        self._fed = 0
+        self.peer_heights.pop(peer, None)
 
     def tick(self) -> None:
         switch = self.switch
@@ -140,7 +147,7 @@ class BlockSync:
                 del self.pending[h]
         target = self.best_peer_height
         height = self.chain.height
-        # One behind is normal consensus lag; only start fetching at two, or when stuck.
+        # Fetch whatever a peer has committed beyond us; consensus may commit it first, which is fine.
         if target <= height:
             return
         in_flight: dict[str, int] = {}

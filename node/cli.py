@@ -74,12 +74,21 @@ def cmd_node(args: argparse.Namespace) -> None:
     home = Path(args.home)
     config = load_config(home)
     setup_logging(args.log_format or config.log_format, config.log_level)
-    try:
-        import uvloop
+    import uvloop
 
+    from node.daemon import StartupError
+
+    try:
         uvloop.run(serve(home))
     except KeyboardInterrupt:
         pass
+    except StartupError as exc:
+        raise CliError(str(exc)) from None
+    except BaseExceptionGroup as group:
+        startup = group.subgroup(StartupError)
+        if startup is None:
+            raise
+        raise CliError("; ".join(str(e) for e in startup.exceptions)) from None
 
 
 # -- keys -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from node.chain import Chain
 from node.config import NodeConfig, load_config, load_key
 from node.crypto import sha256, to_checksum_address
 from node.engine import CommittedBlock, Engine, EngineConfig
+from node.errors import StoreCorrupted
 from node.genesis import load_genesis
 from node.mempool import ChainView, Mempool, MempoolConfig
 from node.network import Network
@@ -30,6 +31,10 @@ from p2p.handshake import NodeInfo as P2PInfo
 from p2p.switch import Switch
 
 log = logging.getLogger("finchain.node")
+
+
+class StartupError(Exception):
+    """The node cannot start: a port is taken, the store or signer state is unusable."""
 
 
 def node_id_of(public_key: bytes) -> str:
@@ -73,7 +78,7 @@ class Node:
             EngineConfig(config.create_empty_blocks, config.empty_block_interval_s, p.max_block_txs),
             broadcast=lambda msg: self.network.broadcast(msg),
             on_commit=self._on_commit,
-            on_bad_peer=lambda peer, why: self.switch.report(peer, why),
+            on_bad_peer=self._on_bad_peer,
         )
         self.blocksync = BlockSync(self.chain, self.engine.receive_synced_block)
         self.network = Network(self.engine, self.mempool, self.blocksync)
@@ -113,6 +118,11 @@ class Node:
         self.rpc.register_topic("tx", accepts=_tx_accepts, validate=_tx_validate)
         self.rpc.register_topic("events", accepts=_event_accepts, validate=_event_validate)
 
+    def _on_bad_peer(self, peer: str, why: str) -> None:
+        self.switch.report(peer, why)
+        if why.startswith("invalid synced block"):
+            self.blocksync.on_rejected(peer)
+
     def _sync_status(self) -> dict[str, Any]:
         return {"catching_up": self.blocksync.catching_up, "best_peer_height": self.blocksync.best_peer_height,
                 "blocks_per_s": round(self.blocksync.blocks_per_s, 1)}
@@ -129,7 +139,13 @@ class Node:
                                             "tx_hash": hx(tx.hash), "height": block.height})
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.rpc.start()
+        try:
+            await self.rpc.start()
+        except OSError as exc:
+            self.wal.close()
+            self.store.close()
+            raise StartupError(f"cannot listen for JSON-RPC on {self.config.rpc_host}:{self.config.rpc_port}: "
+                               f"{exc.strerror or exc}") from exc
         log.info(
             "node %s (%s) on chain %s at height %d; RPC on http://%s:%d; P2P on %s:%d; validator: %s",
             self.node_id, self.config.moniker, self.genesis.chain_id, self.chain.height,
@@ -138,8 +154,10 @@ class Node:
         )
         try:
             async with asyncio.TaskGroup() as tg:
-                tasks = [tg.create_task(self.engine.run()), tg.create_task(self.switch.run()),
-                         tg.create_task(self.network.run())]
+                # Listen first: a node that cannot take its P2P port must not sign anything.
+                switch_task = tg.create_task(self._run_switch())
+                await self.switch.wait_listening()
+                tasks = [tg.create_task(self.engine.run()), switch_task, tg.create_task(self.network.run())]
                 await stop.wait()
                 log.info("shutting down")
                 for task in tasks:
@@ -149,6 +167,15 @@ class Node:
             self.wal.close()
             self.store.close()
             log.info("stopped at height %d", self.chain.height)
+
+
+    async def _run_switch(self) -> None:
+        try:
+            await self.switch.run()
+        except* OSError as group:
+            exc = group.exceptions[0]
+            raise StartupError(f"cannot listen for P2P on {self.config.p2p_host}:{self.config.p2p_port}: "
+                               f"{getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _tx_validate(params: dict[str, Any]) -> None:
@@ -175,7 +202,12 @@ def _event_accepts(params: dict[str, Any], payload: Any) -> bool:
 
 async def serve(home: Path) -> None:
     config = load_config(home)
-    node = Node(config)
+    try:
+        node = Node(config)
+    except StoreCorrupted as exc:
+        raise StartupError(str(exc)) from exc
+    except RuntimeError as exc:  # the signer refuses an unreadable last-signed state
+        raise StartupError(str(exc)) from exc
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

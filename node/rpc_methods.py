@@ -19,6 +19,7 @@ from node.tx import SignedTx
 from node.views import block_json, evidence_json, header_json, hx, iso_ms, receipt_json, tx_json
 
 VERSION = "0.1.0"
+STALL_AFTER_S = 60.0
 HEX = {"type": "string", "pattern": "^0x[0-9a-fA-F]*$"}
 ADDRESS = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$", "description": "EIP-55 address"}
 HASH = {"type": "string", "pattern": "^0x[0-9a-fA-F]{64}$"}
@@ -230,7 +231,10 @@ class NodeApi:
 
     async def health(self) -> dict[str, Any]:
         age = time.time() - self.chain.tip_time_ms / 1000
-        return {"status": "ok", "height": self.chain.height, "last_block_age_s": round(age, 3)}
+        # With empty blocks on, a quiet minute means consensus is stuck (or we are cut off).
+        stalled = self.engine.config.create_empty_blocks and age > STALL_AFTER_S
+        return {"status": "stalled" if stalled else "ok", "height": self.chain.height,
+                "last_block_age_s": round(age, 3), "catching_up": self.info.catching_up()}
 
 
 def build_registry(api: NodeApi, max_batch: int = 100) -> Registry:

@@ -323,14 +323,13 @@ class Switch:
         free = self._max_out - self._count(outbound=True) - len(self._dialing)
         if free <= 0:
             return
-        if not self._cfg.pex:
-            return
         busy = set(self._peers) | self._dialing | {self.node_id}
-        for addr in self._book.candidates(busy):
-            if free <= 0:
-                break
-            if self._start_dial(addr, now):
-                free -= 1
+        if self._cfg.pex:
+            for addr in self._book.candidates(busy):
+                if free <= 0:
+                    break
+                if self._start_dial(addr, now):
+                    free -= 1
         # Seeds bootstrap the book: dial one while we know fewer addresses than we want peers.
         if free > 0 and len(self._book) < self._max_out and not any(s in busy for s in self._seeds):
             for addr in self._rng.sample(list(self._seeds.values()), len(self._seeds)):
