@@ -107,7 +107,9 @@ class Cluster:
         proxy: bool = True,
         start_timeout: float = 60.0,
         log_lines: int = 30,
+        accounts: int = 10,
     ) -> None:
+        self.n_accounts = accounts
         self.validators = validators
         self.non_validators = non_validators
         self.timeouts = timeouts or TimeoutsMs(commit=block_time_ms)
@@ -151,7 +153,7 @@ class Cluster:
         self.dir.mkdir(parents=True, exist_ok=True)
         ports = plan_free(total, self.use_proxy)
         manifest = generate(self.dir, self.validators, self.non_validators, seed=self.seed, ports=ports,
-                            proxy=self.use_proxy, timeouts=self.timeouts)
+                            proxy=self.use_proxy, timeouts=self.timeouts, accounts=self.n_accounts)
         self.manifest = manifest
         genesis = load_genesis(Path(manifest.nodes[0].home) / "config" / "genesis.json")
         self.chain_id = genesis.chain_id

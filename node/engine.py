@@ -170,7 +170,7 @@ class Engine:
         self._replaying = False
         self._waiting_for_txs = False
         self.evidence = EvidencePool()
-        self.round_started_at = time.monotonic()
+        self.height_started_at = time.monotonic()
 
     @property
     def our_address(self) -> bytes | None:
@@ -251,7 +251,7 @@ class Engine:
             records = []
             self.wal.start_height(height)
         self.state, outputs = start_height(height, self.valset, self.our_address, self.timeouts)
-        self.round_started_at = time.monotonic()
+        self.height_started_at = time.monotonic()
         if records:
             log.info("replaying %d WAL records of height %d", len(records) - 1, height)
             self._replaying = True
@@ -500,7 +500,10 @@ class Engine:
         commit = Commit(height, round_, value, tuple(CommitSig(a, s) for a, s in sorted(sigs.items())))
         self._commit(executed, commit, round_)
         loop = asyncio.get_running_loop()
-        delay = self.chain.genesis.params.timeouts.commit / 1000
+        # The commit timeout paces heights: the next one starts `commit` ms after this one
+        # started, or at once when consensus itself took longer (big blocks).
+        spent = time.monotonic() - self.height_started_at
+        delay = max(0.0, self.chain.genesis.params.timeouts.commit / 1000 - spent)
         self._timers.append(loop.call_later(delay, self.queue.put_nowait, _StartNext(height + 1)))
 
     def _evidence_still_valid(self, ev: DuplicateVoteEvidence) -> bool:
@@ -532,7 +535,7 @@ class Engine:
             height,
             len(executed.txs),
             round_,
-            (time.monotonic() - self.round_started_at) * 1000,
+            (time.monotonic() - self.height_started_at) * 1000,
         )
         self.on_commit(CommittedBlock(executed, commit))
 

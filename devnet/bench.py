@@ -1,0 +1,183 @@
+"""`finchain devnet bench`: committed transfers per second on a local cluster of real nodes.
+
+Transfers are signed before the clock starts, from many funded accounts, each sender's
+transfers going to one node (round robin over senders) in JSON-RPC batches. A follower
+reads each new block from node 0 and notes when every transaction committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from devnet.cluster import Cluster
+from node.client import AsyncClient, build_transfer
+from node.crypto import to_checksum_address
+
+MAX_PER_SENDER = 60  # below the mempool's default nonce gap of 64
+
+
+def _percentile(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
+
+
+def _proc_stats(pid: int | None) -> tuple[float, float]:
+    """(CPU seconds used, peak RSS in MB) of a process, from /proc."""
+    if pid is None:
+        return 0.0, 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / 100  # utime + stime in clock ticks (USER_HZ = 100)
+        hwm = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmHWM"))
+        return cpu, int(hwm.split()[1]) / 1024
+    except (OSError, StopIteration, IndexError, ValueError):
+        return 0.0, 0.0
+
+
+def _progress(done: int, total: int, started: float) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    rate = done / max(time.monotonic() - started, 1e-6)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} committed, {rate:,.0f} tx/s")
+    sys.stderr.flush()
+
+
+async def _submit(url: str, raws: list[tuple[str, bytes]], batch: int, submitted: dict[str, float]) -> None:
+    async with AsyncClient(url, timeout=120) as client:
+        for i in range(0, len(raws), batch):
+            chunk = raws[i : i + batch]
+            now = time.monotonic()
+            answers = await client.batch([("tx_send", ["0x" + raw.hex()]) for _, raw in chunk])
+            for (tx_hash, _), answer in zip(chunk, answers, strict=True):
+                if isinstance(answer, Exception):
+                    raise RuntimeError(f"transaction {tx_hash} rejected: {answer}")
+                submitted[tx_hash] = now
+
+
+async def _follow(url: str, start_height: int, wanted: set[str], committed: dict[str, float],
+                  blocks: list[tuple[int, int, int]], started: float, timeout: float, show: bool) -> None:
+    async with AsyncClient(url, timeout=60) as client:
+        height = start_height
+        shown = -1
+        deadline = time.monotonic() + timeout
+        while len(committed) < len(wanted):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {len(committed)} of {len(wanted)} transactions committed in {timeout}s")
+            tip = (await client.status())["height"]
+            while height < tip:
+                height += 1
+                block = await client.call("chain_getBlock", height, False)
+                now = time.monotonic()
+                mine = [h for h in block["txs"] if h in wanted]
+                for h in mine:
+                    committed[h] = now
+                blocks.append((height, block["header"]["time_ms"], len(block["txs"])))
+            if show and len(committed) != shown:
+                shown = len(committed)
+                _progress(shown, len(wanted), started)
+            await asyncio.sleep(0.05)
+    if show:
+        sys.stderr.write("\n")
+
+
+def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = None, batch: int = 100,
+              block_time_ms: int = 1000, timeout: float = 600.0, show_progress: bool = True) -> dict[str, Any]:
+    accounts = accounts or max(10, -(-txs // MAX_PER_SENDER))
+    if txs > accounts * MAX_PER_SENDER:
+        raise ValueError(f"{txs} transfers need at least {-(-txs // MAX_PER_SENDER)} accounts")
+    with Cluster(validators, block_time_ms=block_time_ms, proxy=False, accounts=accounts) as cluster:
+        keys = cluster.accounts
+        per_node: list[list[tuple[str, bytes]]] = [[] for _ in range(validators)]
+        for n in range(txs):
+            sender = n % accounts
+            tx = build_transfer(keys[sender], cluster.chain_id, n // accounts,
+                                to_checksum_address(keys[(sender + 1) % accounts].address), 1)
+            per_node[sender % validators].append(("0x" + tx.hash.hex(), tx.raw))
+        wanted = {h for chunk in per_node for h, _ in chunk}
+        pids = [cluster.node(i).pid for i in range(validators)]
+        cpu0 = [_proc_stats(p)[0] for p in pids]
+        submitted: dict[str, float] = {}
+        committed: dict[str, float] = {}
+        blocks: list[tuple[int, int, int]] = []
+        start_height = cluster.node(0).status()["height"]
+        started = time.monotonic()
+
+        async def drive() -> None:
+            follower = asyncio.create_task(_follow(cluster.node(0).client.url, start_height, wanted, committed, blocks,
+                                                   started, timeout, show_progress))
+            await asyncio.gather(*(_submit(cluster.node(i).client.url, per_node[i], batch, submitted)
+                                   for i in range(validators)))
+            await follower
+
+        asyncio.run(drive())
+        elapsed = max(committed.values()) - started
+        stats = [_proc_stats(p) for p in pids]
+        latencies = [committed[h] - submitted[h] for h in wanted]
+        busy = [b for b in blocks if b[2] > 0]
+        times = [b[1] for b in blocks]
+        return {
+            "validators": validators,
+            "txs": txs,
+            "accounts": accounts,
+            "committed": len(committed),
+            "seconds": round(elapsed, 3),
+            "tx_per_s": round(len(committed) / elapsed, 1),
+            "latency_p50_s": round(_percentile(latencies, 50), 3),
+            "latency_p95_s": round(_percentile(latencies, 95), 3),
+            "latency_p99_s": round(_percentile(latencies, 99), 3),
+            "block_time_s": round((times[-1] - times[0]) / 1000 / max(len(times) - 1, 1), 3) if len(times) > 1 else 0,
+            "txs_per_block": round(statistics.mean(b[2] for b in busy), 1) if busy else 0,
+            "cpu_s": [round(s[0] - c, 2) for s, c in zip(stats, cpu0, strict=True)],
+            "rss_mb": [round(s[1], 1) for s in stats],
+            "peak_rss_mb": round(max(s[1] for s in stats), 1),
+        }
+
+
+def print_table(r: dict[str, Any]) -> None:
+    rows = [
+        ("validators", r["validators"]), ("transfers", f"{r['committed']}/{r['txs']} committed"),
+        ("committed tx/s", r["tx_per_s"]),
+        ("latency p50/p95/p99 (s)", f"{r['latency_p50_s']} / {r['latency_p95_s']} / {r['latency_p99_s']}"),
+        ("mean block time (s)", r["block_time_s"]), ("txs per non-empty block", r["txs_per_block"]),
+        ("CPU seconds per node", ", ".join(map(str, r["cpu_s"]))),
+        ("peak RSS per node (MB)", ", ".join(map(str, r["rss_mb"]))),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k.ljust(width)}  {v}")
+
+
+def cmd_bench(args: Any) -> None:
+    results = []
+    for i in range(args.runs):
+        r = run_bench(args.validators, args.txs, args.accounts, args.batch, args.block_time_ms)
+        if args.runs > 1:
+            print(f"run {i + 1}: {r['tx_per_s']} tx/s, p50 {r['latency_p50_s']} s, p95 {r['latency_p95_s']} s")
+        results.append(r)
+    out = dict(results[0])
+    if args.runs > 1:
+        for key in ("tx_per_s", "latency_p50_s", "latency_p95_s", "latency_p99_s", "block_time_s", "txs_per_block",
+                    "peak_rss_mb", "seconds"):
+            out[key] = statistics.median(r[key] for r in results)
+        out["runs"] = results
+    print_table(out)
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+
+
+def add_bench_command(dsub: Any) -> None:
+    b = dsub.add_parser("bench", help="load a fresh local cluster with transfers and measure it")
+    b.add_argument("--validators", type=int, default=4)
+    b.add_argument("--txs", type=int, default=20_000)
+    b.add_argument("--accounts", type=int, help=f"funded senders (default: txs / {MAX_PER_SENDER})")
+    b.add_argument("--batch", type=int, default=100, help="transactions per JSON-RPC batch")
+    b.add_argument("--block-time-ms", type=int, default=1000)
+    b.add_argument("--runs", type=int, default=1, help="repeat and report medians")
+    b.add_argument("--json", help="write the results to this file")
+    b.set_defaults(func=cmd_bench)
