@@ -25,7 +25,7 @@ from node.errors import (
     StoreCorrupted,
     WrongChain,
 )
-from node.tx import SignedTx, Transfer, intrinsic_gas
+from node.tx import SignedTx, Transfer, TxBody, intrinsic_gas
 
 ACCOUNT_PREFIX = b"a"
 
@@ -98,9 +98,8 @@ class ExecParams:
     max_block_gas: int
 
 
-def validate_transaction(tx: SignedTx, account: Account, p: ExecParams) -> None:
-    """Rules a tx must meet to enter a block at `p.height` (signature already checked)."""
-    body = tx.body
+def validate_tx_limits(body: TxBody, p: ExecParams) -> None:
+    """The rules that do not depend on the sender's account: chain, expiry, gas."""
     if body.chain_id != p.chain_id:
         raise WrongChain(f"transaction is for chain {body.chain_id!r}, this chain is {p.chain_id!r}")
     if body.expiry_height and body.expiry_height < p.height:
@@ -112,6 +111,12 @@ def validate_transaction(tx: SignedTx, account: Account, p: ExecParams) -> None:
         raise GasLimitTooHigh(f"gas limit {body.gas_limit} is above the block gas limit {p.max_block_gas}")
     if body.gas_price < p.min_gas_price:
         raise GasPriceTooLow(f"gas price {body.gas_price} is below the minimum {p.min_gas_price}")
+
+
+def validate_transaction(tx: SignedTx, account: Account, p: ExecParams) -> None:
+    """Rules a tx must meet to enter a block at `p.height` (signature already checked)."""
+    body = tx.body
+    validate_tx_limits(body, p)
     if body.nonce < account.nonce:
         raise NonceTooLow(f"nonce {body.nonce} is below the account nonce {account.nonce}")
     if body.nonce > account.nonce:

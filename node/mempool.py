@@ -19,9 +19,7 @@ from node.errors import (
     AlreadyKnown,
     BadSignature,
     Expired,
-    GasLimitTooHigh,
     GasLimitTooLow,
-    GasPriceTooLow,
     InsufficientFunds,
     InvalidTransaction,
     MalformedTransaction,
@@ -32,8 +30,8 @@ from node.errors import (
     TooLarge,
     WrongChain,
 )
-from node.execution import Account
-from node.tx import SignedTx, decode_tx, intrinsic_gas
+from node.execution import Account, ExecParams, validate_tx_limits
+from node.tx import SignedTx, decode_tx
 
 PERMANENT_REJECTIONS = (MalformedTransaction, BadSignature, WrongChain, TooLarge, GasLimitTooLow, NonceTooLow, Expired)
 
@@ -48,14 +46,8 @@ class MempoolConfig:
     cache_size: int = 200_000
 
 
-@dataclass(frozen=True, slots=True)
-class ChainView:
-    """What admission needs to know of the chain; refreshed after each block."""
-
-    chain_id: str
-    next_height: int
-    min_gas_price: int
-    max_block_gas: int
+# What admission needs to know of the chain, for the next height; refreshed after each block.
+ChainView = ExecParams
 
 
 @dataclass(slots=True)
@@ -155,18 +147,7 @@ class Mempool:
         if tx.hash in self._by_hash:
             raise AlreadyKnown(f"transaction {tx.hash.hex()} is already in the mempool")
         body = tx.body
-        chain = self.chain
-        if body.chain_id != chain.chain_id:
-            raise WrongChain(f"transaction is for chain {body.chain_id!r}, this chain is {chain.chain_id!r}")
-        if body.expiry_height and body.expiry_height < chain.next_height:
-            raise Expired(f"transaction expired at height {body.expiry_height}")
-        need = intrinsic_gas(body)
-        if body.gas_limit < need:
-            raise GasLimitTooLow(f"gas limit {body.gas_limit} is below the {need} this transaction needs")
-        if body.gas_limit > chain.max_block_gas:
-            raise GasLimitTooHigh(f"gas limit {body.gas_limit} is above the block gas limit {chain.max_block_gas}")
-        if body.gas_price < chain.min_gas_price:
-            raise GasPriceTooLow(f"gas price {body.gas_price} is below the minimum {chain.min_gas_price}")
+        validate_tx_limits(body, self.chain)
         account = self._get_account(tx.sender)
         if body.nonce < account.nonce:
             raise NonceTooLow(f"nonce {body.nonce} is below the account nonce {account.nonce}")
@@ -259,7 +240,7 @@ class Mempool:
         now = self._clock()
         for entry in list(self._by_hash.values()):
             body = entry.tx.body
-            if (body.expiry_height and body.expiry_height < chain.next_height) or (
+            if (body.expiry_height and body.expiry_height < chain.height) or (
                 now - entry.added_at > self.config.ttl_seconds
             ):
                 self._remove(entry)
