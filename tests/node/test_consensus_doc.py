@@ -25,6 +25,7 @@ from node.evidence import DuplicateVoteEvidence, SignedVote, decode_evidence, va
 from node.genesis import TimeoutsMs
 from node.signer import Signer
 from node.wal import WAL, read_records
+from tests.doc_vectors import read_vectors
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "consensus.md").read_text(encoding="utf-8")
 
@@ -33,18 +34,7 @@ HASH_AB, HASH_CD = b"\xab" * 32, b"\xcd" * 32
 INPUTS = {"validator.private"}
 
 
-def _vectors() -> dict[str, str]:
-    found: dict[str, str] = {}
-    for body in re.findall(r"^```\w*\n(.*?)^```$", DOC, re.M | re.S):
-        for line in body.splitlines():
-            m = re.fullmatch(r"vector ([\w.]+): (\S+)", line.strip())
-            if m:
-                assert m.group(1) not in found, f"vector {m.group(1)} appears twice"
-                found[m.group(1)] = m.group(2)
-    return found
-
-
-VECTORS = _vectors()
+VECTORS = read_vectors(DOC)
 CHECKED: set[str] = set()
 
 

@@ -48,6 +48,7 @@ from node.rpc_methods import NodeApi, NodeInfo, build_registry
 from node.store import Store
 from node.trie import EMPTY_ROOT, SparseMerkleTree
 from node.tx import Transfer, TxBody, decode_tx
+from tests.doc_vectors import read_vectors
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 DOC = DOC_PATH.read_text(encoding="utf-8")
@@ -74,18 +75,7 @@ def _fenced_blocks(text: str) -> list[tuple[int, str, str]]:
     return [(m.start(), m.group(1), m.group(2)) for m in re.finditer(r"^```(\w*)\n(.*?)^```$", text, re.M | re.S)]
 
 
-def _vectors() -> dict[str, str]:
-    found: dict[str, str] = {}
-    for _, _, body in _fenced_blocks(DOC):
-        for line in body.splitlines():
-            m = re.fullmatch(r"vector ([\w.]+): (\S+)", line.strip())
-            if m:
-                assert m.group(1) not in found, f"vector {m.group(1)} appears twice"
-                found[m.group(1)] = m.group(2)
-    return found
-
-
-VECTORS = _vectors()
+VECTORS = read_vectors(DOC)
 
 
 def vb(name: str) -> bytes:

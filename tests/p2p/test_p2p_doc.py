@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from pathlib import Path
 
 import coincurve
@@ -59,6 +58,7 @@ from p2p.messages import (
 from p2p.peer import CHANNEL_PRIORITY
 from p2p.secret_connection import CipherState, SecretConnection
 from p2p.wire import AEAD_TAG_SIZE, FrameDecoder, encode_frame
+from tests.doc_vectors import read_vectors
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "p2p.md").read_text(encoding="utf-8")
 
@@ -73,18 +73,7 @@ H, A, S = b"\xab" * 32, b"\x22" * 20, b"\x33" * 65
 NONCE = 0x0102030405060708
 
 
-def _vectors() -> dict[str, str]:
-    found: dict[str, str] = {}
-    for body in re.findall(r"^```\w*\n(.*?)^```$", DOC, re.M | re.S):
-        for line in body.splitlines():
-            m = re.fullmatch(r"vector ([\w.]+): (\S+)", line.strip())
-            if m:
-                assert m.group(1) not in found, f"vector {m.group(1)} appears twice"
-                found[m.group(1)] = m.group(2)
-    return found
-
-
-VECTORS = _vectors()
+VECTORS = read_vectors(DOC)
 CHECKED: set[str] = set()
 
 
