@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from devnet.cluster import Cluster
-from node.client import AsyncClient, build_transfer
+from node.client import AsyncClient, RpcCallError, build_transfer
 from node.crypto import to_checksum_address
 
 MAX_PER_SENDER = 60  # below the mempool's default nonce gap of 64
@@ -49,15 +49,25 @@ def _progress(done: int, total: int, started: float) -> None:
 
 
 async def _submit(url: str, raws: list[tuple[str, bytes]], batch: int, submitted: dict[str, float]) -> None:
+    """Send in batches; a full mempool is back-pressure: wait and send those again (latency counts from the
+    first attempt)."""
     async with AsyncClient(url, timeout=120) as client:
-        for i in range(0, len(raws), batch):
-            chunk = raws[i : i + batch]
-            now = time.monotonic()
-            answers = await client.batch([("tx_send", ["0x" + raw.hex()]) for _, raw in chunk])
-            for (tx_hash, _), answer in zip(chunk, answers, strict=True):
-                if isinstance(answer, Exception):
-                    raise RuntimeError(f"transaction {tx_hash} rejected: {answer}")
-                submitted[tx_hash] = now
+        queue = list(raws)
+        while queue:
+            retry: list[tuple[str, bytes]] = []
+            for i in range(0, len(queue), batch):
+                chunk = queue[i : i + batch]
+                now = time.monotonic()
+                answers = await client.batch([("tx_send", ["0x" + raw.hex()]) for _, raw in chunk])
+                for item, answer in zip(chunk, answers, strict=True):
+                    submitted.setdefault(item[0], now)
+                    if isinstance(answer, RpcCallError) and answer.reason == "mempool_full":
+                        retry.append(item)
+                    elif isinstance(answer, Exception):
+                        raise RuntimeError(f"transaction {item[0]} rejected: {answer}")
+                if retry:
+                    await asyncio.sleep(0.2)
+            queue = retry
 
 
 async def _follow(url: str, start_height: int, wanted: set[str], committed: dict[str, float],

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from node.crypto import TAG_TX_ID, tagged_hash
 from node.errors import (
     AlreadyKnown,
     BadSignature,
@@ -43,7 +44,10 @@ class MempoolConfig:
     max_tx_bytes: int = 128 * 1024
     nonce_gap: int = 64  # how far above the account nonce a tx may be queued
     ttl_seconds: float = 600.0
-    cache_size: int = 200_000
+    # Pending transactions are found by id; this remembers the ones that left the pool
+    # (committed by others, evicted) for the blocks that still carry them.
+    verified_cache: int = 200_000
+    rejected_cache: int = 100_000
 
 
 # What admission needs to know of the chain, for the next height; refreshed after each block.
@@ -88,9 +92,10 @@ class Mempool:
         self._by_hash: dict[bytes, _Entry] = {}
         self._by_sender: dict[bytes, dict[int, _Entry]] = {}
         self._bytes = 0
+        self._prices: dict[int, int] = {}  # gas price -> how many pending txs pay it
         self._seq = itertools.count()
-        self._verified: _LRU = _LRU(config.cache_size)  # raw bytes -> SignedTx
-        self._rejected: _LRU = _LRU(config.cache_size)  # sha256(raw) -> InvalidTransaction
+        self._verified: _LRU = _LRU(config.verified_cache)  # raw bytes -> SignedTx
+        self._rejected: _LRU = _LRU(config.rejected_cache)  # sha256(raw) -> InvalidTransaction
 
     # -- queries ----------------------------------------------------------------------
 
@@ -117,6 +122,9 @@ class Mempool:
 
     def decode_verified(self, raw: bytes) -> SignedTx:
         """Decode a raw tx, checking its signature only if this node never did."""
+        entry = self._by_hash.get(tagged_hash(TAG_TX_ID, raw))
+        if entry is not None and entry.tx.raw == raw:
+            return entry.tx
         cached = self._verified.get(raw)
         if isinstance(cached, SignedTx):
             return cached
@@ -179,8 +187,14 @@ class Mempool:
         self._by_hash[tx.hash] = entry
         self._by_sender.setdefault(tx.sender, {})[body.nonce] = entry
         self._bytes += tx.size
+        price = tx.body.gas_price
+        self._prices[price] = self._prices.get(price, 0) + 1
 
     def _make_room(self, tx: SignedTx) -> None:
+        full = len(self._by_hash) >= self.config.max_txs or self._bytes + tx.size > self.config.max_bytes
+        if full and tx.body.gas_price <= min(self._prices, default=0):
+            # Nothing in the pool pays less: answer at once, without looking for a victim.
+            raise MempoolFull("the mempool is full and this transaction does not pay more than the cheapest one")
         while len(self._by_hash) >= self.config.max_txs or self._bytes + tx.size > self.config.max_bytes:
             victim = self._cheapest_evictable()
             if victim is None or victim.tx.body.gas_price >= tx.body.gas_price:
@@ -200,6 +214,12 @@ class Mempool:
         if not txs:
             del self._by_sender[tx.sender]
         self._bytes -= tx.size
+        price = tx.body.gas_price
+        left = self._prices[price] - 1
+        if left:
+            self._prices[price] = left
+        else:
+            del self._prices[price]
 
     # -- block production and maintenance ---------------------------------------------
 
