@@ -7,6 +7,7 @@ without executing again.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -263,7 +264,8 @@ class Chain:
         executed = self._seal(height, h.proposer, txs, receipts, state, block.last_commit, h.time_ms, evidence)
         if executed.block.header != h:
             raise InvalidBlock(_header_mismatch(executed.block.header, h))
-        return ExecutedBlock(block, bytes(raw), executed.hash, *_rest(executed))
+        # Keep the bytes as received (they are the canonical encoding of what we rebuilt).
+        return dataclasses.replace(executed, block=block, raw=bytes(raw))
 
     def _check_block_evidence(self, raws: Sequence[bytes]) -> list[DuplicateVoteEvidence]:
         if len(raws) > MAX_EVIDENCE_PER_BLOCK:
@@ -332,10 +334,6 @@ class Chain:
         self.tip_hash = executed.hash
         self.tip_time_ms = header.time_ms
         self.state_root = header.state_root
-
-
-def _rest(e: ExecutedBlock) -> tuple[tuple[SignedTx, ...], tuple[Receipt, ...], dict, dict]:
-    return e.txs, e.receipts, e.changes, e.trie_nodes
 
 
 def _header_mismatch(ours: Header, theirs: Header) -> str:

@@ -17,10 +17,9 @@ fully applied or absent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import plyvel
 
@@ -195,12 +194,3 @@ class Store:
             for key, value in w.extra.items():
                 wb.put(key, value)
             wb.put(META_HEIGHT, hb)
-
-    def put_commit(self, commit: Commit) -> None:
-        """Replace the seen commit of a height, e.g. by a later, larger set of precommits."""
-        self.db.put(b"C" + _h(commit.height), commit.encode())
-
-    def put_many(self, items: Iterable[tuple[bytes, Any]]) -> None:
-        with self.db.write_batch(transaction=True, sync=True) as wb:
-            for key, value in items:
-                wb.put(key, value)

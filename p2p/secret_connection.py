@@ -11,8 +11,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from p2p.errors import AuthenticationError, LocalProtocolError, NonceOverflow, PeerProtocolError
-from p2p.messages import DEFAULT_MAX_MESSAGE_SIZE, Message, decode_message, encode_message
-from p2p.wire import AEAD_TAG_SIZE, LENGTH_SIZE, FrameDecoder
+from p2p.messages import DEFAULT_MAX_MESSAGE_SIZE, Message, encode_message
+from p2p.wire import AEAD_TAG_SIZE, LENGTH_SIZE, FrameDecoder, MessageDecoder
 
 KEY_SIZE = 32
 NONCE_SIZE = 12
@@ -53,7 +53,7 @@ class CipherState:
 class SecretConnection:
     """Seal outgoing message bytes into frames and open incoming frames into messages; pure, no sockets."""
 
-    __slots__ = ("_decoder", "_error", "_max_message", "_recv", "_send", "bytes_out", "frames_out")
+    __slots__ = ("_decoder", "_max_message", "_messages", "_recv", "_send", "bytes_out", "frames_out")
 
     def __init__(
         self,
@@ -68,8 +68,8 @@ class SecretConnection:
         self._max_message = max_message_size
         # The handshake hands over its frame decoder so bytes the peer sent right after its auth are kept.
         self._decoder = frames if frames is not None else FrameDecoder(max_message_size + AEAD_TAG_SIZE)
-        self._decoder.set_opener(self._recv.open)
-        self._error: PeerProtocolError | None = None
+        # Decrypted frames go through the same strict message decoder as plaintext ones.
+        self._messages = MessageDecoder(max_message_size, self._recv.open, frames=self._decoder)
         self.frames_out = 0
         self.bytes_out = 0
 
@@ -104,17 +104,8 @@ class SecretConnection:
         return b"".join(out)
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        self._decoder.receive_data(data)
+        self._messages.receive_data(data)
 
     def next_message(self) -> Message | None:
         """The next decrypted and decoded message, None when more bytes are needed."""
-        if self._error is not None:
-            raise self._error
-        try:
-            frame = self._decoder.next_frame()
-            if frame is None:
-                return None
-            return decode_message(frame, self._max_message)
-        except PeerProtocolError as exc:
-            self._error = exc
-            raise
+        return self._messages.next_message()
