@@ -24,6 +24,7 @@ from node.block import (
     vote_sign_bytes,
 )
 from node.codec import DecodeError
+from node.contracts import deploy_genesis_contracts
 from node.crypto import SignatureError, recover_address, sha256
 from node.errors import InvalidBlock, InvalidTransaction, StoreCorrupted
 from node.evidence import (
@@ -93,6 +94,10 @@ class Chain:
                 )
             return
         state = {account_key(a.address): Account(a.balance, 0).encode() for a in self.genesis.accounts}
+        if self.genesis.contracts:
+            overlay = StateOverlay(state.get)
+            deploy_genesis_contracts(overlay, self.genesis.contracts, self.genesis.genesis_time_ms)
+            state.update({k: v for k, v in overlay.changes.items() if v is not None})
         root, nodes = self.trie.update(EMPTY_ROOT, dict(state))
         self.store.init_genesis(self.genesis_hash, state, nodes, root, {})
 
@@ -116,9 +121,9 @@ class Chain:
 
     # -- reads ------------------------------------------------------------------------
 
-    def exec_params(self, height: int) -> ExecParams:
+    def exec_params(self, height: int, time_ms: int = 0) -> ExecParams:
         p = self.genesis.params
-        return ExecParams(self.chain_id, height, p.min_gas_price, p.max_block_gas)
+        return ExecParams(self.chain_id, height, p.min_gas_price, p.max_block_gas, time_ms)
 
     def get_account(self, address: bytes, height: int | None = None) -> Account:
         if height is None or height == self.height:
@@ -150,7 +155,8 @@ class Chain:
     ) -> ExecutedBlock:
         """Execute candidates in order, leaving out any that may not be included now."""
         height = self.height + 1
-        params = self.exec_params(height)
+        time_ms = max(time_ms, self.tip_time_ms + 1)
+        params = self.exec_params(height, time_ms)
         max_bytes = self.genesis.params.max_block_bytes - 64 * 1024  # room for header and commit
         state = StateOverlay(self.store.get_state)
         txs: list[SignedTx] = []
@@ -177,8 +183,7 @@ class Chain:
             except InvalidEvidence:
                 continue
             usable.append(ev)
-        return self._seal(height, proposer, txs, receipts, state, last_commit, max(time_ms, self.tip_time_ms + 1),
-                          usable)
+        return self._seal(height, proposer, txs, receipts, state, last_commit, time_ms, usable)
 
     def validate_evidence(self, ev: DuplicateVoteEvidence) -> None:
         validate_evidence(ev, self.chain_id, self.powers, self.height, self.store.is_evidence_committed)
@@ -246,7 +251,7 @@ class Chain:
             if h.last_commit_hash != block.last_commit.hash():
                 raise InvalidBlock("last commit hash does not match")
             self.verify_commit(block.last_commit, self.height, self.tip_hash)
-        params = self.exec_params(height)
+        params = self.exec_params(height, h.time_ms)
         state = StateOverlay(self.store.get_state)
         txs: list[SignedTx] = []
         receipts: list[Receipt] = []

@@ -2,7 +2,9 @@
 
 `Client` is synchronous (stdlib HTTP, usable from any script); `AsyncClient` uses aiohttp.
 Both share the request and answer handling, and raise `RpcCallError` with the node's
-code, message and reason.
+code, message and reason. Contract methods (deploy, call, query, code, gas estimates) take
+JSON-style arguments and convert them by the contract's declared types
+(node/client_contracts.py); problems found before sending raise `ContractError`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import Any
 
 import aiohttp
 
+from node import client_contracts as cc
 from node.crypto import PrivateKey, parse_address, to_checksum_address
-from node.tx import TRANSFER_GAS, SignedTx, Transfer, TxBody
+from node.tx import TRANSFER_GAS, Call, Deploy, SignedTx, Transfer, TxBody
+from vm.values import encode_value
 
 
 class RpcCallError(Exception):
@@ -69,11 +73,48 @@ def build_transfer(
     return body.sign(key)
 
 
+def build_deploy(
+    key: PrivateKey,
+    chain_id: str,
+    nonce: int,
+    source: str,
+    args: list[Any] | None = None,
+    *,
+    value: int = 0,
+    gas_limit: int = 5_000_000,
+    gas_price: int = 1,
+    expiry_height: int = 0,
+) -> SignedTx:
+    """A deploy transaction; `args` are contract values (int, str, bytes, vm.Address, list, dict)."""
+    payload = Deploy(source, encode_value(list(args or [])), value)
+    return TxBody(chain_id, nonce, gas_limit, gas_price, expiry_height, payload).sign(key)
+
+
+def build_call(
+    key: PrivateKey,
+    chain_id: str,
+    nonce: int,
+    contract: str | bytes,
+    method: str,
+    args: list[Any] | None = None,
+    *,
+    value: int = 0,
+    gas_limit: int = 1_000_000,
+    gas_price: int = 1,
+    expiry_height: int = 0,
+) -> SignedTx:
+    """A contract call transaction; `args` are contract values (see build_deploy)."""
+    to = parse_address(contract) if isinstance(contract, str) else contract
+    payload = Call(to, method, encode_value(list(args or [])), value)
+    return TxBody(chain_id, nonce, gas_limit, gas_price, expiry_height, payload).sign(key)
+
+
 class Client:
     def __init__(self, url: str = "http://127.0.0.1:8545", timeout: float = 10.0) -> None:
         self.url = url.rstrip("/") + "/"
         self.timeout = timeout
         self._chain_id: str | None = None
+        self._interfaces: dict[str, list[dict[str, Any]]] = {}
 
     def call(self, method: str, *params: Any) -> Any:
         body = json.dumps(_request(method, list(params))).encode()
@@ -136,12 +177,72 @@ class Client:
             self.wait_for_tx(tx_hash, timeout)
         return tx_hash
 
+    # -- contracts (helpers in node/client_contracts.py) ------------------------------------
+
+    def contract_call(self, address: str, method: str, args: list[Any] | None = None,
+                      block: int | str = "latest", sender: str | None = None) -> dict[str, Any]:
+        """Run a view (or dry-run a public method) on the node; `status` says whether it failed."""
+        return self.call("contract_call", *cc.call_params(address, method, args, block, sender))
+
+    def get_code(self, address: str, block: int | str = "latest") -> dict[str, Any]:
+        return self.call("contract_getCode", address, block)
+
+    def estimate_gas(self, tx: dict[str, Any]) -> dict[str, Any]:
+        return self.call("tx_estimateGas", tx)
+
+    def interface(self, address: str) -> list[dict[str, Any]]:
+        """A contract's interface, cached: deployed code never changes."""
+        if address.lower() not in self._interfaces:
+            self._interfaces[address.lower()] = self.get_code(address)["interface"]
+        return self._interfaces[address.lower()]
+
+    def deploy(self, key: PrivateKey, source: str, args: list[Any] | None = None, *, value: int = 0,
+               gas_limit: int | None = None, gas_price: int = 1, nonce: int | None = None, wait: bool = True,
+               timeout: float = 30.0) -> Any:
+        """Deploy `source`; the tx_get answer with `contract_address` on top when `wait`, else the tx hash.
+
+        The source is checked locally and the args converted by the constructor's types
+        (ContractError); without `gas_limit` the node's estimate is used (EstimateFailed if
+        the deploy would fail).
+        """
+        values = cc.constructor_values(source, args)
+        sender = to_checksum_address(key.address)
+        if gas_limit is None:
+            gas_limit = cc.suggested_gas(self.estimate_gas(cc.deploy_estimate(sender, source, values, value)),
+                                         "the deploy")
+        if nonce is None:
+            nonce = self.next_nonce(sender)
+        tx = build_deploy(key, self.chain_id, nonce, source, values, value=value, gas_limit=gas_limit,
+                          gas_price=gas_price)
+        tx_hash = self.send_raw(tx.raw)
+        if not wait:
+            return tx_hash
+        return cc.with_contract_address(self.wait_for_tx(tx_hash, timeout), cc.deployed_address(key.address, nonce))
+
+    def call_contract(self, key: PrivateKey, address: str, method: str, args: list[Any] | None = None, *,
+                      value: int = 0, gas_limit: int | None = None, gas_price: int = 1, nonce: int | None = None,
+                      wait: bool = True, timeout: float = 30.0) -> Any:
+        """Send a call transaction; the tx_get answer when `wait` (see its receipt's status), else the hash."""
+        values = cc.method_values(self.interface(address), method, args)
+        sender = to_checksum_address(key.address)
+        if gas_limit is None:
+            estimate = self.estimate_gas(cc.call_estimate(sender, address, method, values, value))
+            gas_limit = cc.suggested_gas(estimate, f"the call of {method}")
+        if nonce is None:
+            nonce = self.next_nonce(sender)
+        tx = build_call(key, self.chain_id, nonce, address, method, values, value=value, gas_limit=gas_limit,
+                        gas_price=gas_price)
+        tx_hash = self.send_raw(tx.raw)
+        return self.wait_for_tx(tx_hash, timeout) if wait else tx_hash
+
 
 class AsyncClient:
     def __init__(self, url: str = "http://127.0.0.1:8545", timeout: float = 10.0) -> None:
         self.url = url.rstrip("/") + "/"
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._chain_id: str | None = None
+        self._interfaces: dict[str, list[dict[str, Any]]] = {}
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -208,3 +309,61 @@ class AsyncClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"transaction {tx_hash} not committed after {timeout}s")
             await asyncio.sleep(poll)
+
+    async def chain_id(self) -> str:
+        if self._chain_id is None:
+            self._chain_id = (await self.status())["chain_id"]
+        return self._chain_id
+
+    async def next_nonce(self, address: str) -> int:
+        return int((await self.account(address))["pending_nonce"])
+
+    # -- contracts: as in Client ------------------------------------------------------------
+
+    async def contract_call(self, address: str, method: str, args: list[Any] | None = None,
+                            block: int | str = "latest", sender: str | None = None) -> dict[str, Any]:
+        return await self.call("contract_call", *cc.call_params(address, method, args, block, sender))
+
+    async def get_code(self, address: str, block: int | str = "latest") -> dict[str, Any]:
+        return await self.call("contract_getCode", address, block)
+
+    async def estimate_gas(self, tx: dict[str, Any]) -> dict[str, Any]:
+        return await self.call("tx_estimateGas", tx)
+
+    async def interface(self, address: str) -> list[dict[str, Any]]:
+        if address.lower() not in self._interfaces:
+            self._interfaces[address.lower()] = (await self.get_code(address))["interface"]
+        return self._interfaces[address.lower()]
+
+    async def deploy(self, key: PrivateKey, source: str, args: list[Any] | None = None, *, value: int = 0,
+                     gas_limit: int | None = None, gas_price: int = 1, nonce: int | None = None, wait: bool = True,
+                     timeout: float = 30.0) -> Any:
+        values = cc.constructor_values(source, args)
+        sender = to_checksum_address(key.address)
+        if gas_limit is None:
+            estimate = await self.estimate_gas(cc.deploy_estimate(sender, source, values, value))
+            gas_limit = cc.suggested_gas(estimate, "the deploy")
+        if nonce is None:
+            nonce = await self.next_nonce(sender)
+        tx = build_deploy(key, await self.chain_id(), nonce, source, values, value=value, gas_limit=gas_limit,
+                          gas_price=gas_price)
+        tx_hash = await self.send_raw(tx.raw)
+        if not wait:
+            return tx_hash
+        answer = await self.wait_for_tx(tx_hash, timeout)
+        return cc.with_contract_address(answer, cc.deployed_address(key.address, nonce))
+
+    async def call_contract(self, key: PrivateKey, address: str, method: str, args: list[Any] | None = None, *,
+                            value: int = 0, gas_limit: int | None = None, gas_price: int = 1,
+                            nonce: int | None = None, wait: bool = True, timeout: float = 30.0) -> Any:
+        values = cc.method_values(await self.interface(address), method, args)
+        sender = to_checksum_address(key.address)
+        if gas_limit is None:
+            estimate = await self.estimate_gas(cc.call_estimate(sender, address, method, values, value))
+            gas_limit = cc.suggested_gas(estimate, f"the call of {method}")
+        if nonce is None:
+            nonce = await self.next_nonce(sender)
+        tx = build_call(key, await self.chain_id(), nonce, address, method, values, value=value,
+                        gas_limit=gas_limit, gas_price=gas_price)
+        tx_hash = await self.send_raw(tx.raw)
+        return await self.wait_for_tx(tx_hash, timeout) if wait else tx_hash

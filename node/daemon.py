@@ -13,7 +13,7 @@ from typing import Any
 from node.blocksync import BlockSync
 from node.chain import Chain
 from node.config import NodeConfig, load_config, load_key
-from node.crypto import sha256, to_checksum_address
+from node.crypto import sha256
 from node.engine import CommittedBlock, Engine, EngineConfig
 from node.errors import StoreCorrupted
 from node.genesis import load_genesis
@@ -23,7 +23,7 @@ from node.rpc_methods import NodeApi, NodeInfo, build_registry
 from node.rpc_server import RpcServer
 from node.signer import Signer
 from node.store import Store
-from node.views import header_json, hx
+from node.views import event_json, header_json, hx
 from node.wal import WAL
 from p2p.config import SwitchConfig
 from p2p.handshake import PROTOCOL_VERSION
@@ -135,8 +135,7 @@ class Node:
             self.rpc.publish("tx", {"hash": hx(tx.hash), "status": "committed", "height": block.height,
                                     "index": index, "success": bool(receipt.status), "error": receipt.error or None})
             for event in receipt.events:
-                self.rpc.publish("events", {"address": to_checksum_address(event.address), "name": event.name,
-                                            "tx_hash": hx(tx.hash), "height": block.height})
+                self.rpc.publish("events", {**event_json(event), "tx_hash": hx(tx.hash), "height": block.height})
 
     async def run(self, stop: asyncio.Event) -> None:
         try:

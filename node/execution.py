@@ -8,12 +8,11 @@ charging the fee and advancing the nonce.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import assert_never
 
-from node import codec
 from node.block import STATUS_FAILED, STATUS_OK, Receipt
+from node.contracts import new_contract_address, process_contract_tx
 from node.errors import (
     Expired,
     GasLimitTooHigh,
@@ -22,73 +21,12 @@ from node.errors import (
     InsufficientFunds,
     NonceTooHigh,
     NonceTooLow,
-    StoreCorrupted,
     WrongChain,
 )
-from node.tx import SignedTx, Transfer, TxBody, intrinsic_gas
+from node.state import EMPTY_ACCOUNT, Account, StateOverlay, account_key
+from node.tx import Call, Deploy, SignedTx, Transfer, TxBody, intrinsic_gas
 
-ACCOUNT_PREFIX = b"a"
-
-
-def account_key(address: bytes) -> bytes:
-    return ACCOUNT_PREFIX + address
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    balance: int = 0
-    nonce: int = 0
-
-    def encode(self) -> bytes:
-        return codec.encode([codec.u256_to_bytes(self.balance), self.nonce])
-
-    @staticmethod
-    def decode(raw: bytes) -> Account:
-        try:
-            f = codec.expect_list(codec.decode(raw), 2, "account")
-            return Account(codec.bytes_to_u256(f[0], "balance"), codec.expect_uint(f[1], "nonce"))
-        except codec.DecodeError as exc:
-            raise StoreCorrupted(f"account record does not decode: {exc}") from exc
-
-
-EMPTY_ACCOUNT = Account()
-
-
-class StateOverlay:
-    """Pending writes over a read function; `changes` is what a block commits."""
-
-    def __init__(self, read: Callable[[bytes], bytes | None]) -> None:
-        self._read = read
-        self.changes: dict[bytes, bytes | None] = {}
-        self._accounts: dict[bytes, Account] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        if key in self.changes:
-            return self.changes[key]
-        return self._read(key)
-
-    def set(self, key: bytes, value: bytes | None) -> None:
-        self.changes[key] = value
-
-    def get_account(self, address: bytes) -> Account:
-        cached = self._accounts.get(address)
-        if cached is not None:
-            return cached
-        raw = self.get(account_key(address))
-        account = EMPTY_ACCOUNT if raw is None else Account.decode(raw)
-        self._accounts[address] = account
-        return account
-
-    def set_account(self, address: bytes, account: Account) -> None:
-        self._accounts[address] = account
-        self.changes[account_key(address)] = account.encode()
-
-    def snapshot(self) -> tuple[dict[bytes, bytes | None], dict[bytes, Account]]:
-        return dict(self.changes), dict(self._accounts)
-
-    def restore(self, snap: tuple[dict[bytes, bytes | None], dict[bytes, Account]]) -> None:
-        self.changes, self._accounts = dict(snap[0]), dict(snap[1])
-
+__all__ = ["EMPTY_ACCOUNT", "Account", "StateOverlay", "account_key"]
 
 @dataclass(frozen=True, slots=True)
 class ExecParams:
@@ -96,6 +34,7 @@ class ExecParams:
     height: int
     min_gas_price: int
     max_block_gas: int
+    time_ms: int = 0  # the block's time: contracts see it as ctx.time (seconds)
 
 
 def validate_tx_limits(body: TxBody, p: ExecParams) -> None:
@@ -131,13 +70,13 @@ def process_transaction(state: StateOverlay, tx: SignedTx, p: ExecParams) -> Rec
     sender = state.get_account(tx.sender)
     validate_transaction(tx, sender, p)
     body = tx.body
-    gas_used = intrinsic_gas(body)
-    fee = gas_used * body.gas_price
-    # Fees are burned: the supply after a block is the supply before minus its fees.
-    sender = Account(sender.balance - fee, sender.nonce + 1)
     payload = body.payload
     match payload:
         case Transfer(to=to, amount=amount):
+            gas_used = intrinsic_gas(body)
+            fee = gas_used * body.gas_price
+            # Fees are burned: the supply after a block is the supply before minus its fees.
+            sender = Account(sender.balance - fee, sender.nonce + 1)
             if sender.balance < amount:
                 state.set_account(tx.sender, sender)
                 return Receipt(tx.hash, STATUS_FAILED, gas_used, fee, "insufficient_funds")
@@ -146,10 +85,16 @@ def process_transaction(state: StateOverlay, tx: SignedTx, p: ExecParams) -> Rec
                 recipient = state.get_account(to)
                 state.set_account(to, Account(recipient.balance + amount, recipient.nonce))
             return Receipt(tx.hash, STATUS_OK, gas_used, fee, "")
+        case Deploy() | Call():
+            return process_contract_tx(state, tx, state.get_account(tx.sender), p)
     assert_never(payload)
 
 
 def tx_parties(tx: SignedTx) -> tuple[bytes, ...]:
     """Addresses whose history shows this transaction."""
-    to = tx.body.payload.to
+    payload = tx.body.payload
+    if isinstance(payload, Deploy):
+        to = new_contract_address(tx) or tx.sender
+    else:
+        to = payload.to
     return (tx.sender,) if to == tx.sender else (tx.sender, to)

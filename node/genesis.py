@@ -9,6 +9,9 @@ from typing import Any
 
 from node import codec
 from node.crypto import TAG_GENESIS, AddressError, parse_address, tagged_hash, to_checksum_address
+from vm import AbiError, CheckError
+from vm.compiler import compile_contract
+from vm.values import encode_value, from_json
 
 
 class GenesisError(ValueError):
@@ -51,12 +54,29 @@ class GenesisAccount:
 
 
 @dataclass(frozen=True, slots=True)
+class GenesisContract:
+    """A contract deployed before block 1, as if `deployer` had sent a deploy transaction."""
+
+    name: str
+    deployer: bytes
+    source: str
+    args_json: tuple[Any, ...]  # constructor arguments as written in genesis.json
+    args: bytes  # the same, in the VM value encoding
+
+    @property
+    def json(self) -> dict[str, Any]:
+        return {"name": self.name, "deployer": to_checksum_address(self.deployer), "source": self.source,
+                "args": list(self.args_json)}
+
+
+@dataclass(frozen=True, slots=True)
 class Genesis:
     chain_id: str
     genesis_time_ms: int
     params: Params
     validators: tuple[GenesisValidator, ...]
     accounts: tuple[GenesisAccount, ...]
+    contracts: tuple[GenesisContract, ...] = ()
 
     def to_list(self) -> list[Any]:
         t = self.params.timeouts
@@ -73,7 +93,7 @@ class Genesis:
             ],
             [[v.address, v.pub_key, v.power, v.name] for v in self.validators],
             [[a.address, codec.u256_to_bytes(a.balance)] for a in self.accounts],
-        ]
+        ] + ([[[c.name, c.deployer, c.source, c.args] for c in self.contracts]] if self.contracts else [])
 
     def hash(self) -> bytes:
         return tagged_hash(TAG_GENESIS, codec.encode(self.to_list()))
@@ -111,7 +131,7 @@ class Genesis:
             "accounts": [
                 {"address": to_checksum_address(a.address), "balance": str(a.balance)} for a in self.accounts
             ],
-        }
+        } | ({"contracts": [c.json for c in self.contracts]} if self.contracts else {})
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
@@ -201,13 +221,44 @@ def genesis_from_json(data: Any) -> Genesis:
         accounts.append(GenesisAccount(_address(a.get("address"), where), balance))
     if len({a.address for a in accounts}) != len(accounts):
         raise GenesisError("genesis.accounts: duplicate address")
+    raw_contracts = data.get("contracts", [])
+    if not isinstance(raw_contracts, list):
+        raise GenesisError("genesis.contracts: expected an array")
     return Genesis(
         chain_id=chain_id,
         genesis_time_ms=_int(data, "genesis_time_ms", "genesis"),
         params=params,
         validators=tuple(validators),
         accounts=tuple(accounts),
+        contracts=tuple(_contract(c, f"contracts[{i}]") for i, c in enumerate(raw_contracts)),
     )
+
+
+def genesis_contract(name: str, deployer: bytes, source: str, args: list[Any]) -> GenesisContract:
+    """Check the source and convert the JSON arguments by the constructor's declared types."""
+    try:
+        interface = compile_contract(source).interface
+    except CheckError as exc:
+        raise GenesisError(f"contract {name}: {exc}") from None
+    ctor = interface.constructor
+    params = ctor.params if ctor else ()
+    if not (ctor.required if ctor else 0) <= len(args) <= len(params):
+        raise GenesisError(f"contract {name}: the constructor takes {len(params)} arguments, got {len(args)}")
+    try:
+        values = [from_json(abi, v, f"contract {name} argument {pname}") for (pname, abi), v in zip(params, args,
+                                                                                                   strict=False)]
+    except AbiError as exc:
+        raise GenesisError(str(exc)) from None
+    return GenesisContract(name, deployer, source, tuple(args), encode_value(values))
+
+
+def _contract(c: Any, where: str) -> GenesisContract:
+    if not isinstance(c, dict):
+        raise GenesisError(f"{where}: expected an object")
+    name, source, args = c.get("name", ""), c.get("source"), c.get("args", [])
+    if not isinstance(name, str) or not isinstance(source, str) or not isinstance(args, list):
+        raise GenesisError(f"{where}: expected name (string), source (string) and args (array)")
+    return genesis_contract(name, _address(c.get("deployer"), f"{where}.deployer"), source, args)
 
 
 def load_genesis(path: Path) -> Genesis:

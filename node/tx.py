@@ -18,11 +18,16 @@ from node import codec
 from node.codec import DecodeError
 from node.crypto import TAG_TX, TAG_TX_ID, PrivateKey, SignatureError, recover_address, tagged_hash
 from node.errors import BadSignature, MalformedTransaction, TooLarge
+from vm.values import decode_external
 
 KIND_TRANSFER = 1
+KIND_DEPLOY = 2
+KIND_CALL = 3
 MAX_TX_BYTES = 128 * 1024
 MAX_CHAIN_ID_BYTES = 64
+MAX_METHOD_BYTES = 64
 TRANSFER_GAS = 21_000
+PAYLOAD_BYTE_GAS = 16  # per byte of a deploy's source and a call's method and arguments
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +39,32 @@ class Transfer:
         return [KIND_TRANSFER, self.to, codec.u256_to_bytes(self.amount)]
 
 
-Payload = Transfer
+@dataclass(frozen=True, slots=True)
+class Deploy:
+    """Deploy a contract: its source and constructor arguments (VM value encoding of a list)."""
+
+    source: str
+    args: bytes
+    amount: int
+
+    def to_list(self) -> list[Any]:
+        return [KIND_DEPLOY, self.source, self.args, codec.u256_to_bytes(self.amount)]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Call a public method of a contract, sending `amount` native coin with it."""
+
+    to: bytes
+    method: str
+    args: bytes
+    amount: int
+
+    def to_list(self) -> list[Any]:
+        return [KIND_CALL, self.to, self.method, self.args, codec.u256_to_bytes(self.amount)]
+
+
+Payload = Transfer | Deploy | Call
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +122,18 @@ class SignedTx:
         return len(self.raw)
 
 
+def expect_args(obj: Any, field: str = "args") -> bytes:
+    """Contract arguments: the VM value encoding (docs/contracts.md) of a list."""
+    raw = codec.expect_bytes(obj, field)
+    try:
+        value = decode_external(raw)
+    except ValueError as exc:
+        raise DecodeError(f"{field}: {exc}") from None
+    if not isinstance(value, list):
+        raise DecodeError(f"{field}: expected the encoding of a list")
+    return raw
+
+
 def decode_payload(obj: Any) -> Payload:
     if not isinstance(obj, list) or not obj:
         raise DecodeError("payload: expected a non-empty array")
@@ -101,6 +143,21 @@ def decode_payload(obj: Any) -> Payload:
         return Transfer(
             to=codec.expect_bytes(fields[1], "to", length=20),
             amount=codec.bytes_to_u256(fields[2], "amount"),
+        )
+    if kind == KIND_DEPLOY:
+        fields = codec.expect_list(obj, 4, "deploy payload")
+        return Deploy(
+            source=codec.expect_str(fields[1], "source", MAX_TX_BYTES),
+            args=expect_args(fields[2]),
+            amount=codec.bytes_to_u256(fields[3], "amount"),
+        )
+    if kind == KIND_CALL:
+        fields = codec.expect_list(obj, 5, "call payload")
+        return Call(
+            to=codec.expect_bytes(fields[1], "to", length=20),
+            method=codec.expect_str(fields[2], "method", MAX_METHOD_BYTES),
+            args=expect_args(fields[3]),
+            amount=codec.bytes_to_u256(fields[4], "amount"),
         )
     raise DecodeError(f"payload kind {kind} is not supported")
 
@@ -139,4 +196,10 @@ def decode_tx(raw: bytes, max_bytes: int = MAX_TX_BYTES) -> SignedTx:
 
 
 def intrinsic_gas(body: TxBody) -> int:
+    """Gas charged before any execution: the base, and the payload's bytes for contract transactions."""
+    p = body.payload
+    if isinstance(p, Deploy):
+        return TRANSFER_GAS + PAYLOAD_BYTE_GAS * (len(p.source.encode()) + len(p.args))
+    if isinstance(p, Call):
+        return TRANSFER_GAS + PAYLOAD_BYTE_GAS * (len(p.method.encode()) + len(p.args))
     return TRANSFER_GAS

@@ -9,10 +9,12 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from node.block import Block, Commit, Header, Receipt
+from node.block import Block, Commit, Event, Header, Receipt
 from node.crypto import to_checksum_address
 from node.evidence import DuplicateVoteEvidence, SignedVote
-from node.tx import SignedTx, Transfer
+from node.tx import Call, Deploy, SignedTx, Transfer
+from vm import contract_address
+from vm.values import decode_value, to_json
 
 
 def hx(data: bytes) -> str:
@@ -68,7 +70,23 @@ def tx_json(tx: SignedTx) -> dict[str, Any]:
     match b.payload:
         case Transfer(to=to, amount=amount):
             out.update(type="transfer", to=to_checksum_address(to), amount=str(amount))
+        case Deploy(source=source, args=args, amount=amount):
+            out.update(type="deploy", source=source, args=_contract_json(args), amount=str(amount),
+                       contract_address=to_checksum_address(contract_address(tx.sender, b.nonce)))
+        case Call(to=to, method=method, args=args, amount=amount):
+            out.update(type="call", to=to_checksum_address(to), method=method, args=_contract_json(args),
+                       amount=str(amount))
     return out
+
+
+def _contract_json(raw: Any) -> Any:
+    """A VM-encoded value as JSON (docs/contracts.md): ints as decimal strings, bytes as 0x hex."""
+    if not isinstance(raw, bytes):
+        return None
+    try:
+        return to_json(decode_value(raw))
+    except (ValueError, TypeError):
+        return hx(raw)
 
 
 def receipt_json(r: Receipt) -> dict[str, Any]:
@@ -78,18 +96,13 @@ def receipt_json(r: Receipt) -> dict[str, Any]:
         "gas_used": r.gas_used,
         "fee": str(r.fee),
         "error": r.error or None,
-        "events": [{"address": to_checksum_address(e.address), "name": e.name, "data": _plain(e.data)}
-                   for e in r.events],
-        "output": _plain(r.output),
+        "events": [event_json(e) for e in r.events],
+        "output": _contract_json(r.output),
     }
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return hx(value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+def event_json(e: Event) -> dict[str, Any]:
+    return {"address": to_checksum_address(e.address), "name": e.name, "data": _contract_json(e.data)}
 
 
 def block_json(block: Block, txs: list[SignedTx], full: bool) -> dict[str, Any]:

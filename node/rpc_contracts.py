@@ -1,0 +1,192 @@
+"""JSON-RPC methods for contracts: read-only calls, code and interface, gas estimates."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from node import errors
+from node.contracts import StateHost, block_info, overlay_vm
+from node.jsonrpc import ErrorSpec, Method, Param, RpcError, invalid_params
+from node.state import StateOverlay
+from node.tx import PAYLOAD_BYTE_GAS, TRANSFER_GAS
+from node.views import hx
+from vm import VM, AbiError, CallResult, CheckError
+from vm.checker import Interface
+from vm.compiler import compile_contract
+from vm.values import ZERO_ADDRESS, encode_value, from_json, parse_address, to_checksum, to_json
+
+if TYPE_CHECKING:
+    from node.rpc_methods import NodeApi
+
+QUERY_GAS_CAP = 20_000_000  # about 0.2 s of contract code: the RPC loop must stay responsive
+ADDRESS = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$", "description": "EIP-55 address"}
+
+
+def _address(text: Any, name: str) -> bytes:
+    try:
+        return parse_address(text)
+    except AbiError as exc:
+        raise invalid_params(f"{name}: {exc}") from None
+
+
+def convert_args(interface: Interface, method: str | None, args: Any) -> list[Any]:
+    """JSON arguments to contract values, by the method's declared types (the constructor if method is None)."""
+    m = interface.constructor if method is None else interface.methods.get(method)
+    if m is None:
+        if method is None:
+            if args:
+                raise invalid_params("args: the contract has no constructor")
+            return []
+        raise invalid_params(f"method: the contract has no public method {method!r}")
+    if not isinstance(args, list):
+        raise invalid_params("args: expected a JSON array")
+    if not m.required <= len(args) <= len(m.params):
+        raise invalid_params(f"args: {m.name} takes {m.required} to {len(m.params)} arguments, got {len(args)}")
+    try:
+        return [from_json(abi, v, f"args[{i}] ({name})") for i, ((name, abi), v) in enumerate(zip(m.params, args,
+                                                                                                 strict=False))]
+    except AbiError as exc:
+        raise invalid_params(str(exc)) from None
+
+
+def result_json(res: CallResult) -> dict[str, Any]:
+    return {
+        "status": "success" if res.ok else "failed",
+        "output": to_json(res.output) if res.ok else None,
+        "error": res.error or None,
+        "gas_used": res.gas_used,
+        "events": [event_json_vm(e) for e in res.events],
+    }
+
+
+def event_json_vm(e: Any) -> dict[str, Any]:
+    return {"address": to_checksum(e.address), "name": e.name, "data": to_json(e.data)}
+
+
+class ContractApi:
+    def __init__(self, api: NodeApi) -> None:
+        self.api = api
+
+    def _host(self, height: int) -> StateHost:
+        chain = self.api.chain
+        if height == chain.height:
+            read = chain.store.get_state
+        else:
+            root = chain.store.state_root(height)
+            if root is None:
+                raise RpcError(errors.NotFound.code, f"no state at height {height}", {"reason": "not_found"})
+            read = lambda key: chain.trie.get(root, key)  # noqa: E731
+        return StateHost(read, lambda a: chain.get_account(a, height))
+
+    def _interface(self, host: StateHost, address: bytes) -> tuple[str, Interface]:
+        code = host.get_code(address)
+        if code is None:
+            raise RpcError(errors.NotFound.code, f"no contract at {to_checksum(address)}", {"reason": "not_found"})
+        source = code.decode()
+        return source, compile_contract(source).interface
+
+    async def contract_call(self, address: str, method: str, args: list[Any] | None = None,
+                            block: int | str = "latest", sender: str | None = None,
+                            gas: int | None = None) -> dict[str, Any]:
+        contract = _address(address, "address")
+        caller = ZERO_ADDRESS if sender is None else _address(sender, "sender")
+        height = self.api._height_of(block)
+        host = self._host(height)
+        _, interface = self._interface(host, contract)
+        values = convert_args(interface, method, args or [])
+        limit = QUERY_GAS_CAP if gas is None else gas
+        if not isinstance(limit, int) or not 0 < limit <= QUERY_GAS_CAP:
+            raise invalid_params(f"gas: between 1 and {QUERY_GAS_CAP}")
+        header = self.api.chain.store.get_block(height) if height else None
+        time_ms = header.header.time_ms if header else self.api.chain.genesis.genesis_time_ms
+        vm = VM(host, block_info(self.api.chain.exec_params(height, time_ms)))
+        res = vm.query(contract, method, values, limit, caller)
+        return {"height": height, **result_json(res)}
+
+    async def contract_getCode(self, address: str, block: int | str = "latest") -> dict[str, Any]:
+        contract = _address(address, "address")
+        height = self.api._height_of(block)
+        source, interface = self._interface(self._host(height), contract)
+        compiled = compile_contract(source)
+        return {"address": to_checksum(contract), "height": height, "source": source,
+                "code_hash": hx(compiled.code_hash), "interface": interface.to_json()}
+
+    async def tx_estimateGas(self, tx: dict[str, Any]) -> dict[str, Any]:
+        """Run a transaction against the latest state without a signature; nothing is kept."""
+        if not isinstance(tx, dict):
+            raise invalid_params("tx: expected an object")
+        unknown = set(tx) - {"from", "to", "value", "source", "method", "args"}
+        if unknown:
+            raise invalid_params(f"tx: unknown fields {sorted(unknown)}")
+        chain = self.api.chain
+        sender = _address(tx.get("from"), "from")
+        value = tx.get("value", "0")
+        try:
+            amount = from_json("int", value, "value")
+        except AbiError as exc:
+            raise invalid_params(str(exc)) from None
+        if amount < 0:
+            raise invalid_params("value: must not be negative")
+        height = chain.height
+        params = chain.exec_params(height + 1, chain.tip_time_ms)
+        state = StateOverlay(chain.store.get_state)
+        vm = overlay_vm(state, params)
+        host = StateHost(state.get, state.get_account)
+        if "source" in tx:
+            source = tx["source"]
+            if not isinstance(source, str):
+                raise invalid_params("source: expected a string")
+            try:
+                interface = compile_contract(source).interface
+            except CheckError as exc:
+                return _estimate(TRANSFER_GAS, CallResult(False, 0, None, (), f"contract rejected: {exc}"))
+            values = convert_args(interface, None, tx.get("args", []))
+            nonce = self.api.mempool.pending_nonce(sender)
+            nonce = chain.get_account(sender).nonce if nonce is None else nonce
+            intrinsic = TRANSFER_GAS + PAYLOAD_BYTE_GAS * (len(source.encode()) + len(encode_value(values)))
+            res = vm.deploy(sender, nonce, source, values, amount, QUERY_GAS_CAP)
+            out = _estimate(intrinsic, res)
+            out["contract_address"] = to_checksum(res.address) if res.address else None
+            return out
+        to = _address(tx.get("to"), "to")
+        method = tx.get("method")
+        if method is None:
+            balance = state.get_account(sender).balance
+            ok = balance >= amount
+            return _estimate(TRANSFER_GAS, CallResult(ok, 0, None, (), "" if ok else "insufficient_funds"))
+        if not isinstance(method, str):
+            raise invalid_params("method: expected a string")
+        _, interface = self._interface(host, to)
+        values = convert_args(interface, method, tx.get("args", []))
+        intrinsic = TRANSFER_GAS + PAYLOAD_BYTE_GAS * (len(method.encode()) + len(encode_value(values)))
+        return _estimate(intrinsic, vm.call(sender, to, method, values, amount, QUERY_GAS_CAP))
+
+
+def _estimate(intrinsic: int, res: CallResult) -> dict[str, Any]:
+    used = intrinsic + res.gas_used
+    # State can change between the estimate and inclusion; a margin keeps the tx from
+    # running out of gas on a slightly longer path.
+    return {"gas_used": used, "gas": used + used // 5 if res.ok else used, **result_json(res),
+            "gas_used_by_contract": res.gas_used}
+
+
+def contract_methods(api: NodeApi) -> list[Method]:
+    c = ContractApi(api)
+    block = Param("block", {"oneOf": [{"type": "integer"}, {"type": "string"}]}, False, "default \"latest\"")
+    args = Param("args", {"type": "array"}, False, "JSON arguments, converted by the method's declared types")
+    nf = (ErrorSpec(errors.NotFound.code, errors.NotFound.reason),)
+    return [
+        Method("contract_call", c.contract_call,
+               (Param("address", ADDRESS), Param("method", {"type": "string"}), args, block,
+                Param("sender", ADDRESS, False, "ctx.sender of the call, default the zero address"),
+                Param("gas", {"type": "integer"}, False, f"at most {QUERY_GAS_CAP}")),
+               {"name": "result", "type": "object"},
+               "Run a view (or dry-run a public method) at a height; nothing is kept.", nf),
+        Method("contract_getCode", c.contract_getCode, (Param("address", ADDRESS), block),
+               {"name": "code", "type": "object"}, "A contract's source, code hash and interface (its ABI).", nf),
+        Method("tx_estimateGas", c.tx_estimateGas,
+               (Param("tx", {"type": "object"}, True,
+                      "{from, to?, value?, source?, method?, args?}: a transfer, a deploy (source) or a call"),),
+               {"name": "estimate", "type": "object"},
+               "Gas a transaction would use now (gas_used) and a limit to sign with (gas), with the outcome.", nf),
+    ]

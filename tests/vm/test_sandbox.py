@@ -1,0 +1,178 @@
+"""Known escapes and bombs: each is refused at deploy time or stopped at run time."""
+
+import pytest
+
+from vm import CheckError, contract_address
+from vm.checker import MAX_SOURCE_BYTES, check
+from vm.testing import Chain
+
+
+def rejected(source: str) -> str:
+    with pytest.raises(CheckError) as info:
+        check(source)
+    return str(info.value)
+
+
+def wrap(body: str) -> str:
+    lines = "\n".join("    " + line for line in body.strip().splitlines())
+    return f"@public\ndef attack():\n{lines}\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("return ().__class__.__bases__[0].__subclasses__()", "starting with _"),
+        ("x = []\nreturn x.__class__", "starting with _"),
+        ("return '{0.__class__}'.format(1)", "method 'format' is not allowed"),
+        ("return '{x}'.format_map({})", "method 'format_map' is not allowed"),
+        ("return f'{ctx}'", "f-strings"),
+        ("g = (x for x in [1])\nreturn g.gi_frame", "generators"),
+        ("return getattr([], 'append')", "'getattr' is not defined"),
+        ("return type(1)", "'type' is not defined"),
+        ("return vars()", "'vars' is not defined"),
+        ("return dir()", "'dir' is not defined"),
+        ("return eval('1')", "'eval' is not defined"),
+        ("return exec('1')", "'exec' is not defined"),
+        ("return open('/etc/passwd')", "'open' is not defined"),
+        ("return __import__('os')", "starting with _"),
+        ("return globals()", "'globals' is not defined"),
+        ("return 1.5", "floats"),
+        ("return 3 / 2", "use //"),
+        ("return {1, 2}", "sets"),
+        ("return 1j", "complex literals"),
+        ("return lambda: 1", "lambda"),
+        ("yield 1", "yield"),
+        ("try:\n    pass\nexcept:\n    pass", "try is not allowed"),
+        ("raise 1", "raise is not allowed"),
+        ("assert False", "assert is not allowed"),
+        ("with x:\n    pass", "with is not allowed"),
+        ("global y", "global"),
+        ("def inner():\n    pass", "nested functions"),
+        ("ctx.sender = 1", "attributes cannot be assigned"),
+        ("return ctx._vm", "starting with _"),
+        ("return ctx.gi_frame", "not allowed"),
+        ("return storage.get.__self__", "starting with _"),
+        ("x = [1]\nreturn x.sort", "not allowed"),
+        ("len = 1", "builtin"),
+        ("return [*[1]]", "starred"),
+        ("return (y := 1)", ":= is not allowed"),
+        ("return 1 is 1", "is compares with None"),
+        ("return '%s' 'x'.zfill(3)", "method 'zfill'"),
+        ("return 115792089237316195423570985008687907853269984665640564039457584007913129639936", "over 256 bits"),
+    ],
+)
+def test_refused_at_check_time(body, reason):
+    assert reason in rejected(wrap(body))
+
+
+def test_imports_are_refused_with_the_line():
+    message = rejected('"""doc"""\nimport os\n')
+    assert message == "line 2: import is not allowed"
+    assert "import" in rejected("from os import path\n")
+
+
+def test_huge_source_is_refused_before_parsing():
+    source = "X = 1\n" * (MAX_SOURCE_BYTES // 6 + 10)
+    assert "over" in rejected(source)
+
+
+def test_deeply_nested_source_is_refused_before_parsing():
+    assert "nested deeper" in rejected("X = " + "(" * 30_000 + "1" + ")" * 30_000 + "\n")
+    assert "nested deeper" in rejected("X = " + "[" * 40 + "]" * 40 + "\n")
+    deep_blocks = "".join("    " * i + "if True:\n" for i in range(40)) + "    " * 40 + "pass\n"
+    body = "".join("    " + line + "\n" for line in deep_blocks.splitlines())
+    assert "nested deeper" in rejected("@public\ndef f():\n" + body)
+
+
+def test_long_operator_chains_are_refused_without_recursing():
+    assert "longer than 1000 tokens" in rejected("X = " + "+".join(["1"] * 5000) + "\n")
+    assert "longer than 1000 tokens" in rejected("X = " + "not " * 5000 + "1\n")
+    assert "too deeply" in rejected("X = " + "+".join(["1"] * 400) + "\n")
+
+
+@pytest.fixture
+def chain():
+    return Chain()
+
+
+def run(chain: Chain, body: str, gas: int = 2_000_000):
+    owner = chain.account(balance=10**20)
+    deployed = chain.deploy(owner, wrap(body) + "\n@public\ndef poke():\n    storage['x'] = 1\n")
+    assert deployed.ok, deployed.error
+    return chain.call(owner, deployed.address, "attack", [], gas=gas), deployed.address, owner
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ("return 10**10**10", "integer overflow"),
+        ("return 1 << 10**9", "integer overflow"),
+        ("return 'a' * 10**10", "over 1048576 bytes"),
+        ("return [0] * 10**10", "over 100000 items"),
+        ("x = 'ab'\nwhile True:\n    x = x + x\nreturn x", "over 1048576 bytes"),
+        ("return 2**255 * 2", "integer overflow"),
+        ("return -(2**256 - 1) - 1", "integer overflow"),
+        ("return 2**-1", "negative exponent"),
+        ("return '%s' % 'x'", "string formatting is not allowed"),
+        ("return 1 // 0", "ZeroDivisionError at line 3"),
+        ("return [1] == [1]", "cannot be compared"),
+        ("x = [1]\nx = [x, x]\nreturn x < x", "cannot be compared"),
+        ("return str(b'x')", "use .hex()"),
+        ("return storage['missing']", "is not set"),
+        ("for k in storage:\n    pass", "cannot be iterated"),
+        ("return len(storage)", "has no length"),
+        ("return attack", "function is not a contract value"),
+        ("return storage", "Storage is not a contract value"),
+        ("return ctx", "Ctx is not a contract value"),
+        ("x = {}\nx[[1]] = 1", "TypeError at line 4"),
+        ("return range(10**30)[0] + len(list(range(10**6)))", "over 100000 items"),
+    ],
+)
+def test_stopped_at_run_time(chain, body, error):
+    res, _, _ = run(chain, body, gas=10_000_000)
+    assert not res.ok
+    assert error in res.error
+
+
+def test_infinite_loop_runs_out_of_gas_charges_the_gas_and_rolls_back(chain):
+    owner = chain.account(balance=10**20)
+    source = "@public\ndef spin():\n    storage['x'] = 1\n    emit('Start')\n    while True:\n        pass\n"
+    address = chain.deploy(owner, source).address
+    res = chain.call(owner, address, "spin", [], gas=500_000)
+    assert (res.ok, res.error, res.gas_used, res.events) == (False, "out of gas", 500_000, ())
+    assert res.writes.storage == {}
+    assert chain.host.get_storage(address, b"\xa1x") is None
+
+
+def test_deep_recursion_is_stopped_by_the_depth_cap(chain):
+    res, _, _ = run(chain, "return attack()")
+    assert (res.ok, res.error) == (False, "call depth over 64")
+
+
+def test_a_dag_of_shared_lists_cannot_make_storage_writes_exponential(chain):
+    res, _, _ = run(chain, "x = [1]\nfor i in range(60):\n    x = [x, x]\nstorage['x'] = x")
+    assert not res.ok
+    assert "nested deeper" in res.error or "items" in res.error
+
+
+def test_a_view_cannot_write(chain):
+    owner = chain.account(balance=10**20)
+    src = "@view\ndef sneaky() -> int:\n    storage['x'] = 1\n    return 1\n"
+    address = chain.deploy(owner, src).address
+    res = chain.call(owner, address, "sneaky", [])
+    assert (res.ok, res.error) == (False, "a view cannot change storage")
+
+
+def test_private_functions_cannot_be_called(chain):
+    owner = chain.account(balance=10**20)
+    address = chain.deploy(owner, "def secret():\n    return 1\n").address
+    res = chain.call(owner, address, "secret", [])
+    assert (res.ok, res.error) == (False, "the contract has no public method 'secret'")
+
+
+def test_a_rejected_deploy_charges_gas_and_stores_nothing(chain):
+    owner = chain.account(balance=10**20)
+    res = chain.deploy(owner, "import os\n")
+    assert not res.ok and res.error == "contract rejected: line 1: import is not allowed"
+    assert res.gas_used > 0
+    assert chain.host.get_code(contract_address(owner, 0)) is None

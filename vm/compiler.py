@@ -1,0 +1,247 @@
+"""From checked source to metered Python code.
+
+The checked tree is rewritten so that the Python interpreter runs the contract at full
+speed while every rule of the VM still holds:
+
+* each statement list starts with `_g(cost)`: the gas of its straight-line part, charged
+  before it runs (loop bodies charge on every iteration, so `while True: pass` ends);
+* function bodies are wrapped in `_enter(cost)` / `_leave()` for the call depth;
+* operators that can build big values (`+ - * % ** << ~`) go through metered helpers that
+  bound integers to 256 bits and charge strings and lists by size;
+* comparisons check that they compare scalars (lists compare element by element in C,
+  unmetered), `in` is metered, slices are metered;
+* `x.method(...)` becomes `_m_method(x, ...)`, which dispatches on the exact type;
+* tuples become lists, so no hashable container ever exists.
+
+Names starting with `_` are refused in contracts, so none of these helpers can be named,
+shadowed or reached from contract code.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from collections import OrderedDict
+from types import CodeType
+
+from vm import gas
+from vm.checker import Interface, check
+
+_BINOPS = {ast.Add: "_add", ast.Sub: "_sub", ast.Mult: "_mul", ast.Mod: "_mod", ast.Pow: "_pow",
+           ast.LShift: "_lsh", ast.BitOr: "_or"}
+
+
+def _name(id_: str) -> ast.Name:
+    return ast.Name(id=id_, ctx=ast.Load())
+
+
+def _call(fn: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(func=_name(fn), args=list(args), keywords=[])
+
+
+def _gas_stmt(cost: int) -> ast.Expr:
+    return ast.Expr(_call("_g", ast.Constant(cost)))
+
+
+def _cost(node: ast.AST) -> int:
+    """Nodes evaluated by this statement itself, not by the bodies it holds."""
+    if isinstance(node, ast.If | ast.While):
+        roots: list[ast.AST] = [node.test]
+    elif isinstance(node, ast.For):
+        roots = [node.target, node.iter]
+    else:
+        roots = [node]
+    n = 1
+    for root in roots:
+        for sub in ast.walk(root):
+            if isinstance(sub, ast.expr | ast.stmt):
+                n += 1
+    return n * gas.STEP
+
+
+class _Rewriter(ast.NodeTransformer):
+    def __init__(self) -> None:
+        self.temp = 0
+
+    def _tmp(self) -> str:
+        self.temp += 1
+        return f"_t{self.temp}"
+
+    def body(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
+        out: list[ast.stmt] = [_gas_stmt(sum(_cost(s) for s in stmts))]
+        for s in stmts:
+            r = self.visit(s)
+            out.extend(r if isinstance(r, list) else [r])
+        return out
+
+    def visit_FunctionDef(self, fn: ast.FunctionDef) -> ast.FunctionDef:
+        fn.decorator_list = []
+        fn.returns = None
+        for a in fn.args.args:
+            a.annotation = None
+        fn.args.defaults = [self.visit(d) for d in fn.args.defaults]
+        inner = self.body(fn.body)
+        first = inner.pop(0)
+        assert isinstance(first, ast.Expr) and isinstance(first.value, ast.Call)  # built just above
+        cost = first.value.args[0]
+        assert isinstance(cost, ast.Constant)
+        enter = ast.Expr(_call("_enter", ast.Constant(cost.value + gas.CALL)))
+        fn.body = [enter, ast.Try(body=inner or [ast.Pass()], handlers=[], orelse=[],
+                                  finalbody=[ast.Expr(_call("_leave"))])]
+        return fn
+
+    def visit_If(self, s: ast.If) -> ast.If:
+        s.test = self.visit(s.test)
+        s.body = self.body(s.body)
+        s.orelse = self.body(s.orelse) if s.orelse else []
+        return s
+
+    def visit_For(self, s: ast.For) -> ast.For:
+        s.iter = self.visit(s.iter)
+        s.target = self.visit(s.target)
+        s.body = self.body(s.body)
+        return s
+
+    def visit_While(self, s: ast.While) -> ast.While:
+        s.test = self.visit(s.test)
+        s.body = self.body(s.body)
+        return s
+
+    def visit_AnnAssign(self, s: ast.AnnAssign) -> ast.Assign:
+        assert s.value is not None  # the checker requires a value
+        return ast.copy_location(ast.Assign(targets=[s.target], value=self.visit(s.value)), s)
+
+    def visit_AugAssign(self, s: ast.AugAssign) -> list[ast.stmt]:
+        value = self.visit(s.value)
+        target = s.target
+        if isinstance(target, ast.Name):
+            load = _name(target.id)
+            new = self._binop(s.op, load, value)
+            return [ast.copy_location(ast.Assign(targets=[ast.Name(target.id, ast.Store())], value=new), s)]
+        assert isinstance(target, ast.Subscript)  # the checker allows names and subscripts only
+        # Evaluate container and key once, as Python does.
+        obj, key = self._tmp(), self._tmp()
+        pre = [
+            ast.Assign(targets=[ast.Name(obj, ast.Store())], value=self.visit(target.value)),
+            ast.Assign(targets=[ast.Name(key, ast.Store())], value=self.visit(target.slice)),
+        ]
+        cur = ast.Subscript(value=_name(obj), slice=_name(key), ctx=ast.Load())
+        store = ast.Subscript(value=_name(obj), slice=_name(key), ctx=ast.Store())
+        out = [*pre, ast.Assign(targets=[store], value=self._binop(s.op, cur, value))]
+        return [ast.copy_location(x, s) for x in out]
+
+    def _binop(self, op: ast.operator, left: ast.expr, right: ast.expr) -> ast.expr:
+        helper = _BINOPS.get(type(op))
+        if helper is None:
+            return ast.BinOp(left=left, op=op, right=right)
+        return _call(helper, left, right)
+
+    def visit_BinOp(self, e: ast.BinOp) -> ast.expr:
+        return ast.copy_location(self._binop(e.op, self.visit(e.left), self.visit(e.right)), e)
+
+    def visit_UnaryOp(self, e: ast.UnaryOp) -> ast.expr:
+        operand = self.visit(e.operand)
+        if isinstance(e.op, ast.Invert):
+            return ast.copy_location(_call("_inv", operand), e)
+        e.operand = operand
+        return e
+
+    def visit_Tuple(self, e: ast.Tuple) -> ast.expr:
+        if isinstance(e.ctx, ast.Load):
+            return ast.copy_location(ast.List(elts=[self.visit(x) for x in e.elts], ctx=ast.Load()), e)
+        e.elts = [self.visit(x) for x in e.elts]
+        return e
+
+    def visit_Compare(self, e: ast.Compare) -> ast.expr:
+        left = self.visit(e.left)
+        comps = [self.visit(c) for c in e.comparators]
+        op = e.ops[0]
+        if isinstance(op, ast.In | ast.NotIn):
+            test: ast.expr = _call("_in", left, comps[0])
+            if isinstance(op, ast.NotIn):
+                test = ast.UnaryOp(op=ast.Not(), operand=test)
+            return ast.copy_location(test, e)
+        if isinstance(op, ast.Is | ast.IsNot):
+            e.left, e.comparators = left, comps
+            return e
+        # Every comparison of the chain has a checked scalar on its left; a scalar against a
+        # list is decided at once, so no deep element-wise comparison can run unmetered.
+        e.left = _call("_s", left)
+        e.comparators = [_call("_s", c) for c in comps[:-1]] + [comps[-1]]
+        return e
+
+    def visit_Subscript(self, e: ast.Subscript) -> ast.expr:
+        value = self.visit(e.value)
+        if isinstance(e.slice, ast.Slice):
+            sl = e.slice
+            parts = [self.visit(p) if p is not None else ast.Constant(None) for p in (sl.lower, sl.upper, sl.step)]
+            return ast.copy_location(_call("_slice", value, *parts), e)
+        e.value = value
+        e.slice = self.visit(e.slice)
+        return e
+
+    def visit_Call(self, e: ast.Call) -> ast.expr:
+        args = [self.visit(a) for a in e.args]
+        keywords = [ast.keyword(arg=k.arg, value=self.visit(k.value)) for k in e.keywords]
+        if isinstance(e.func, ast.Attribute):
+            call = ast.Call(func=_name("_m_" + e.func.attr), args=[self.visit(e.func.value), *args], keywords=keywords)
+            return ast.copy_location(call, e)
+        e.args, e.keywords = args, keywords
+        return e
+
+    def _comprehension(self, e: ast.ListComp | ast.DictComp) -> None:
+        for g in e.generators:
+            g.iter = self.visit(g.iter)
+            g.target = self.visit(g.target)
+            g.ifs = [ast.copy_location(_call("_gv", ast.Constant(_cost(c)), self.visit(c)), c) for c in g.ifs]
+
+    def visit_ListComp(self, e: ast.ListComp) -> ast.expr:
+        self._comprehension(e)
+        e.elt = _call("_gv", ast.Constant(_cost(e.elt) + gas.ITEM), self.visit(e.elt))
+        return e
+
+    def visit_DictComp(self, e: ast.DictComp) -> ast.expr:
+        self._comprehension(e)
+        e.key = _call("_gv", ast.Constant(_cost(e.key) + _cost(e.value) + gas.ITEM), self.visit(e.key))
+        e.value = self.visit(e.value)
+        return e
+
+
+def rewrite(tree: ast.Module) -> ast.Module:
+    r = _Rewriter()
+    body: list[ast.stmt] = []
+    for stmt in tree.body:
+        if isinstance(stmt, ast.FunctionDef):
+            body.append(r.visit_FunctionDef(stmt))
+        elif isinstance(stmt, ast.Assign | ast.AnnAssign):
+            body.append(r.visit(stmt))
+    tree.body = body
+    return ast.fix_missing_locations(tree)
+
+
+class Compiled:
+    __slots__ = ("code", "code_hash", "interface")
+
+    def __init__(self, code: CodeType, code_hash: bytes, interface: Interface) -> None:
+        self.code = code
+        self.code_hash = code_hash
+        self.interface = interface
+
+
+_CACHE: OrderedDict[bytes, Compiled] = OrderedDict()
+_CACHE_SIZE = 256
+
+
+def compile_contract(source: str) -> Compiled:
+    """Check and compile; the result is cached by the source's hash (it is pure data)."""
+    code_hash = hashlib.sha256(source.encode("utf-8", "surrogatepass")).digest()
+    hit = _CACHE.get(code_hash)
+    if hit is not None:
+        _CACHE.move_to_end(code_hash)
+        return hit
+    tree, interface = check(source)
+    code = compile(rewrite(tree), f"<contract {code_hash[:4].hex()}>", "exec", dont_inherit=True)
+    out = _CACHE[code_hash] = Compiled(code, code_hash, interface)
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return out

@@ -1,0 +1,29 @@
+"""The gas table: what each step of a contract costs (docs/contracts.md lists it).
+
+Prices follow wall time on a 2-core machine within a factor of a few, and memory by
+the byte, so that a gas limit bounds both how long a call runs and how much it holds.
+"""
+
+STEP = 4  # each syntax node evaluated (charged per straight-line block, before it runs)
+CALL = 40  # entering a function of the contract
+BYTE = 1  # each byte of a str or bytes built (concatenation, repetition, slicing, join, str())
+ITEM = 16  # each list or dict item built or copied
+INT_WORD = 2  # each 64-bit word of a big-integer multiplication, power or shift result
+
+STORAGE_READ = 200
+STORAGE_READ_BYTE = 3  # per byte of key and value
+STORAGE_WRITE = 5_000
+STORAGE_WRITE_BYTE = 20  # per byte of key and value
+STORAGE_DELETE = 500
+EMIT = 375
+EMIT_BYTE = 8
+CONTRACT_CALL = 700
+NATIVE_TRANSFER = 2_300
+HASH = 60
+HASH_BYTE = 1
+CODE_BYTE = 200  # per byte of source stored at deploy
+DEPLOY = 32_000
+
+MAX_CALL_DEPTH = 64  # contract calls and function calls together
+MAX_BYTES = 1 << 20  # the largest str or bytes a contract can build
+MAX_LIST = 100_000  # the longest list or dict a contract can build at once

@@ -1,0 +1,429 @@
+"""The VM: deploys and calls contracts against a host's state, all-or-nothing per call.
+
+The VM reads state through a `Host` and never writes it: a call returns its writes
+(storage, code, balances) and the caller applies them when the call succeeded. One VM
+serves one block (its height and time); calls run one at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol
+
+from vm import gas
+from vm.checker import Interface, Method
+from vm.compiler import Compiled, compile_contract
+from vm.errors import CheckError, Fault, OutOfGas, VMError
+from vm.runtime import Meter, make_helpers
+from vm.values import ZERO_ADDRESS, Address, copy_value, decode_value, encode_value, matches, storage_key
+
+
+class Host(Protocol):
+    def get_storage(self, contract: bytes, key: bytes) -> bytes | None: ...
+
+    def get_code(self, contract: bytes) -> bytes | None: ...
+
+    def get_balance(self, address: bytes) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BlockInfo:
+    height: int
+    time: int  # seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    address: Address
+    name: str
+    data: list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Writes:
+    storage: dict[tuple[bytes, bytes], bytes | None]
+    code: dict[bytes, bytes]
+    balances: dict[bytes, int]
+
+
+NO_WRITES = Writes({}, {}, {})
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    ok: bool
+    gas_used: int
+    output: Any
+    events: tuple[Event, ...]
+    error: str
+    address: Address | None = None
+    writes: Writes = NO_WRITES
+
+
+def contract_address(sender: bytes, nonce: int) -> Address:
+    """SHA-256(0x0a || sender || nonce as 8 bytes big-endian), last 20 bytes."""
+    return Address(hashlib.sha256(b"\x0a" + bytes(sender) + nonce.to_bytes(8, "big")).digest()[-20:])
+
+
+@dataclass(slots=True)
+class _Frame:
+    contract: Address
+    sender: Address
+    value: int
+    readonly: bool
+
+
+class _Tx:
+    __slots__ = ("balances", "code", "events", "locks", "origin", "storage")
+
+    def __init__(self, origin: Address) -> None:
+        self.origin = origin
+        self.storage: dict[tuple[bytes, bytes], bytes | None] = {}
+        self.code: dict[bytes, bytes] = {}
+        self.balances: dict[bytes, int] = {}
+        self.events: list[Event] = []
+        self.locks: set[tuple[bytes, str]] = set()
+
+
+class Storage:
+    """`storage` in contract code: the storage of the contract whose code is running."""
+
+    __slots__ = ("_vm",)
+
+    def __init__(self, vm: VM) -> None:
+        self._vm = vm
+
+    def __getitem__(self, key: Any) -> Any:
+        raw = self._vm._read(key)
+        if raw is None:
+            raise Fault(f"storage key {key!r:.80} is not set: use storage.get(key, default)")
+        return decode_value(raw)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        raw = self._vm._read(key)
+        return default if raw is None else decode_value(raw)
+
+    def has(self, key: Any) -> bool:
+        return self._vm._read(key) is not None
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._vm._write(key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self._vm._write(key, None)
+
+    def __iter__(self) -> Any:
+        raise Fault("storage cannot be iterated: keep an explicit list of keys")
+
+
+class Ctx:
+    """`ctx` in contract code."""
+
+    __slots__ = ("_vm",)
+
+    def __init__(self, vm: VM) -> None:
+        self._vm = vm
+
+    @property
+    def sender(self) -> Address:
+        return self._vm._frames[-1].sender
+
+    @property
+    def value(self) -> int:
+        return self._vm._frames[-1].value
+
+    @property
+    def this(self) -> Address:
+        return self._vm._frames[-1].contract
+
+    @property
+    def origin(self) -> Address:
+        return self._vm._tx.origin
+
+    @property
+    def height(self) -> int:
+        return self._vm.block.height
+
+    @property
+    def time(self) -> int:
+        return self._vm.block.time
+
+
+class VM:
+    def __init__(self, host: Host, block: BlockInfo) -> None:
+        self.host = host
+        self.block = block
+        self.meter = Meter()
+        self._frames: list[_Frame] = []
+        self._tx = _Tx(ZERO_ADDRESS)
+        self._loaded: dict[bytes, tuple[Compiled, dict[str, Any]]] = {}  # committed code only
+        self._base = make_helpers(self.meter, Storage)
+        self._base.update({
+            "storage": Storage(self), "ctx": Ctx(self), "emit": self._emit, "call": self._call,
+            "transfer": self._transfer, "balance": self._balance_of, "__builtins__": {},
+        })
+
+    # -- entry points -------------------------------------------------------------------
+
+    def deploy(self, sender: bytes, nonce: int, source: str | bytes, args: list[Any], value: int,
+               gas_limit: int) -> CallResult:
+        sender_a = Address(sender)
+        address = contract_address(sender_a, nonce)
+
+        def run() -> Any:
+            code = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else bytes(source)
+            self.meter.charge(gas.DEPLOY + gas.CODE_BYTE * len(code))
+            try:
+                compiled = compile_contract(code.decode("utf-8"))
+            except CheckError as exc:
+                raise Fault(f"contract rejected: {exc}") from None
+            except UnicodeDecodeError:
+                raise Fault("contract rejected: source is not UTF-8") from None
+            if self._code(address) is not None:
+                raise Fault("a contract already exists at this address")
+            self._tx.code[address] = code
+            self._move(sender_a, address, value)
+            ctor = compiled.interface.constructor
+            if ctor is None:
+                if args:
+                    raise Fault("the contract has no constructor: deploy it without arguments")
+                if value:
+                    raise Fault("the contract has no @payable constructor: it cannot receive value")
+                return None
+            module = self._module(compiled)
+            return self._run_method(address, compiled, module, ctor, list(args), sender_a, value, False)
+
+        return self._transaction(sender_a, gas_limit, run, address)
+
+    def call(self, sender: bytes, contract: bytes, method: str, args: list[Any], value: int,
+             gas_limit: int) -> CallResult:
+        sender_a = Address(sender)
+
+        def run() -> Any:
+            self._move(sender_a, Address(contract), value)
+            return self._invoke(Address(contract), method, list(args), sender_a, value, False)
+
+        return self._transaction(sender_a, gas_limit, run)
+
+    def query(self, contract: bytes, method: str, args: list[Any], gas_limit: int,
+              sender: bytes = ZERO_ADDRESS) -> CallResult:
+        """Run a method without keeping anything: a view, or a dry run of a public method."""
+        sender_a = Address(sender)
+        result = self._transaction(sender_a, gas_limit,
+                                   lambda: self._invoke(Address(contract), method, list(args), sender_a, 0, False))
+        return CallResult(result.ok, result.gas_used, result.output, result.events, result.error)
+
+    def interface(self, contract: bytes) -> Interface | None:
+        code = self._code(Address(contract))
+        return None if code is None else compile_contract(code.decode()).interface
+
+    # -- the transaction frame ----------------------------------------------------------
+
+    def _transaction(self, origin: Address, gas_limit: int, run: Callable[[], Any],
+                     address: Address | None = None) -> CallResult:
+        meter = self.meter
+        meter.used, meter.limit, meter.depth = 0, gas_limit, 0
+        self._tx = tx = _Tx(origin)
+        self._frames = []
+        try:
+            output = run()
+        except Fault as exc:
+            return self._failed(exc.reason, address)
+        except RecursionError:
+            return self._failed(f"call depth over {gas.MAX_CALL_DEPTH}", address)
+        except MemoryError:
+            return self._failed("out of memory", address)
+        except VMError as exc:
+            return self._failed(str(exc), address)
+        except Exception as exc:
+            return self._failed(_describe(exc), address)
+        finally:
+            self._frames = []
+        return CallResult(True, meter.used, output, tuple(tx.events), "", address,
+                          Writes(tx.storage, tx.code, tx.balances))
+
+    def _failed(self, reason: str, address: Address | None) -> CallResult:
+        return CallResult(False, self.meter.used, None, (), reason, address)
+
+    def _code(self, address: Address) -> bytes | None:
+        code = self._tx.code.get(address)
+        return code if code is not None else self.host.get_code(address)
+
+    def _module(self, compiled: Compiled) -> dict[str, Any]:
+        module = dict(self._base)
+        # Top-level constants are evaluated free of charge: whether a contract is already
+        # loaded must not change what a call costs.
+        meter = self.meter
+        saved = meter.used, meter.limit
+        meter.limit = 1 << 62
+        try:
+            exec(compiled.code, module)
+        finally:
+            meter.used, meter.limit = saved
+        return module
+
+    def _load(self, address: Address) -> tuple[Compiled, dict[str, Any]]:
+        hit = self._loaded.get(address)
+        if hit is not None:
+            return hit
+        fresh = address in self._tx.code
+        code = self._code(address)
+        if code is None:
+            raise Fault(f"no contract at {address.hex()}")
+        compiled = compile_contract(code.decode())
+        entry = compiled, self._module(compiled)
+        if not fresh:
+            self._loaded[address] = entry
+        return entry
+
+    def _invoke(self, contract: Address, method: str, args: list[Any], sender: Address, value: int,
+                readonly: bool) -> Any:
+        compiled, module = self._load(contract)
+        m = compiled.interface.methods.get(method) if type(method) is str else None
+        if m is None:
+            raise Fault(f"the contract has no public method {method!r:.60}")
+        return self._run_method(contract, compiled, module, m, args, sender, value, readonly)
+
+    def _run_method(self, contract: Address, compiled: Compiled, module: dict[str, Any], m: Method,
+                    args: list[Any], sender: Address, value: int, readonly: bool) -> Any:
+        if value and not m.payable:
+            raise Fault(f"{m.name} is not payable: it cannot receive value")
+        if not m.required <= len(args) <= len(m.params):
+            raise Fault(f"{m.name} takes {len(m.params)} arguments, got {len(args)}")
+        for (name, abi), arg in zip(m.params, args, strict=False):
+            if not matches(abi, arg):
+                raise Fault(f"argument {name} of {m.name} must be {abi}")
+        lock = (bytes(contract), m.name)
+        if m.nonreentrant:
+            if lock in self._tx.locks:
+                raise Fault(f"reentrant call to {m.name}")
+            self._tx.locks.add(lock)
+        self.meter.enter(gas.CALL)
+        self._frames.append(_Frame(contract, sender, value, readonly or m.kind == "view"))
+        result = module[m.name](*args)
+        self._frames.pop()
+        self.meter.leave()
+        if m.nonreentrant:
+            self._tx.locks.discard(lock)
+        out, items = copy_value(result)
+        if items > 1:
+            self.meter.charge(items * gas.ITEM)
+        return out
+
+    # -- state ----------------------------------------------------------------------------
+
+    def _balance(self, address: bytes) -> int:
+        b = self._tx.balances.get(address)
+        return b if b is not None else self.host.get_balance(address)
+
+    def _move(self, frm: Address, to: Address, amount: int) -> None:
+        if type(amount) is not int or amount < 0:
+            raise Fault("an amount is a non-negative integer")
+        if not amount:
+            return
+        have = self._balance(frm)
+        if have < amount:
+            raise Fault(f"insufficient balance: {have} < {amount}")
+        self._tx.balances[frm] = have - amount
+        self._tx.balances[to] = self._balance(to) + amount
+
+    def _read(self, key: Any) -> bytes | None:
+        contract = self._frames[-1].contract
+        kb = storage_key(key)
+        slot = (contract, kb)
+        tx = self._tx
+        raw = tx.storage[slot] if slot in tx.storage else self.host.get_storage(contract, kb)
+        self.meter.charge(gas.STORAGE_READ + gas.STORAGE_READ_BYTE * (len(kb) + (len(raw) if raw else 0)))
+        return raw
+
+    def _write(self, key: Any, value: Any) -> None:
+        frame = self._frames[-1]
+        if frame.readonly:
+            raise Fault("a view cannot change storage")
+        kb = storage_key(key)
+        if value is None:
+            self.meter.charge(gas.STORAGE_DELETE)
+            self._tx.storage[(frame.contract, kb)] = None
+            return
+        raw = encode_value(value)
+        self.meter.charge(gas.STORAGE_WRITE + gas.STORAGE_WRITE_BYTE * (len(kb) + len(raw)))
+        self._tx.storage[(frame.contract, kb)] = raw
+
+    # -- builtins that reach the chain ----------------------------------------------------
+
+    def _emit(self, name: Any, *values: Any) -> None:
+        frame = self._frames[-1]
+        if frame.readonly:
+            raise Fault("a view cannot emit events")
+        if type(name) is not str or not 0 < len(name) <= 64:
+            raise Fault("an event name is a str of 1 to 64 characters")
+        data, _ = copy_value(list(values))
+        self.meter.charge(gas.EMIT + gas.EMIT_BYTE * len(encode_value(data)))
+        self._tx.events.append(Event(frame.contract, name, data))
+
+    def _call(self, contract: Any, method: Any, args: Any = None, value: Any = 0, gas_limit: Any = None,
+              **kwargs: Any) -> Any:
+        if kwargs:
+            if set(kwargs) != {"gas"}:
+                raise Fault(f"call() got unknown arguments {sorted(kwargs)}")
+            gas_limit = kwargs["gas"]
+        meter = self.meter
+        meter.charge(gas.CONTRACT_CALL)
+        if type(contract) is not Address:
+            raise Fault("call() needs a contract address")
+        args = [] if args is None else args
+        if type(args) is not list:
+            raise Fault("call() takes its arguments as a list")
+        args, items = copy_value(args)
+        meter.charge(items * gas.ITEM)
+        frame = self._frames[-1]
+        if value:
+            if frame.readonly:
+                raise Fault("a view cannot send value")
+            self._move(frame.contract, contract, value)
+        outer = meter.limit
+        if gas_limit is not None:
+            if type(gas_limit) is not int or gas_limit < 0:
+                raise Fault("call() gas is a non-negative integer")
+            meter.limit = min(outer, meter.used + gas_limit)
+        try:
+            return self._invoke(contract, method, args, frame.contract, value, frame.readonly)
+        finally:
+            meter.limit = outer
+
+    def _transfer(self, to: Any, amount: Any) -> None:
+        frame = self._frames[-1]
+        if frame.readonly:
+            raise Fault("a view cannot send value")
+        if type(to) is not Address:
+            raise Fault("transfer() needs an address")
+        self.meter.charge(gas.NATIVE_TRANSFER)
+        self._move(frame.contract, to, amount)
+
+    def _balance_of(self, address: Any) -> int:
+        if type(address) is not Address:
+            raise Fault("balance() needs an address")
+        self.meter.charge(gas.STORAGE_READ)
+        return self._balance(address)
+
+
+def _describe(exc: Exception) -> str:
+    """The class of a Python error and the contract line it came from: the same on every node."""
+    line = _contract_line(exc.__traceback__)
+    name = type(exc).__name__
+    if isinstance(exc, OutOfGas):
+        return "out of gas"
+    return f"{name} at line {line}" if line else name
+
+
+def _contract_line(tb: TracebackType | None) -> int:
+    line = 0
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith("<contract"):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+

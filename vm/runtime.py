@@ -1,0 +1,495 @@
+"""The helpers and builtins contract code runs with, bound to one gas meter.
+
+Everything here is reachable from contract code only through the names the compiler
+emits (`_add`, `_m_append`, ...) or the builtin names of docs/contracts.md. Each helper
+checks exact types, charges gas before doing work in proportion to its size, and keeps
+integers within 256 bits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from typing import Any
+
+from vm import gas
+from vm.errors import AbiError, Fault, OutOfGas, Revert
+from vm.values import MAX_INT, ZERO_ADDRESS, Address, check_int, parse_address
+
+_SCALAR_TYPES = frozenset({int, bool, str, bytes, Address, type(None)})
+_SIZED = (str, bytes, Address, list)
+
+
+class Meter:
+    """Gas used against a limit, and the depth of calls in progress."""
+
+    __slots__ = ("depth", "limit", "used")
+
+    def __init__(self) -> None:
+        self.used = 0
+        self.limit = 0
+        self.depth = 0
+
+    def charge(self, n: int) -> None:
+        self.used += n
+        if self.used > self.limit:
+            self.used = self.limit
+            raise OutOfGas()
+
+    def enter(self, n: int) -> None:
+        self.charge(n)
+        self.depth += 1
+        if self.depth > gas.MAX_CALL_DEPTH:
+            raise Fault(f"call depth over {gas.MAX_CALL_DEPTH}")
+
+    def leave(self) -> None:
+        self.depth -= 1
+
+
+def _overflow() -> Fault:
+    return Fault("integer overflow")
+
+
+def _tname(x: Any) -> str:
+    t = type(x)
+    return "address" if t is Address else "None" if x is None else t.__name__
+
+
+def scalar(x: Any) -> Any:
+    if type(x) in _SCALAR_TYPES:
+        return x
+    raise Fault(f"a {_tname(x)} cannot be compared: compare its items")
+
+
+def check_len(t: type, n: int) -> None:
+    if t is list or t is dict:
+        if n > gas.MAX_LIST:
+            raise Fault(f"a {t.__name__} of over {gas.MAX_LIST} items")
+    elif n > gas.MAX_BYTES:
+        raise Fault(f"a {t.__name__} of over {gas.MAX_BYTES} bytes")
+
+
+def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
+    """Operators, methods and pure builtins, charging `meter`; `storage_type` is the storage handle's class."""
+    charge = meter.charge
+
+    def sized(t: type, n: int) -> None:
+        check_len(t, n)
+        charge(n * (gas.ITEM if t is list or t is dict else gas.BYTE))
+
+    def bigint(r: int) -> int:
+        if not -MAX_INT <= r <= MAX_INT:
+            raise _overflow()
+        return r
+
+    def add(a: Any, b: Any) -> Any:
+        ta = type(a)
+        if ta is int and type(b) is int:
+            r = a + b
+            if -MAX_INT <= r <= MAX_INT:
+                return r
+            raise _overflow()
+        if ta in _SIZED and type(b) in _SIZED:
+            sized(list if ta is list else str, len(a) + len(b))
+        r = a + b
+        return bigint(r) if type(r) is int else r
+
+    def sub(a: Any, b: Any) -> Any:
+        r = a - b
+        if type(r) is int and not -MAX_INT <= r <= MAX_INT:
+            raise _overflow()
+        return r
+
+    def mul(a: Any, b: Any) -> Any:
+        ta, tb = type(a), type(b)
+        if (ta is int or ta is bool) and (tb is int or tb is bool):
+            if a.bit_length() + b.bit_length() > 257:
+                raise _overflow()
+            return bigint(a * b)
+        if ta in _SIZED and (tb is int or tb is bool):
+            sized(list if ta is list else str, len(a) * max(b, 0))
+        elif tb in _SIZED and (ta is int or ta is bool):
+            sized(list if tb is list else str, len(b) * max(a, 0))
+        return a * b
+
+    def mod(a: Any, b: Any) -> Any:
+        if type(a) is not int and type(a) is not bool:
+            raise Fault("% works on integers only: string formatting is not allowed")
+        return a % b
+
+    def power(a: Any, b: Any) -> Any:
+        if type(a) not in (int, bool) or type(b) not in (int, bool):
+            raise Fault("** works on integers only")
+        if b < 0:
+            raise Fault("negative exponent")
+        if a in (0, 1, -1):
+            return a**b
+        if (abs(a).bit_length() - 1) * b > 256:
+            raise _overflow()
+        r = bigint(a**b)
+        charge(gas.INT_WORD * (r.bit_length() // 64 + 1))
+        return r
+
+    def lshift(a: Any, b: Any) -> Any:
+        if type(a) not in (int, bool) or type(b) not in (int, bool):
+            raise Fault("<< works on integers only")
+        if b < 0:
+            raise Fault("negative shift count")
+        if a and a.bit_length() + b > 256:
+            raise _overflow()
+        return a << b
+
+    def bitor(a: Any, b: Any) -> Any:
+        if type(a) not in (int, bool) or type(b) not in (int, bool):
+            raise Fault("| works on integers and bools only")
+        return a | b
+
+    def invert(a: Any) -> int:
+        return bigint(~a)
+
+    def gv(n: int, v: Any) -> Any:
+        charge(n)
+        return v
+
+    def contains(x: Any, c: Any) -> bool:
+        tc = type(c)
+        if tc is dict:
+            charge(gas.STEP)
+            return scalar(x) in c
+        if tc is list or tc is str or tc is bytes or tc is Address:
+            charge(len(c) // 8 + gas.STEP)
+            return scalar(x) in c
+        if tc is storage_type:
+            return c.has(x)
+        raise Fault(f"in needs a list, dict, str, bytes or storage, not {_tname(c)}")
+
+    def slice_(v: Any, lo: Any, hi: Any, st: Any) -> Any:
+        t = type(v)
+        if t not in (list, str, bytes, Address):
+            raise Fault(f"a {_tname(v)} cannot be sliced")
+        n = len(range(len(v))[lo:hi:st])
+        sized(list if t is list else str, n)
+        return v[lo:hi:st]
+
+    h: dict[str, Any] = {
+        "_g": charge, "_gv": gv, "_enter": meter.enter, "_leave": meter.leave, "_add": add, "_sub": sub,
+        "_mul": mul, "_mod": mod, "_pow": power, "_lsh": lshift, "_or": bitor, "_inv": invert, "_s": scalar,
+        "_in": contains, "_slice": slice_,
+    }
+    h.update(_methods(charge, sized, storage_type))
+    h.update(_builtins(charge, sized))
+    return h
+
+
+def _method(name: str, table: dict[type, Callable[..., Any]]) -> Callable[..., Any]:
+    def dispatch(obj: Any, *args: Any, **kwargs: Any) -> Any:
+        impl = table.get(type(obj))
+        if impl is None:
+            raise Fault(f"a {_tname(obj)} has no method {name}")
+        return impl(obj, *args, **kwargs)
+
+    dispatch.__name__ = f"_m_{name}"
+    return dispatch
+
+
+def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], storage_type: type) -> dict[str, Any]:
+    def per_len(factor: int) -> Callable[[Any], None]:
+        return lambda x: charge(len(x) // factor + gas.STEP)
+
+    def l_append(x: list, v: Any) -> None:
+        check_len(list, len(x) + 1)
+        charge(gas.ITEM)
+        x.append(v)
+
+    def l_insert(x: list, i: int, v: Any) -> None:
+        check_len(list, len(x) + 1)
+        charge(gas.ITEM + len(x) // 16)
+        x.insert(i, v)
+
+    def l_extend(x: list, other: list) -> None:
+        if type(other) is not list:
+            raise Fault("extend takes a list")
+        check_len(list, len(x) + len(other))
+        charge(len(other) * gas.ITEM)
+        x.extend(other)
+
+    def l_pop(x: list, i: int = -1) -> Any:
+        per_len(16)(x)
+        return x.pop(i)
+
+    def scanning(method: str) -> Callable[..., Any]:
+        def run(x: Any, v: Any, *rest: Any) -> Any:
+            per_len(8)(x)
+            return getattr(x, method)(scalar(v), *rest)
+
+        return run
+
+    def l_reverse(x: list) -> None:
+        per_len(16)(x)
+        x.reverse()
+
+    def copy(x: Any) -> Any:
+        sized(type(x), len(x))
+        return x.copy()
+
+    def d_keys(x: dict) -> list:
+        sized(list, len(x))
+        return list(x)
+
+    def d_values(x: dict) -> list:
+        sized(list, len(x))
+        return list(x.values())
+
+    def d_items(x: dict) -> list:
+        sized(list, 3 * len(x))
+        return [[k, v] for k, v in x.items()]
+
+    def d_get(x: dict, k: Any, default: Any = None) -> Any:
+        charge(gas.STEP)
+        return x.get(scalar(k), default)
+
+    def d_pop(x: dict, k: Any, *default: Any) -> Any:
+        charge(gas.STEP)
+        return x.pop(scalar(k), *default)
+
+    def d_setdefault(x: dict, k: Any, default: Any = None) -> Any:
+        check_len(dict, len(x) + 1)
+        charge(gas.ITEM)
+        return x.setdefault(scalar(k), default)
+
+    def text(method: str) -> Callable[..., Any]:
+        def run(x: Any, *args: Any) -> Any:
+            for a in args:
+                if type(a) not in (str, bytes, int, type(None)):
+                    raise Fault(f"{method} takes str arguments")
+            sized(str, len(x))
+            return getattr(x, method)(*args)
+
+        return run
+
+    def s_split(x: str, sep: Any = None, maxsplit: int = -1) -> list:
+        sized(str, len(x))
+        out = x.split(sep, maxsplit)
+        sized(list, len(out))
+        return out
+
+    def s_join(x: str, items: list) -> str:
+        if type(items) is not list or not all(type(i) is str for i in items):
+            raise Fault("join takes a list of str")
+        sized(str, sum(len(i) for i in items) + len(x) * max(len(items) - 1, 0))
+        return x.join(items)
+
+    def s_replace(x: str, old: str, new: str, count: int = -1) -> str:
+        if type(old) is not str or type(new) is not str:
+            raise Fault("replace takes str arguments")
+        charge(len(x) // 8 + gas.STEP)
+        hits = x.count(old) if count < 0 else min(count, x.count(old))
+        sized(str, len(x) + hits * (len(new) - len(old)))
+        return x.replace(old, new, count)
+
+    def s_encode(x: str) -> bytes:
+        sized(bytes, len(x) * 4)
+        return x.encode()
+
+    def b_decode(x: bytes) -> str:
+        sized(str, len(x))
+        return bytes(x).decode()
+
+    def b_hex(x: bytes) -> str:
+        sized(str, 2 * len(x) + 2)
+        return x.hex()
+
+    def find(x: Any, sub: Any, *rest: Any) -> int:
+        if type(sub) is not type(x):
+            raise Fault("find takes a value of the same type")
+        per_len(8)(x)
+        return x.find(sub, *rest)
+
+    byt = (bytes, Address)
+    tables: dict[str, dict[type, Callable[..., Any]]] = {
+        "append": {list: l_append}, "insert": {list: l_insert}, "extend": {list: l_extend},
+        "pop": {list: l_pop, dict: d_pop}, "index": {list: scanning("index")}, "count": {list: scanning("count")},
+        "remove": {list: scanning("remove")}, "reverse": {list: l_reverse}, "copy": {list: copy, dict: copy},
+        "get": {dict: d_get, storage_type: lambda x, *a: x.get(*a)}, "keys": {dict: d_keys},
+        "values": {dict: d_values}, "items": {dict: d_items},
+        "setdefault": {dict: d_setdefault},
+        "startswith": {str: text("startswith"), **dict.fromkeys(byt, text("startswith"))},
+        "endswith": {str: text("endswith"), **dict.fromkeys(byt, text("endswith"))},
+        "lower": {str: text("lower")}, "upper": {str: text("upper")}, "strip": {str: text("strip")},
+        "split": {str: s_split}, "join": {str: s_join}, "encode": {str: s_encode}, "replace": {str: s_replace},
+        "find": {str: find, bytes: find}, "hex": dict.fromkeys(byt, b_hex), "decode": dict.fromkeys(byt, b_decode),
+    }
+    return {f"_m_{name}": _method(name, table) for name, table in tables.items()}
+
+
+def _builtins(charge: Callable[[int], None], sized: Callable[[type, int], None]) -> dict[str, Any]:
+    def seq(x: Any, what: str) -> Any:
+        t = type(x)
+        if t is list or t is range:
+            charge(len(x) + gas.STEP)
+            return x
+        if t is dict:
+            charge(len(x) + gas.STEP)
+            return list(x)
+        raise Fault(f"{what} takes a list, not a {_tname(x)}")
+
+    def len_(x: Any) -> int:
+        if type(x) in (list, dict, str, bytes, Address, range):
+            return len(x)
+        raise Fault(f"a {_tname(x)} has no length")
+
+    def abs_(x: Any) -> int:
+        if type(x) not in (int, bool):
+            raise Fault("abs takes an integer")
+        return abs(x)
+
+    def extreme(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+        def run(*args: Any) -> Any:
+            items = seq(args[0], name) if len(args) == 1 else args
+            for i in items:
+                scalar(i)
+            if not items:
+                raise Fault(f"{name} of an empty list")
+            return fn(items)
+
+        return run
+
+    def sum_(x: Any) -> int:
+        items = seq(x, "sum")
+        total = 0
+        for i in items:
+            if type(i) not in (int, bool):
+                raise Fault("sum adds integers")
+            total += i
+        if not -MAX_INT <= total <= MAX_INT:
+            raise _overflow()
+        return total
+
+    def range_(*args: Any) -> range:
+        if not 1 <= len(args) <= 3 or any(type(a) not in (int, bool) for a in args):
+            raise Fault("range takes 1 to 3 integers")
+        return range(*args)
+
+    def list_(x: Any = None) -> list:
+        if x is None:
+            return []
+        if type(x) in (list, dict, range, str):
+            sized(list, len(x))
+            return list(x)
+        raise Fault(f"list() takes a list, dict, range or str, not a {_tname(x)}")
+
+    def dict_(x: Any = None) -> dict:
+        if x is None:
+            return {}
+        if type(x) is dict:
+            sized(dict, len(x))
+            return dict(x)
+        if type(x) is list:
+            sized(dict, len(x))
+            out = {}
+            for pair in x:
+                if type(pair) is not list or len(pair) != 2:
+                    raise Fault("dict() takes a dict or a list of [key, value] pairs")
+                out[scalar(pair[0])] = pair[1]
+            return out
+        raise Fault(f"dict() takes a dict or a list of pairs, not a {_tname(x)}")
+
+    def str_(x: Any = "") -> str:
+        t = type(x)
+        if t is str:
+            return x
+        if t is int or t is bool or x is None:
+            return str(x)
+        if t is Address:
+            return x.hex()
+        raise Fault(f"str() of a {_tname(x)}: use .hex() or .decode() for bytes")
+
+    def int_(x: Any = 0, base: int = 10) -> int:
+        t = type(x)
+        if t is int or t is bool:
+            return int(x)
+        if t is str:
+            if len(x) > 100 or type(base) is not int:
+                raise Fault("int() of a string over 100 characters")
+            try:
+                return check_int(int(x, base))
+            except ValueError:
+                raise Fault(f"int() cannot read {x[:40]!r}") from None
+        raise Fault(f"int() of a {_tname(x)}")
+
+    def bool_(x: Any = False) -> bool:
+        return bool(x)
+
+    def sorted_(x: Any, reverse: bool = False) -> list:
+        items = seq(x, "sorted")
+        for i in items:
+            scalar(i)
+        sized(list, len(items) * max(len(items).bit_length(), 1))
+        return sorted(items, reverse=bool(reverse))
+
+    def reversed_(x: Any) -> list:
+        items = seq(x, "reversed")
+        sized(list, len(items))
+        return list(reversed(items))
+
+    def enumerate_(x: Any, start: int = 0) -> list:
+        items = seq(x, "enumerate")
+        sized(list, 3 * len(items))
+        return [[i, v] for i, v in enumerate(items, start)]
+
+    def zip_(*lists: Any) -> list:
+        cols = [seq(x, "zip") for x in lists]
+        n = min((len(c) for c in cols), default=0)
+        sized(list, n * (len(cols) + 1))
+        return [list(row) for row in zip(*cols, strict=False)]
+
+    def all_(x: Any) -> bool:
+        return all(seq(x, "all"))
+
+    def any_(x: Any) -> bool:
+        return any(seq(x, "any"))
+
+    def isqrt_(n: Any) -> int:
+        if type(n) not in (int, bool) or n < 0:
+            raise Fault("isqrt takes a non-negative integer")
+        charge(gas.INT_WORD * 8)
+        return math.isqrt(n)
+
+    def reason_text(reason: Any) -> str:
+        if type(reason) is not str:
+            raise Fault("a revert reason is a str")
+        return reason[:256]
+
+    def require(cond: Any, reason: Any = "") -> None:
+        if not cond:
+            raise Revert(reason_text(reason) or "requirement failed")
+
+    def revert(reason: Any = "") -> None:
+        raise Revert(reason_text(reason) or "reverted")
+
+    def sha256_(data: Any) -> bytes:
+        if type(data) not in (bytes, Address):
+            raise Fault("sha256 takes bytes: use .encode() for a str")
+        charge(gas.HASH + len(data) * gas.HASH_BYTE)
+        return hashlib.sha256(data).digest()
+
+    def address_(x: Any) -> Address:
+        if type(x) is Address:
+            return x
+        if type(x) is bytes:
+            return Address(x)
+        if type(x) is str:
+            try:
+                return parse_address(x)
+            except AbiError as exc:
+                raise Fault(str(exc)) from None
+        raise Fault(f"address() of a {_tname(x)}")
+
+    return {
+        "len": len_, "abs": abs_, "min": extreme(min, "min"), "max": extreme(max, "max"), "sum": sum_,
+        "range": range_, "list": list_, "dict": dict_, "str": str_, "int": int_, "bool": bool_, "sorted": sorted_,
+        "reversed": reversed_, "enumerate": enumerate_, "zip": zip_, "all": all_, "any": any_, "isqrt": isqrt_,
+        "require": require, "revert": revert, "sha256": sha256_, "address": address_,
+        "ZERO_ADDRESS": ZERO_ADDRESS, "MAX_UINT": MAX_INT,
+    }

@@ -1,0 +1,103 @@
+"""An in-memory chain for contract tests and benchmarks: one VM over dict state.
+
+Not a mock of the node: it is the same VM the node runs, over a dict instead of the
+state trie, with the same rule that a call's writes are applied only when it succeeded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from typing import Any
+
+from vm.machine import VM, BlockInfo, CallResult, Writes
+from vm.values import Address
+
+DEFAULT_GAS = 10_000_000
+
+
+def load_contract(name: str) -> str:
+    """The source of a standard contract in vm/contracts/."""
+    return resources.files("vm.contracts").joinpath(f"{name}.py").read_text()
+
+
+class MemoryHost:
+    def __init__(self) -> None:
+        self.storage: dict[tuple[bytes, bytes], bytes] = {}
+        self.code: dict[bytes, bytes] = {}
+        self.balances: dict[bytes, int] = {}
+
+    def get_storage(self, contract: bytes, key: bytes) -> bytes | None:
+        return self.storage.get((contract, key))
+
+    def get_code(self, contract: bytes) -> bytes | None:
+        return self.code.get(contract)
+
+    def get_balance(self, address: bytes) -> int:
+        return self.balances.get(address, 0)
+
+    def apply(self, w: Writes) -> None:
+        for slot, raw in w.storage.items():
+            if raw is None:
+                self.storage.pop(slot, None)
+            else:
+                self.storage[slot] = raw
+        self.code.update(w.code)
+        self.balances.update(w.balances)
+
+    def state_digest(self) -> bytes:
+        """A hash of everything, in sorted order: equal digests mean equal states."""
+        h = hashlib.sha256()
+        for table in (self.storage, self.code, self.balances):
+            for k in sorted(table):
+                h.update(repr((k, table[k])).encode())
+        return h.digest()
+
+
+class Chain:
+    def __init__(self, height: int = 1, time: int = 1_700_000_000) -> None:
+        self.host = MemoryHost()
+        self.vm = VM(self.host, BlockInfo(height, time))
+        self.nonces: dict[bytes, int] = {}
+        self._accounts = 0
+
+    def account(self, balance: int = 0) -> Address:
+        self._accounts += 1
+        addr = Address(hashlib.sha256(b"account" + self._accounts.to_bytes(4, "big")).digest()[:20])
+        self.host.balances[addr] = balance
+        return addr
+
+    def balance(self, address: bytes) -> int:
+        return self.host.get_balance(address)
+
+    def _done(self, sender: bytes, res: CallResult) -> CallResult:
+        self.nonces[sender] = self.nonces.get(sender, 0) + 1
+        if res.ok:
+            self.host.apply(res.writes)
+        return res
+
+    def deploy(self, sender: Address, source: str, args: list[Any] | None = None, value: int = 0,
+               gas: int = DEFAULT_GAS) -> CallResult:
+        res = self.vm.deploy(sender, self.nonces.get(sender, 0), source, args or [], value, gas)
+        return self._done(sender, res)
+
+    def call(self, sender: Address, contract: bytes, method: str, args: list[Any] | None = None, value: int = 0,
+             gas: int = DEFAULT_GAS) -> CallResult:
+        return self._done(sender, self.vm.call(sender, contract, method, args or [], value, gas))
+
+    def must(self, sender: Address, contract: bytes, method: str, args: list[Any] | None = None, value: int = 0,
+             gas: int = DEFAULT_GAS) -> Any:
+        res = self.call(sender, contract, method, args, value, gas)
+        if not res.ok:
+            raise AssertionError(f"{method} failed: {res.error}")
+        return res.output
+
+    def query(self, contract: bytes, method: str, args: list[Any] | None = None, gas: int = DEFAULT_GAS) -> Any:
+        res = self.vm.query(contract, method, args or [], gas)
+        if not res.ok:
+            raise AssertionError(f"{method} failed: {res.error}")
+        return res.output
+
+    def advance(self, blocks: int = 1, seconds: int = 5) -> None:
+        b = self.vm.block
+        self.vm.block = BlockInfo(b.height + blocks, b.time + seconds)

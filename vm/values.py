@@ -1,0 +1,272 @@
+"""Contract values: the address type, canonical encoding, copies across boundaries, JSON.
+
+Values are int (|x| <= 2**256 - 1), bool, str, bytes, Address, None, list and dict with
+scalar keys. Every value that crosses a boundary (arguments, results, storage, events)
+goes through `encode_value` or `copy_value`, which walk it with a budget: a value built
+as a DAG of shared lists cannot make the walk exponential, and no host object (a
+function, the storage handle) can leave the contract that holds it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+from Crypto.Hash import keccak
+
+from vm.errors import AbiError, Fault
+
+MAX_INT = 2**256 - 1
+MAX_DEPTH = 16
+MAX_ITEMS = 100_000
+MAX_KEY_BYTES = 256
+SCALARS = (int, bool, str, bytes)
+EXT_BIGINT = 1
+EXT_ADDRESS = 2
+
+
+class Address(bytes):
+    """A 20-byte account or contract address; equal to and hashed as its bytes."""
+
+    __slots__ = ()
+
+    def __new__(cls, raw: bytes | bytearray) -> Address:
+        if len(raw) != 20:
+            raise Fault(f"an address is 20 bytes, got {len(raw)}")
+        return super().__new__(cls, raw)
+
+    def hex(self, *args: Any) -> str:  # type: ignore[override]
+        return to_checksum(self)
+
+    def __repr__(self) -> str:
+        return f"Address({to_checksum(self)})"
+
+
+ZERO_ADDRESS = Address(bytes(20))
+
+
+def to_checksum(raw: bytes) -> str:
+    """EIP-55 mixed-case hex."""
+    plain = bytes(raw).hex()
+    digest = keccak.new(digest_bits=256, data=plain.encode()).hexdigest()
+    return "0x" + "".join(c.upper() if int(digest[i], 16) >= 8 else c for i, c in enumerate(plain))
+
+
+def parse_address(text: str) -> Address:
+    if not isinstance(text, str) or len(text) != 42 or text[:2] not in ("0x", "0X"):
+        raise AbiError(f"an address is 0x and 40 hex digits, got {text!r:.60}")
+    try:
+        raw = bytes.fromhex(text[2:])
+    except ValueError:
+        raise AbiError(f"an address is 0x and 40 hex digits, got {text!r:.60}") from None
+    body = text[2:]
+    if body != body.lower() and body != body.upper() and to_checksum(raw) != text:
+        raise AbiError(f"address {text} has a bad checksum")
+    return Address(raw)
+
+
+def is_scalar(v: Any) -> bool:
+    return v is None or type(v) in (int, bool, str, bytes, Address)
+
+
+def check_int(v: int) -> int:
+    if -MAX_INT <= v <= MAX_INT:
+        return v
+    raise Fault("integer overflow")
+
+
+def _walk(v: Any, depth: int, budget: list[int], copy: bool) -> Any:
+    """Validate (and copy or make packable) one value; budget[0] counts items left."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise Fault(f"value has more than {MAX_ITEMS} items")
+    t = type(v)
+    if t is int:
+        if copy or -(2**63) <= v < 2**64:
+            return check_int(v)
+        check_int(v)
+        return msgpack.ExtType(EXT_BIGINT, (b"\x01" if v < 0 else b"\x00") + _mag(abs(v)))
+    if t is bool or t is str or t is bytes or v is None:
+        return v
+    if t is Address:
+        return v if copy else msgpack.ExtType(EXT_ADDRESS, bytes(v))
+    if depth >= MAX_DEPTH:
+        raise Fault(f"value nested deeper than {MAX_DEPTH}")
+    if t is list:
+        return [_walk(x, depth + 1, budget, copy) for x in v]
+    if t is dict:
+        out = {}
+        for k, x in v.items():
+            if not is_scalar(k):
+                raise Fault("dict keys must be int, bool, str, bytes or address")
+            out[_walk(k, depth + 1, budget, copy)] = _walk(x, depth + 1, budget, copy)
+        return out
+    raise Fault(f"{t.__name__} is not a contract value")
+
+
+def _mag(n: int) -> bytes:
+    return n.to_bytes((n.bit_length() + 7) // 8, "big")
+
+
+def copy_value(v: Any) -> tuple[Any, int]:
+    """A deep copy of a contract value and the number of items walked."""
+    t = type(v)
+    if t is int:
+        return check_int(v), 1
+    if t in (bool, str, bytes, Address) or v is None:
+        return v, 1
+    budget = [MAX_ITEMS]
+    out = _walk(v, 0, budget, True)
+    return out, MAX_ITEMS - budget[0]
+
+
+def encode_value(v: Any) -> bytes:
+    """Canonical bytes of a contract value (msgpack; big ints and addresses as ext types)."""
+    if type(v) is int and 0 <= v < 2**64:
+        return msgpack.packb(v)
+    return msgpack.packb(_walk(v, 0, [MAX_ITEMS], False), use_bin_type=True, strict_types=True)
+
+
+def _ext(code: int, data: bytes) -> Any:
+    if code == EXT_BIGINT and data[:1] in (b"\x00", b"\x01") and len(data) > 1:
+        n = int.from_bytes(data[1:], "big")
+        return -n if data[0] else n
+    if code == EXT_ADDRESS and len(data) == 20:
+        return Address(data)
+    raise ValueError(f"unknown value extension {code}")
+
+
+def decode_value(raw: bytes) -> Any:
+    try:
+        return msgpack.unpackb(raw, ext_hook=_ext, raw=False, strict_map_key=False, use_list=True)
+    except Exception as exc:
+        raise ValueError(f"not an encoded contract value: {exc}") from exc
+
+
+def decode_external(raw: bytes) -> Any:
+    """Decode bytes from outside the VM (transaction arguments): every rule of a value is checked."""
+    value = decode_value(raw)
+    try:
+        copy_value(value)
+    except Fault as exc:
+        raise ValueError(f"not a contract value: {exc.reason}") from None
+    return value
+
+
+def storage_key(key: Any) -> bytes:
+    """A storage key is a scalar or a list of scalars, encoded canonically."""
+    if type(key) is list:
+        if not key or len(key) > 8 or not all(is_scalar(k) for k in key):
+            raise Fault("a storage key is a scalar or a list of 1 to 8 scalars")
+    elif not is_scalar(key):
+        raise Fault("a storage key is a scalar or a list of 1 to 8 scalars")
+    raw = encode_value(key)
+    if len(raw) > MAX_KEY_BYTES:
+        raise Fault(f"a storage key of over {MAX_KEY_BYTES} bytes")
+    return raw
+
+
+# -- JSON ------------------------------------------------------------------------------
+
+
+def to_json(v: Any) -> Any:
+    """JSON form: ints as decimal strings, bytes as 0x hex, addresses checksummed."""
+    t = type(v)
+    if t is bool or v is None or t is str:
+        return v
+    if t is int:
+        return str(v)
+    if t is Address:
+        return to_checksum(v)
+    if t is bytes:
+        return "0x" + v.hex()
+    if t is list:
+        return [to_json(x) for x in v]
+    if t is dict:
+        return {_json_key(k): to_json(x) for k, x in v.items()}
+    raise TypeError(f"{t.__name__} is not a contract value")
+
+
+def _json_key(k: Any) -> str:
+    out = to_json(k)
+    return out if isinstance(out, str) else "null" if out is None else str(out).lower()
+
+
+def from_json(abi: Any, v: Any, where: str = "argument") -> Any:
+    """Convert a JSON value to the contract value of ABI type `abi` (see vm.abi)."""
+    if isinstance(abi, tuple):
+        head = abi[0]
+        if head == "list":
+            if not isinstance(v, list):
+                raise AbiError(f"{where}: expected a list")
+            return [from_json(abi[1], x, f"{where}[{i}]") for i, x in enumerate(v)]
+        if head == "dict":
+            if not isinstance(v, dict):
+                raise AbiError(f"{where}: expected an object")
+            return {from_json(abi[1], k, f"{where} key"): from_json(abi[2], x, f"{where}[{k!r}]") for k, x in v.items()}
+    if abi == "any":
+        return _from_json_any(v, where, 0)
+    if abi == "int":
+        if isinstance(v, bool) or not isinstance(v, int | str):
+            raise AbiError(f"{where}: expected an integer (a JSON number or a decimal string)")
+        if isinstance(v, str):
+            text = v.strip()
+            body = text[1:] if text[:1] == "-" else text
+            if not body.isdigit() or not body.isascii() or len(body) > 78:
+                raise AbiError(f"{where}: {v!r:.40} is not a decimal integer")
+            v = int(text)
+        if not -MAX_INT <= v <= MAX_INT:
+            raise AbiError(f"{where}: integer out of range")
+        return v
+    if abi == "bool":
+        if not isinstance(v, bool):
+            raise AbiError(f"{where}: expected true or false")
+        return v
+    if abi == "str":
+        if not isinstance(v, str):
+            raise AbiError(f"{where}: expected a string")
+        return v
+    if abi == "bytes":
+        if not isinstance(v, str) or v[:2] != "0x":
+            raise AbiError(f"{where}: expected 0x hex bytes")
+        try:
+            return bytes.fromhex(v[2:])
+        except ValueError:
+            raise AbiError(f"{where}: {v!r:.40} is not hex") from None
+    if abi == "address":
+        try:
+            return parse_address(v)
+        except AbiError as exc:
+            raise AbiError(f"{where}: {exc}") from None
+    if abi in ("list", "dict"):
+        return from_json((abi, "any") if abi == "list" else (abi, "any", "any"), v, where)
+    raise AbiError(f"{where}: unknown type {abi!r}")
+
+
+def _from_json_any(v: Any, where: str, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise AbiError(f"{where}: nested deeper than {MAX_DEPTH}")
+    if v is None or isinstance(v, bool | str):
+        return v
+    if isinstance(v, int):
+        return from_json("int", v, where)
+    if isinstance(v, list):
+        return [_from_json_any(x, where, depth + 1) for x in v]
+    if isinstance(v, dict):
+        return {k: _from_json_any(x, where, depth + 1) for k, x in v.items()}
+    raise AbiError(f"{where}: {type(v).__name__} is not a contract value")
+
+
+def matches(abi: Any, v: Any) -> bool:
+    """Whether a contract value has ABI type `abi` (checked on cross-contract calls)."""
+    if isinstance(abi, tuple):
+        if abi[0] == "list":
+            return type(v) is list and all(matches(abi[1], x) for x in v)
+        return type(v) is dict and all(matches(abi[1], k) and matches(abi[2], x) for k, x in v.items())
+    t = type(v)
+    if abi == "int":
+        return t is int
+    if abi == "address":
+        return t is Address
+    return {"any": True, "bool": t is bool, "str": t is str, "bytes": t is bytes, "list": t is list,
+            "dict": t is dict}.get(abi, False)
