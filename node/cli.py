@@ -1,4 +1,4 @@
-"""The `finchain` command line: init, node, keys, tx, query, status.
+"""The `finchain` command line: init, node, keys, tx, query, status, contract (node/cli_contract.py).
 
 Amounts are read and printed in coins with up to 18 decimals ("1.5"), never through
 floating point. Errors print one line and exit with status 1 (2 for usage errors).
@@ -246,6 +246,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
 
     p = sub.add_parser("status", parents=[rpc_parent], help="the node's status")
     p.set_defaults(func=cmd_status)
+
+    from node.cli_contract import add_contract_commands  # it imports this module
+
+    add_contract_commands(sub, rpc_parent, ks_parent)
     return parser, sub
 
 

@@ -163,7 +163,7 @@ class VM:
         self._base = make_helpers(self.meter, Storage)
         self._base.update({
             "storage": Storage(self), "ctx": Ctx(self), "emit": self._emit, "call": self._call,
-            "transfer": self._transfer, "balance": self._balance_of, "__builtins__": {},
+            "send_coin": self._send_coin, "coin_balance": self._coin_balance, "__builtins__": {},
         })
 
     # -- entry points -------------------------------------------------------------------
@@ -394,18 +394,18 @@ class VM:
         finally:
             meter.limit = outer
 
-    def _transfer(self, to: Any, amount: Any) -> None:
+    def _send_coin(self, to: Any, amount: Any) -> None:
         frame = self._frames[-1]
         if frame.readonly:
             raise Fault("a view cannot send value")
         if type(to) is not Address:
-            raise Fault("transfer() needs an address")
+            raise Fault("send_coin() needs an address")
         self.meter.charge(gas.NATIVE_TRANSFER)
         self._move(frame.contract, to, amount)
 
-    def _balance_of(self, address: Any) -> int:
+    def _coin_balance(self, address: Any) -> int:
         if type(address) is not Address:
-            raise Fault("balance() needs an address")
+            raise Fault("coin_balance() needs an address")
         self.meter.charge(gas.STORAGE_READ)
         return self._balance(address)
 

@@ -40,7 +40,7 @@ def deposit() -> int:
 def withdraw(amount: int, to: address):
     require(ctx.sender == storage["owner"], "only the owner")
     storage["last"] = [amount, to]
-    transfer(to, amount)
+    send_coin(to, amount)
 
 
 @public
