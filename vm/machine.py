@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from vm import gas
-from vm.checker import Interface, Method
+from vm.checker import Interface, Method, abi_name
 from vm.compiler import Compiled, compile_contract
 from vm.errors import CheckError, Fault, OutOfGas, VMError
 from vm.runtime import Meter, make_helpers
@@ -295,7 +295,7 @@ class VM:
             raise Fault(f"{m.name} takes {len(m.params)} arguments, got {len(args)}")
         for (name, abi), arg in zip(m.params, args, strict=False):
             if not matches(abi, arg):
-                raise Fault(f"argument {name} of {m.name} must be {abi}")
+                raise Fault(f"argument {name} of {m.name} must be {abi_name(abi)}")
         lock = (bytes(contract), m.name)
         if m.nonreentrant:
             if lock in self._tx.locks:
