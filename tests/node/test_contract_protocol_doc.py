@@ -1,4 +1,4 @@
-"""The contract vectors of docs/protocol.md (section 4.6), rebuilt by the node and by an encoder written from the page."""
+"""The contract vectors of docs/protocol.md (4.6), rebuilt by the node and by an encoder written from the page."""
 
 import hashlib
 from pathlib import Path
