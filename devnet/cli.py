@@ -136,6 +136,10 @@ def cmd_up(args: argparse.Namespace) -> None:
     print(f"\nchain {manifest.chain_id}; accounts from seed {manifest.seed!r} (devnet only):")
     for a in manifest.accounts:
         print(f"  {a['address']}  {a['private_key']}")
+    if manifest.contracts:
+        print("\nstandard contracts (deployed at genesis by the first account):")
+        for name, address in manifest.contracts.items():
+            print(f"  {name:8} {address}")
     print(f"\nmanifest: {home / 'devnet.json'}")
     if args.detach:
         return

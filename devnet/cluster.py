@@ -15,6 +15,7 @@ KeyboardInterrupt; an exception inside it first prints the tail of every node's 
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import shutil
 import signal
 import sys
@@ -314,8 +315,7 @@ class Cluster:
         write_node_home(home, name, genesis, vkey, nkey, rpc, p2p, peers)
         node_id = node_id_of(nkey.public_key)
         entry = NodeEntry(name, "full", f"http://127.0.0.1:{rpc}", f"{node_id}@127.0.0.1:{p2p}", node_id, str(home))
-        self.manifest = Manifest(self.manifest.chain_id, self.manifest.seed, (*self.manifest.nodes, entry),
-                                 self.manifest.accounts, self.manifest.proxy)
+        self.manifest = dataclasses.replace(self.manifest, nodes=(*self.manifest.nodes, entry))
         node = self._node(index, entry)
         self.nodes.append(node)
         if start:

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from devnet.contracts import standard_contracts
 from devnet.errors import DevnetError
 from devnet.ports import PortPlan, plan_from_base, port_is_free
 from node.config import init_home
@@ -53,6 +54,7 @@ class Manifest:
     accounts: tuple[dict[str, str], ...]
     # {"pid", "control", "links": [{"from", "to", "listen", "target"}]}; None: nodes dial each other directly.
     proxy: dict[str, Any] | None = None
+    contracts: dict[str, str] | None = None  # name -> address of the genesis contracts
 
     def to_json(self) -> dict:
         out = {
@@ -63,6 +65,8 @@ class Manifest:
         }
         if self.proxy is not None:
             out["proxy"] = self.proxy
+        if self.contracts:
+            out["contracts"] = self.contracts
         return out
 
     def save(self, home: Path) -> None:
@@ -77,7 +81,7 @@ class Manifest:
         try:
             d = json.loads(path.read_text())
             return Manifest(d["chain_id"], d.get("seed", ""), tuple(NodeEntry(**n) for n in d["nodes"]),
-                            tuple(d["accounts"]), d.get("proxy"))
+                            tuple(d["accounts"]), d.get("proxy"), d.get("contracts"))
         except FileNotFoundError as exc:
             raise DevnetError(f"no devnet at {home} (no devnet.json): run `finchain devnet up --home {home}`") from exc
         except (ValueError, KeyError, TypeError) as exc:
@@ -126,6 +130,7 @@ def generate(
     block_time_ms: int = 1000,
     timeouts: TimeoutsMs | None = None,
     accounts: int = 10,
+    contracts: bool = True,
 ) -> Manifest:
     """Write every node's home and devnet.json. With `proxy`, each node dials its peers at proxy ports."""
     if validators < 1:
@@ -137,6 +142,7 @@ def generate(
     vkeys = [derive_key(seed, "validator", i) for i in range(total)]
     nkeys = [derive_key(seed, "node", i) for i in range(total)]
     funded = [derive_key(seed, "account", i) for i in range(accounts)]
+    deployed, addresses = standard_contracts(funded[0].address) if contracts and funded else ((), {})
     genesis = Genesis(
         chain_id=chain_id,
         genesis_time_ms=int(time.time() * 1000),
@@ -144,6 +150,7 @@ def generate(
         validators=tuple(GenesisValidator(vkeys[i].address, vkeys[i].public_key, 10, f"node{i}")
                          for i in range(validators)),
         accounts=tuple(GenesisAccount(k.address, ACCOUNT_BALANCE) for k in funded),
+        contracts=deployed,
     )
     node_ids = [node_id_of(k.public_key) for k in nkeys]
     entries = []
@@ -164,6 +171,6 @@ def generate(
         }
     manifest = Manifest(chain_id, seed, tuple(entries),
                         tuple({"address": to_checksum_address(k.address), "private_key": "0x" + k.secret.hex()}
-                              for k in funded), proxy_json)
+                              for k in funded), proxy_json, addresses or None)
     manifest.save(home)
     return manifest

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from node.rpc_methods import NodeApi
 
 QUERY_GAS_CAP = 20_000_000  # about 0.2 s of contract code: the RPC loop must stay responsive
+ESTIMATE_GAS_CAP = 100_000_000  # an estimate may need to see a large deploy through
 ADDRESS = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$", "description": "EIP-55 address"}
 
 
@@ -41,7 +42,8 @@ def convert_args(interface: Interface, method: str | None, args: Any) -> list[An
     if not isinstance(args, list):
         raise invalid_params("args: expected a JSON array")
     if not m.required <= len(args) <= len(m.params):
-        raise invalid_params(f"args: {m.name} takes {m.required} to {len(m.params)} arguments, got {len(args)}")
+        expected = str(m.required) if m.required == len(m.params) else f"{m.required} to {len(m.params)}"
+        raise invalid_params(f"args: {m.name} takes {expected} arguments, got {len(args)}")
     try:
         return [from_json(abi, v, f"args[{i}] ({name})") for i, ((name, abi), v) in enumerate(zip(m.params, args,
                                                                                                  strict=False))]
@@ -87,8 +89,14 @@ class ContractApi:
 
     async def contract_call(self, address: str, method: str, args: list[Any] | None = None,
                             block: int | str = "latest", sender: str | None = None,
-                            gas: int | None = None) -> dict[str, Any]:
+                            gas: int | None = None, value: int | str = 0) -> dict[str, Any]:
         contract = _address(address, "address")
+        try:
+            amount = from_json("int", value, "value")
+        except AbiError as exc:
+            raise invalid_params(str(exc)) from None
+        if amount < 0:
+            raise invalid_params("value: must not be negative")
         caller = ZERO_ADDRESS if sender is None else _address(sender, "sender")
         height = self.api._height_of(block)
         host = self._host(height)
@@ -100,7 +108,7 @@ class ContractApi:
         header = self.api.chain.store.get_block(height) if height else None
         time_ms = header.header.time_ms if header else self.api.chain.genesis.genesis_time_ms
         vm = VM(host, block_info(self.api.chain.exec_params(height, time_ms)))
-        res = vm.query(contract, method, values, limit, caller)
+        res = vm.query(contract, method, values, limit, caller, amount)
         return {"height": height, **result_json(res)}
 
     async def contract_getCode(self, address: str, block: int | str = "latest") -> dict[str, Any]:
@@ -136,15 +144,16 @@ class ContractApi:
             source = tx["source"]
             if not isinstance(source, str):
                 raise invalid_params("source: expected a string")
+            intrinsic = TRANSFER_GAS + PAYLOAD_BYTE_GAS * len(source.encode())
             try:
                 interface = compile_contract(source).interface
             except CheckError as exc:
-                return _estimate(TRANSFER_GAS, CallResult(False, 0, None, (), f"contract rejected: {exc}"))
+                return _estimate(intrinsic, CallResult(False, 0, None, (), f"contract rejected: {exc}"))
             values = convert_args(interface, None, tx.get("args", []))
             nonce = self.api.mempool.pending_nonce(sender)
             nonce = chain.get_account(sender).nonce if nonce is None else nonce
-            intrinsic = TRANSFER_GAS + PAYLOAD_BYTE_GAS * (len(source.encode()) + len(encode_value(values)))
-            res = vm.deploy(sender, nonce, source, values, amount, QUERY_GAS_CAP)
+            intrinsic += PAYLOAD_BYTE_GAS * len(encode_value(values))
+            res = vm.deploy(sender, nonce, source, values, amount, ESTIMATE_GAS_CAP)
             out = _estimate(intrinsic, res)
             out["contract_address"] = to_checksum(res.address) if res.address else None
             return out
@@ -153,20 +162,22 @@ class ContractApi:
         if method is None:
             balance = state.get_account(sender).balance
             ok = balance >= amount
-            return _estimate(TRANSFER_GAS, CallResult(ok, 0, None, (), "" if ok else "insufficient_funds"))
+            out = _estimate(TRANSFER_GAS, CallResult(ok, 0, None, (), "" if ok else "insufficient_funds"))
+            out["gas"] = TRANSFER_GAS  # a transfer's gas is fixed
+            return out
         if not isinstance(method, str):
             raise invalid_params("method: expected a string")
         _, interface = self._interface(host, to)
         values = convert_args(interface, method, tx.get("args", []))
         intrinsic = TRANSFER_GAS + PAYLOAD_BYTE_GAS * (len(method.encode()) + len(encode_value(values)))
-        return _estimate(intrinsic, vm.call(sender, to, method, values, amount, QUERY_GAS_CAP))
+        return _estimate(intrinsic, vm.call(sender, to, method, values, amount, ESTIMATE_GAS_CAP))
 
 
 def _estimate(intrinsic: int, res: CallResult) -> dict[str, Any]:
     used = intrinsic + res.gas_used
     # State can change between the estimate and inclusion; a margin keeps the tx from
     # running out of gas on a slightly longer path.
-    return {"gas_used": used, "gas": used + used // 5 if res.ok else used, **result_json(res),
+    return {**result_json(res), "gas_used": used, "gas": used + used // 5 if res.ok else used,
             "gas_used_by_contract": res.gas_used}
 
 
@@ -179,7 +190,9 @@ def contract_methods(api: NodeApi) -> list[Method]:
         Method("contract_call", c.contract_call,
                (Param("address", ADDRESS), Param("method", {"type": "string"}), args, block,
                 Param("sender", ADDRESS, False, "ctx.sender of the call, default the zero address"),
-                Param("gas", {"type": "integer"}, False, f"at most {QUERY_GAS_CAP}")),
+                Param("gas", {"type": "integer"}, False, f"at most {QUERY_GAS_CAP}"),
+                Param("value", {"oneOf": [{"type": "integer"}, {"type": "string"}]}, False,
+                      "native coin sent with a dry run (a decimal string), default 0")),
                {"name": "result", "type": "object"},
                "Run a view (or dry-run a public method) at a height; nothing is kept.", nf),
         Method("contract_getCode", c.contract_getCode, (Param("address", ADDRESS), block),

@@ -89,7 +89,9 @@ class Interface:
         return [
             {
                 "name": m.name, "kind": m.kind, "payable": m.payable, "nonreentrant": m.nonreentrant,
-                "params": [{"name": n, "type": abi_name(t)} for n, t in m.params], "returns": abi_name(m.returns),
+                "params": [{"name": n, "type": abi_name(t), "optional": i >= m.required}
+                           for i, (n, t) in enumerate(m.params)],
+                "returns": abi_name(m.returns),
             }
             for m in items
         ]

@@ -18,7 +18,7 @@ from vm.checker import Interface, Method, abi_name
 from vm.compiler import Compiled, compile_contract
 from vm.errors import CheckError, Fault, OutOfGas, VMError
 from vm.runtime import Meter, make_helpers
-from vm.values import ZERO_ADDRESS, Address, copy_value, decode_value, encode_value, matches, storage_key
+from vm.values import ZERO_ADDRESS, Address, copy_value, decode_value, encode_value, matches, storage_key, to_checksum
 
 
 class Host(Protocol):
@@ -209,11 +209,19 @@ class VM:
         return self._transaction(sender_a, gas_limit, run)
 
     def query(self, contract: bytes, method: str, args: list[Any], gas_limit: int,
-              sender: bytes = ZERO_ADDRESS) -> CallResult:
-        """Run a method without keeping anything: a view, or a dry run of a public method."""
+              sender: bytes = ZERO_ADDRESS, value: int = 0) -> CallResult:
+        """Run a method without keeping anything: a view, or a dry run of a public method (with value)."""
         sender_a = Address(sender)
-        result = self._transaction(sender_a, gas_limit,
-                                   lambda: self._invoke(Address(contract), method, list(args), sender_a, 0, False))
+        target = Address(contract)
+
+        def run() -> Any:
+            if value:
+                # A dry run may send value the sender does not have: credit it first.
+                self._tx.balances[sender_a] = self._balance(sender_a) + value
+                self._move(sender_a, target, value)
+            return self._invoke(target, method, list(args), sender_a, value, False)
+
+        result = self._transaction(sender_a, gas_limit, run)
         return CallResult(result.ok, result.gas_used, result.output, result.events, result.error)
 
     def interface(self, contract: bytes) -> Interface | None:
@@ -272,7 +280,7 @@ class VM:
         fresh = address in self._tx.code
         code = self._code(address)
         if code is None:
-            raise Fault(f"no contract at {address.hex()}")
+            raise Fault(f"no contract at {to_checksum(address)}")
         compiled = compile_contract(code.decode())
         entry = compiled, self._module(compiled)
         if not fresh:
@@ -292,7 +300,8 @@ class VM:
         if value and not m.payable:
             raise Fault(f"{m.name} is not payable: it cannot receive value")
         if not m.required <= len(args) <= len(m.params):
-            raise Fault(f"{m.name} takes {len(m.params)} arguments, got {len(args)}")
+            expected = str(m.required) if m.required == len(m.params) else f"{m.required} to {len(m.params)}"
+            raise Fault(f"{m.name} takes {expected} arguments, got {len(args)}")
         for (name, abi), arg in zip(m.params, args, strict=False):
             if not matches(abi, arg):
                 raise Fault(f"argument {name} of {m.name} must be {abi_name(abi)}")

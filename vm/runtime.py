@@ -15,7 +15,7 @@ from typing import Any
 
 from vm import gas
 from vm.errors import AbiError, Fault, OutOfGas, Revert
-from vm.values import MAX_INT, ZERO_ADDRESS, Address, check_int, parse_address
+from vm.values import MAX_INT, ZERO_ADDRESS, Address, check_int, parse_address, to_checksum
 
 _SCALAR_TYPES = frozenset({int, bool, str, bytes, Address, type(None)})
 _SIZED = (str, bytes, Address, list)
@@ -298,7 +298,7 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
 
     def b_hex(x: bytes) -> str:
         sized(str, 2 * len(x) + 2)
-        return x.hex()
+        return to_checksum(x) if type(x) is Address else x.hex()
 
     def find(x: Any, sub: Any, *rest: Any) -> int:
         if type(sub) is not type(x):
@@ -402,7 +402,7 @@ def _builtins(charge: Callable[[int], None], sized: Callable[[type, int], None])
         if t is int or t is bool or x is None:
             return str(x)
         if t is Address:
-            return x.hex()
+            return to_checksum(x)
         raise Fault(f"str() of a {_tname(x)}: use .hex() or .decode() for bytes")
 
     def int_(x: Any = 0, base: int = 10) -> int:

@@ -35,9 +35,6 @@ class Address(bytes):
             raise Fault(f"an address is 20 bytes, got {len(raw)}")
         return super().__new__(cls, raw)
 
-    def hex(self, *args: Any) -> str:  # type: ignore[override]
-        return to_checksum(self)
-
     def __repr__(self) -> str:
         return f"Address({to_checksum(self)})"
 
@@ -75,37 +72,28 @@ def check_int(v: int) -> int:
     raise Fault("integer overflow")
 
 
-def _walk(v: Any, depth: int, budget: list[int], copy: bool) -> Any:
-    """Validate (and copy or make packable) one value; budget[0] counts items left."""
+def _walk(v: Any, depth: int, budget: list[int]) -> Any:
+    """Validate and deep-copy one value; budget[0] counts the items left."""
     budget[0] -= 1
     if budget[0] < 0:
         raise Fault(f"value has more than {MAX_ITEMS} items")
     t = type(v)
     if t is int:
-        if copy or -(2**63) <= v < 2**64:
-            return check_int(v)
-        check_int(v)
-        return msgpack.ExtType(EXT_BIGINT, (b"\x01" if v < 0 else b"\x00") + _mag(abs(v)))
-    if t is bool or t is str or t is bytes or v is None:
+        return check_int(v)
+    if t is bool or t is str or t is bytes or t is Address or v is None:
         return v
-    if t is Address:
-        return v if copy else msgpack.ExtType(EXT_ADDRESS, bytes(v))
     if depth >= MAX_DEPTH:
         raise Fault(f"value nested deeper than {MAX_DEPTH}")
     if t is list:
-        return [_walk(x, depth + 1, budget, copy) for x in v]
+        return [_walk(x, depth + 1, budget) for x in v]
     if t is dict:
         out = {}
         for k, x in v.items():
             if not is_scalar(k):
                 raise Fault("dict keys must be int, bool, str, bytes or address")
-            out[_walk(k, depth + 1, budget, copy)] = _walk(x, depth + 1, budget, copy)
+            out[_walk(k, depth + 1, budget)] = _walk(x, depth + 1, budget)
         return out
     raise Fault(f"{t.__name__} is not a contract value")
-
-
-def _mag(n: int) -> bytes:
-    return n.to_bytes((n.bit_length() + 7) // 8, "big")
 
 
 def copy_value(v: Any) -> tuple[Any, int]:
@@ -116,15 +104,53 @@ def copy_value(v: Any) -> tuple[Any, int]:
     if t in (bool, str, bytes, Address) or v is None:
         return v, 1
     budget = [MAX_ITEMS]
-    out = _walk(v, 0, budget, True)
+    out = _walk(v, 0, budget)
     return out, MAX_ITEMS - budget[0]
+
+
+def _default(v: Any) -> Any:
+    """msgpack's hook for what it cannot pack itself: addresses and integers beyond 64 bits."""
+    if type(v) is Address:
+        return msgpack.ExtType(EXT_ADDRESS, bytes(v))
+    if type(v) is int:
+        check_int(v)
+        return msgpack.ExtType(EXT_BIGINT, (b"\x01" if v < 0 else b"\x00") + _mag(abs(v)))
+    raise Fault(f"{type(v).__name__} is not a contract value")
+
+
+def _mag(n: int) -> bytes:
+    return n.to_bytes((n.bit_length() + 7) // 8, "big")
+
+
+def _flat(v: list) -> bool:
+    for x in v:
+        if type(x) not in _SCALAR_TYPES:
+            return False
+    return True
+
+
+_SCALAR_TYPES = frozenset({int, bool, str, bytes, Address, type(None)})
 
 
 def encode_value(v: Any) -> bytes:
     """Canonical bytes of a contract value (msgpack; big ints and addresses as ext types)."""
-    if type(v) is int and 0 <= v < 2**64:
-        return msgpack.packb(v)
-    return msgpack.packb(_walk(v, 0, [MAX_ITEMS], False), use_bin_type=True, strict_types=True)
+    t = type(v)
+    if t is list and len(v) <= MAX_ITEMS and _flat(v):
+        pass  # one level of scalars: nothing deep to check
+    elif t is list or t is dict:
+        _walk(v, 0, [MAX_ITEMS])  # bounds the work: a DAG of shared lists must not explode below
+    elif t is int and 0 <= v < 2**64:
+        return _pack_uint(v)
+    elif t not in _SCALAR_TYPES:
+        raise Fault(f"{t.__name__} is not a contract value")
+    try:
+        return _pack(v)
+    except (OverflowError, ValueError, TypeError) as exc:
+        raise Fault(f"value cannot be encoded: {exc}") from None
+
+
+_pack = msgpack.Packer(default=_default, strict_types=True, use_bin_type=True, autoreset=True).pack
+_pack_uint = msgpack.Packer(autoreset=True).pack
 
 
 def _ext(code: int, data: bytes) -> Any:

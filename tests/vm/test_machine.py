@@ -107,7 +107,7 @@ def test_arguments_are_checked_against_the_interface(chain):
     bad = chain.call(alice, bank, "echo", [[1, "2"], alice, {"a": 1}])
     assert (bad.ok, bad.error) == (False, "argument x of echo must be list[int]")
     assert chain.call(alice, bank, "echo", [[1]]).error == "echo takes 3 arguments, got 1"
-    assert chain.deploy(alice, BANK, []).error == "init takes 2 arguments, got 0"
+    assert chain.deploy(alice, BANK, []).error == "init takes 1 to 2 arguments, got 0"
 
 
 def test_value_moves_only_to_payable_methods_and_with_the_call(chain):

@@ -1,0 +1,36 @@
+"""The standard contracts a devnet starts with, deployed in its genesis by the first account."""
+
+from __future__ import annotations
+
+from node.crypto import to_checksum_address
+from node.genesis import GenesisContract, genesis_contract
+from vm import contract_address
+from vm.testing import load_contract
+
+COIN = 10**18
+TOKEN_SUPPLY = 1_000_000_000 * COIN
+ORACLE_MAX_AGE_S = 3600
+CLOSE_FACTOR = 5 * 10**17  # 50%
+LIQUIDATION_INCENTIVE = 108 * 10**16  # 8% bonus
+
+
+def standard_contracts(deployer: bytes) -> tuple[tuple[GenesisContract, ...], dict[str, str]]:
+    """Two tokens, an oracle reported by the deployer, the swap and the lending market.
+
+    Returns the genesis entries and their addresses by name. The deployer holds every token,
+    is the oracle's reporter and the lending admin: listing markets and reporting prices
+    are transactions it sends (devnet/README.md shows them).
+    """
+    addr = [to_checksum_address(contract_address(deployer, i)) for i in range(5)]
+    names = ["fusd", "wgld", "oracle", "swap", "lending"]
+    me = to_checksum_address(deployer)
+    specs = [
+        ("token", ["Finchain USD", "FUSD", 18, str(TOKEN_SUPPLY)]),
+        ("token", ["Wrapped Gold", "WGLD", 18, str(TOKEN_SUPPLY)]),
+        ("oracle", [[me], ORACLE_MAX_AGE_S]),
+        ("swap", []),
+        ("lending", [addr[2], str(CLOSE_FACTOR), str(LIQUIDATION_INCENTIVE)]),
+    ]
+    contracts = tuple(genesis_contract(name, deployer, load_contract(kind), args)
+                      for name, (kind, args) in zip(names, specs, strict=True))
+    return contracts, dict(zip(names, addr, strict=True))
