@@ -38,7 +38,8 @@ def _alive(entry: NodeEntry) -> bool:
 
 
 def _proc(entry: NodeEntry) -> NodeProcess:
-    return NodeProcess(Path(entry.home), int(entry.rpc.rsplit(":", 1)[1]), entry.name)
+    index = int(entry.name.removeprefix("node")) if entry.name.removeprefix("node").isdigit() else 0
+    return NodeProcess(Path(entry.home), int(entry.rpc.rsplit(":", 1)[1]), entry.name, hash_seed=index + 1)
 
 
 def _status_row(entry: NodeEntry) -> dict[str, Any]:

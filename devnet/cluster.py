@@ -178,7 +178,8 @@ class Cluster:
     def _node(index: int, entry: NodeEntry) -> ClusterNode:
         rpc_port = int(entry.rpc.rsplit(":", 1)[1])
         home = Path(entry.home)
-        return ClusterNode(index, entry.name, entry.role, home, NodeProcess(home, rpc_port, entry.name), entry.node_id)
+        process = NodeProcess(home, rpc_port, entry.name, hash_seed=index + 1)
+        return ClusterNode(index, entry.name, entry.role, home, process, entry.node_id)
 
     def close(self) -> None:
         """Stop every node (SIGTERM, then SIGKILL after a bound) and the proxy; safe to call twice."""

@@ -24,8 +24,11 @@ def free_port() -> int:
 
 
 class NodeProcess:
-    def __init__(self, home: Path, rpc_port: int, name: str = "node") -> None:
+    def __init__(self, home: Path, rpc_port: int, name: str = "node", hash_seed: int | None = None) -> None:
         self.home = home
+        # Each node of a devnet hashes strings differently: anything that let hash order reach
+        # a block (a set iterated into state, say) would split the network instead of hiding.
+        self.hash_seed = hash_seed
         self.name = name
         self.rpc_url = f"http://127.0.0.1:{rpc_port}"
         self.client = Client(self.rpc_url, timeout=5.0)
@@ -40,6 +43,8 @@ class NodeProcess:
     def start(self, extra_args: tuple[str, ...] = ()) -> None:
         self._log = open(self.log_path, "ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if self.hash_seed is not None:
+            env["PYTHONHASHSEED"] = str(self.hash_seed)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "node", "node", "--home", str(self.home), *extra_args],
             stdout=self._log,
