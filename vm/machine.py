@@ -301,7 +301,7 @@ class VM:
             raise Fault(f"{m.name} is not payable: it cannot receive value")
         if not m.required <= len(args) <= len(m.params):
             expected = str(m.required) if m.required == len(m.params) else f"{m.required} to {len(m.params)}"
-            raise Fault(f"{m.name} takes {expected} arguments, got {len(args)}")
+            raise Fault(f"{m.name} takes {expected} argument{'' if expected == '1' else 's'}, got {len(args)}")
         for (name, abi), arg in zip(m.params, args, strict=False):
             if not matches(abi, arg):
                 raise Fault(f"argument {name} of {m.name} must be {abi_name(abi)}")

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from node.cli import main
-from node.client import AsyncClient, RpcCallError
+from node.client import AsyncClient, RpcCallError, build_call
 from node.client_contracts import (
     ContractError,
     EstimateFailed,
@@ -308,3 +308,39 @@ def test_cli_deploy_call_query_code_and_failures(node, tmp_path):
     out = cli("query", contract, "bump", "--args", "[0]", *rpc)
     assert one_error_line(out) == "error: bump failed: by must be positive"
     assert "no contract" in one_error_line(cli("query", "0x" + "00" * 19 + "01", "count", *rpc))
+
+
+@pytest.mark.slow
+def test_rpc_errors_name_the_bad_input(node):
+    client = node.client
+    deployed = client.deploy(key(5), COUNTER, [1, addr(5)])
+    contract = deployed["contract_address"]
+
+    def error(method, *params):
+        with pytest.raises(RpcCallError) as info:
+            client.call(method, *params)
+        return info.value.code, info.value.message
+
+    assert error("contract_call", addr(3), "count")[0] == -32020  # an account, not a contract
+    assert error("contract_getCode", addr(3))[0] == -32020
+    code, message = error("contract_call", contract, "bump", ["x"])
+    assert code == -32602 and "args[0] (by)" in message
+    code, message = error("contract_call", contract, "bump", [1, 2])
+    assert code == -32602 and "takes 1 argument, got 2" in message
+    assert error("contract_call", "0x1234", "count")[0] == -32602
+    assert error("contract_call", contract, "count", [], "latest", None, 10**9)[0] == -32602  # gas over the cap
+    assert error("contract_call", contract, "count", [], 10**6)[0] == -32020  # a height not reached
+    assert error("tx_estimateGas", {"from": addr(0), "source": COUNTER, "nonsense": 1})[0] == -32602
+    rejected = client.estimate_gas({"from": addr(0), "source": REJECTED})
+    assert rejected["status"] == "failed" and "line 7: import is not allowed" in rejected["error"]
+    assert rejected["gas_used"] > 21_000  # the source's bytes are part of the intrinsic gas
+    transfer = client.estimate_gas({"from": addr(0), "to": addr(1), "value": "5"})
+    assert (transfer["status"], transfer["gas"], transfer["gas_used"]) == ("success", 21_000, 21_000)
+    # A dry run can carry value, which a method that is not payable refuses.
+    sent = client.call("contract_call", contract, "count", [], "latest", addr(2), None, "7")
+    assert (sent["status"], sent["error"]) == ("failed", "count is not payable: it cannot receive value")
+    # Raw transactions with bad contract arguments are malformed.
+    good = build_call(key(5), client.chain_id, 0, contract, "bump", [1])
+    bad = good.raw.replace(bytes.fromhex("c402" "9101"), bytes.fromhex("c402" "91c1"))
+    assert bad != good.raw
+    assert error("tx_send", "0x" + bad.hex())[0] == -32001
