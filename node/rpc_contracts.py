@@ -43,7 +43,8 @@ def convert_args(interface: Interface, method: str | None, args: Any) -> list[An
         raise invalid_params("args: expected a JSON array")
     if not m.required <= len(args) <= len(m.params):
         expected = str(m.required) if m.required == len(m.params) else f"{m.required} to {len(m.params)}"
-        raise invalid_params(f"args: {m.name} takes {expected} argument{'' if expected == '1' else 's'}, got {len(args)}")
+        plural = "" if expected == "1" else "s"
+        raise invalid_params(f"args: {m.name} takes {expected} argument{plural}, got {len(args)}")
     try:
         return [from_json(abi, v, f"args[{i}] ({name})") for i, ((name, abi), v) in enumerate(zip(m.params, args,
                                                                                                  strict=False))]
