@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from tests.vm.test_lending import CLOSE_FACTOR, EXP, MAX_UINT, PRICES, make_world
+from tests.vm.lending_world import CLOSE_FACTOR, EXP, MAX_UINT, PRICES, make_world
 from vm.values import ZERO_ADDRESS
 
 NAMES = ("A", "B")
