@@ -30,6 +30,16 @@ def _address(text: Any, name: str) -> bytes:
         raise invalid_params(f"{name}: {exc}") from None
 
 
+def _amount(value: Any) -> int:
+    try:
+        amount = from_json("int", value, "value")
+    except AbiError as exc:
+        raise invalid_params(str(exc)) from None
+    if amount < 0:
+        raise invalid_params("value: must not be negative")
+    return amount
+
+
 def convert_args(interface: Interface, method: str | None, args: Any) -> list[Any]:
     """JSON arguments to contract values, by the method's declared types (the constructor if method is None)."""
     m = interface.constructor if method is None else interface.methods.get(method)
@@ -92,12 +102,7 @@ class ContractApi:
                             block: int | str = "latest", sender: str | None = None,
                             gas: int | None = None, value: int | str = 0) -> dict[str, Any]:
         contract = _address(address, "address")
-        try:
-            amount = from_json("int", value, "value")
-        except AbiError as exc:
-            raise invalid_params(str(exc)) from None
-        if amount < 0:
-            raise invalid_params("value: must not be negative")
+        amount = _amount(value)
         caller = ZERO_ADDRESS if sender is None else _address(sender, "sender")
         height = self.api._height_of(block)
         host = self._host(height)
@@ -130,12 +135,7 @@ class ContractApi:
         chain = self.api.chain
         sender = _address(tx.get("from"), "from")
         value = tx.get("value", "0")
-        try:
-            amount = from_json("int", value, "value")
-        except AbiError as exc:
-            raise invalid_params(str(exc)) from None
-        if amount < 0:
-            raise invalid_params("value: must not be negative")
+        amount = _amount(value)
         height = chain.height
         params = chain.exec_params(height + 1, chain.tip_time_ms)
         state = StateOverlay(chain.store.get_state)
