@@ -96,6 +96,7 @@ class Chain:
         state = {account_key(a.address): Account(a.balance, 0).encode() for a in self.genesis.accounts}
         if self.genesis.contracts:
             overlay = StateOverlay(state.get)
+            overlay.code_store = self.store.code_cache
             deploy_genesis_contracts(overlay, self.genesis.contracts, self.genesis.genesis_time_ms)
             state.update({k: v for k, v in overlay.changes.items() if v is not None})
         root, nodes = self.trie.update(EMPTY_ROOT, dict(state))
@@ -120,6 +121,12 @@ class Chain:
             self.tip_time_ms = block.header.time_ms
 
     # -- reads ------------------------------------------------------------------------
+
+    def overlay(self) -> StateOverlay:
+        """Pending writes over the latest state, for one block (or one dry run)."""
+        state = StateOverlay(self.store.get_state)
+        state.code_store = self.store.code_cache
+        return state
 
     def exec_params(self, height: int, time_ms: int = 0) -> ExecParams:
         p = self.genesis.params
@@ -158,7 +165,7 @@ class Chain:
         time_ms = max(time_ms, self.tip_time_ms + 1)
         params = self.exec_params(height, time_ms)
         max_bytes = self.genesis.params.max_block_bytes - 64 * 1024  # room for header and commit
-        state = StateOverlay(self.store.get_state)
+        state = self.overlay()
         txs: list[SignedTx] = []
         receipts: list[Receipt] = []
         size = 0
@@ -252,7 +259,7 @@ class Chain:
                 raise InvalidBlock("last commit hash does not match")
             self.verify_commit(block.last_commit, self.height, self.tip_hash)
         params = self.exec_params(height, h.time_ms)
-        state = StateOverlay(self.store.get_state)
+        state = self.overlay()
         txs: list[SignedTx] = []
         receipts: list[Receipt] = []
         gas = 0

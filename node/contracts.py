@@ -56,7 +56,7 @@ def block_info(p: ExecParams) -> BlockInfo:
 def overlay_vm(state: StateOverlay, p: ExecParams) -> VM:
     """One VM per block's overlay: it keeps the contracts it has loaded."""
     if state.vm is None:
-        state.vm = VM(StateHost(state.get, state.get_account), block_info(p))
+        state.vm = VM(StateHost(state.get, state.get_account), block_info(p), state.code_store)
     return state.vm
 
 
@@ -111,7 +111,7 @@ GENESIS_CONTRACT_GAS = 400_000_000
 
 def deploy_genesis_contracts(state: StateOverlay, contracts: Sequence[GenesisContract], time_ms: int) -> None:
     """Deploy genesis contracts in order, each as a deploy by its deployer at the deployer's next nonce."""
-    vm = VM(StateHost(state.get, state.get_account), BlockInfo(0, time_ms // 1000))
+    vm = VM(StateHost(state.get, state.get_account), BlockInfo(0, time_ms // 1000), state.code_store)
     for c in contracts:
         account = state.get_account(c.deployer)
         res = vm.deploy(c.deployer, account.nonce, c.source, decode_value(c.args), 0, GENESIS_CONTRACT_GAS)

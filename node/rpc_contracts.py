@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 from node import errors
 from node.contracts import StateHost, block_info, overlay_vm
 from node.jsonrpc import ErrorSpec, Method, Param, RpcError, invalid_params
-from node.state import StateOverlay
 from node.tx import PAYLOAD_BYTE_GAS, TRANSFER_GAS
 from node.views import hx
 from vm import VM, AbiError, CallResult, CheckError
@@ -96,7 +95,7 @@ class ContractApi:
         if code is None:
             raise RpcError(errors.NotFound.code, f"no contract at {to_checksum(address)}", {"reason": "not_found"})
         source = code.decode()
-        return source, compile_contract(source).interface
+        return source, compile_contract(source, self.api.chain.store.code_cache).interface
 
     async def contract_call(self, address: str, method: str, args: list[Any] | None = None,
                             block: int | str = "latest", sender: str | None = None,
@@ -113,7 +112,7 @@ class ContractApi:
             raise invalid_params(f"gas: between 1 and {QUERY_GAS_CAP}")
         header = self.api.chain.store.get_block(height) if height else None
         time_ms = header.header.time_ms if header else self.api.chain.genesis.genesis_time_ms
-        vm = VM(host, block_info(self.api.chain.exec_params(height, time_ms)))
+        vm = VM(host, block_info(self.api.chain.exec_params(height, time_ms)), self.api.chain.store.code_cache)
         res = vm.query(contract, method, values, limit, caller, amount)
         return {"height": height, **result_json(res)}
 
@@ -121,7 +120,7 @@ class ContractApi:
         contract = _address(address, "address")
         height = self.api._height_of(block)
         source, interface = self._interface(self._host(height), contract)
-        compiled = compile_contract(source)
+        compiled = compile_contract(source, self.api.chain.store.code_cache)
         return {"address": to_checksum(contract), "height": height, "source": source,
                 "code_hash": hx(compiled.code_hash), "interface": interface.to_json()}
 
@@ -138,7 +137,7 @@ class ContractApi:
         amount = _amount(value)
         height = chain.height
         params = chain.exec_params(height + 1, chain.tip_time_ms)
-        state = StateOverlay(chain.store.get_state)
+        state = chain.overlay()
         vm = overlay_vm(state, params)
         host = StateHost(state.get, state.get_account)
         if "source" in tx:

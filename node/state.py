@@ -44,6 +44,7 @@ class StateOverlay:
         self.changes: dict[bytes, bytes | None] = {}
         self._accounts: dict[bytes, Account] = {}
         self.vm: Any = None  # the block's contract VM, made on first use (node/contracts.py)
+        self.code_store: Any = None  # where compiled contracts are kept (node/store.py CompiledCode)
 
     def get(self, key: bytes) -> bytes | None:
         if key in self.changes:

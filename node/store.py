@@ -11,6 +11,7 @@ Key layout (one prefix byte each):
   N<node hash>                 Merkle trie node
   V<height:8>                  consensus data of a height (validator set priorities), see engine
   e<evidence hash>             height it was committed at   E<height:8><idx:2>  the evidence bytes
+  K<fingerprint><code hash>    compiled contract code (a cache, not state: safe to delete)
 Everything a block changes is written in one write batch: a crash leaves the block
 fully applied or absent.
 """
@@ -30,6 +31,19 @@ from node.errors import StoreCorrupted
 
 META_HEIGHT = b"Mheight"
 META_GENESIS = b"Mgenesis"
+
+
+class CompiledCode:
+    """The VM's store of compiled contracts (vm.compiler.CodeStore), under the K prefix."""
+
+    def __init__(self, db: plyvel.DB) -> None:
+        self._db = db
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._db.get(b"K" + key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self._db.put(b"K" + key, value)
 
 
 def _h(height: int) -> bytes:
@@ -108,6 +122,10 @@ class Store:
 
     def get_state(self, key: bytes) -> bytes | None:
         return self.db.get(b"S" + key)
+
+    @property
+    def code_cache(self) -> CompiledCode:
+        return CompiledCode(self.db)
 
     def get_node(self, node_hash: bytes) -> bytes | None:
         return self.db.get(b"N" + node_hash)

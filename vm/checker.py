@@ -18,6 +18,7 @@ from vm.values import MAX_INT
 
 MAX_SOURCE_BYTES = 64 * 1024
 MAX_NESTING = 32
+MAX_BLOCKS = 12  # indented blocks inside a function: Python refuses 20 statically nested blocks
 MAX_AST_DEPTH = 120
 MAX_AST_NODES = 50_000
 MAX_PARAMS = 16
@@ -123,6 +124,8 @@ def check_limits(source: str) -> None:
                 indent -= 1
             if depth + indent > MAX_NESTING:
                 raise CheckError(f"nested deeper than {MAX_NESTING} levels", tok.start[0])
+            if indent > MAX_BLOCKS:
+                raise CheckError(f"blocks nested deeper than {MAX_BLOCKS} levels", tok.start[0])
     except (tokenize.TokenError, IndentationError, SyntaxError) as exc:
         line = exc.args[1][0] if len(exc.args) > 1 and isinstance(exc.args[1], tuple) else 0
         raise CheckError(f"syntax error: {exc.args[0]}", line) from None
@@ -317,7 +320,7 @@ class _Checker:
             if s.orelse:
                 raise _fail(s, "loops with else are not allowed")
             if isinstance(s, ast.For):
-                self._target(s.target, local)
+                self._name_target(s.target)
                 self._expr(s.iter, local)
             else:
                 self._expr(s.test, local)
@@ -329,8 +332,13 @@ class _Checker:
             if s.value is not None:
                 self._expr(s.value, local)
         elif isinstance(s, ast.Assign):
+            if len(s.targets) > 1 and any(isinstance(t, ast.Subscript) for t in s.targets):
+                raise _fail(s, "a subscript is assigned on its own: x[k] = value")
             for t in s.targets:
-                self._target(t, local)
+                if isinstance(t, ast.Subscript):
+                    self._target(t, local)
+                else:
+                    self._name_target(t)
             self._expr(s.value, local)
         elif isinstance(s, ast.AugAssign):
             if not isinstance(s.target, ast.Name | ast.Subscript):
@@ -350,6 +358,20 @@ class _Checker:
                 self._expr(t.slice, local)
         elif isinstance(s, ast.Expr):
             self._expr(s.value, local)
+
+    def _name_target(self, t: ast.expr) -> None:
+        """A name, or a tuple or list of names (unpacking)."""
+        if isinstance(t, ast.Name):
+            return
+        if isinstance(t, ast.Tuple | ast.List):
+            for e in t.elts:
+                self._name_target(e)
+            return
+        if isinstance(t, ast.Attribute):
+            raise _fail(t, "attributes cannot be assigned")
+        if isinstance(t, ast.Subscript):
+            raise _fail(t, "a subscript is assigned on its own: x[k] = value")
+        raise _fail(t, self._refusal(t) or "cannot assign to this")
 
     def _target(self, t: ast.expr, local: set[str]) -> None:
         if isinstance(t, ast.Name):
@@ -435,7 +457,7 @@ class _Checker:
             for g in e.generators:
                 if g.is_async:
                     raise _fail(e, "async is not allowed")
-                self._target(g.target, local)
+                self._name_target(g.target)
         elif isinstance(e, ast.Subscript) and isinstance(e.slice, ast.Slice) and not isinstance(e.ctx, ast.Load):
             raise _fail(e, "slice assignment is not allowed")
         for child in ast.iter_child_nodes(e):

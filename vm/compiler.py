@@ -9,7 +9,10 @@ speed while every rule of the VM still holds:
 * operators that can build big values (`+ - * % ** << ~`) go through metered helpers that
   bound integers to 256 bits and charge strings and lists by size;
 * comparisons check that they compare scalars (lists compare element by element in C,
-  unmetered), `in` is metered, slices are metered;
+  unmetered) and pay for long strings; `in`, slices and subscripts go through helpers
+  (`_get`, `_set`, `_del`) that charge for long keys and growing dicts;
+* comprehensions charge for every item of every `for` in them (`_gi`), and a `while`
+  loop pays for its condition on every pass;
 * `x.method(...)` becomes `_m_method(x, ...)`, which dispatches on the exact type;
 * tuples become lists, so no hashable container ever exists.
 
@@ -21,14 +24,19 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import marshal
+import sys
 from collections import OrderedDict
+from pathlib import Path
 from types import CodeType
+from typing import Protocol
 
-from vm import gas
-from vm.checker import Interface, check
+from vm import checker, gas
+from vm.checker import Interface, Method, check
+from vm.errors import CheckError
 
 _BINOPS = {ast.Add: "_add", ast.Sub: "_sub", ast.Mult: "_mul", ast.Mod: "_mod", ast.Pow: "_pow",
-           ast.LShift: "_lsh", ast.BitOr: "_or"}
+           ast.LShift: "_lsh", ast.BitOr: "_or", ast.BitAnd: "_and", ast.BitXor: "_xor"}
 
 
 def _name(id_: str) -> ast.Name:
@@ -103,9 +111,38 @@ class _Rewriter(ast.NodeTransformer):
         return s
 
     def visit_While(self, s: ast.While) -> ast.While:
+        test_cost = _cost(s.test)
         s.test = self.visit(s.test)
         s.body = self.body(s.body)
+        # The condition runs again before every pass: its gas goes with the body's.
+        first = s.body[0]
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Call) and first.value.args:
+            charge = first.value.args[0]
+            if isinstance(charge, ast.Constant):
+                charge.value += test_cost
         return s
+
+    def visit_Assign(self, s: ast.Assign) -> ast.stmt | list[ast.stmt]:
+        target = s.targets[0]
+        if len(s.targets) == 1 and isinstance(target, ast.Subscript):
+            # Python evaluates the value first, then the container and the key.
+            tmp = self._tmp()
+            out = [
+                ast.Assign(targets=[ast.Name(tmp, ast.Store())], value=self.visit(s.value)),
+                ast.Expr(_call("_set", self.visit(target.value), self.visit(target.slice), _name(tmp))),
+            ]
+            return [ast.copy_location(x, s) for x in out]
+        s.value = self.visit(s.value)
+        s.targets = [self.visit(t) for t in s.targets]
+        return s
+
+    def visit_Delete(self, s: ast.Delete) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        for t in s.targets:
+            if not isinstance(t, ast.Subscript):  # the checker allows subscripts only
+                raise CheckError("del removes a key: del d[key]", getattr(t, "lineno", 0))
+            out.append(ast.copy_location(ast.Expr(_call("_del", self.visit(t.value), self.visit(t.slice))), s))
+        return out
 
     def visit_AnnAssign(self, s: ast.AnnAssign) -> ast.Assign:
         assert s.value is not None  # the checker requires a value
@@ -125,9 +162,8 @@ class _Rewriter(ast.NodeTransformer):
             ast.Assign(targets=[ast.Name(obj, ast.Store())], value=self.visit(target.value)),
             ast.Assign(targets=[ast.Name(key, ast.Store())], value=self.visit(target.slice)),
         ]
-        cur = ast.Subscript(value=_name(obj), slice=_name(key), ctx=ast.Load())
-        store = ast.Subscript(value=_name(obj), slice=_name(key), ctx=ast.Store())
-        out = [*pre, ast.Assign(targets=[store], value=self._binop(s.op, cur, value))]
+        cur = _call("_get", _name(obj), _name(key))
+        out = [*pre, ast.Expr(_call("_set", _name(obj), _name(key), self._binop(s.op, cur, value)))]
         return [ast.copy_location(x, s) for x in out]
 
     def _binop(self, op: ast.operator, left: ast.expr, right: ast.expr) -> ast.expr:
@@ -176,8 +212,11 @@ class _Rewriter(ast.NodeTransformer):
             sl = e.slice
             parts = [self.visit(p) if p is not None else ast.Constant(None) for p in (sl.lower, sl.upper, sl.step)]
             return ast.copy_location(_call("_slice", value, *parts), e)
-        e.value = value
-        e.slice = self.visit(e.slice)
+        return ast.copy_location(_call("_get", value, self.visit(e.slice)), e)
+
+    def visit_Dict(self, e: ast.Dict) -> ast.expr:
+        e.keys = [_call("_key", self.visit(k)) if k is not None else None for k in e.keys]
+        e.values = [self.visit(v) for v in e.values]
         return e
 
     def visit_Call(self, e: ast.Call) -> ast.expr:
@@ -191,7 +230,8 @@ class _Rewriter(ast.NodeTransformer):
 
     def _comprehension(self, e: ast.ListComp | ast.DictComp) -> None:
         for g in e.generators:
-            g.iter = self.visit(g.iter)
+            # Every item of every `for` pays, even when no element is built from it.
+            g.iter = _call("_gi", ast.Constant(_cost(g.iter)), self.visit(g.iter))
             g.target = self.visit(g.target)
             g.ifs = [ast.copy_location(_call("_gv", ast.Constant(_cost(c)), self.visit(c)), c) for c in g.ifs]
 
@@ -202,7 +242,7 @@ class _Rewriter(ast.NodeTransformer):
 
     def visit_DictComp(self, e: ast.DictComp) -> ast.expr:
         self._comprehension(e)
-        e.key = _call("_gv", ast.Constant(_cost(e.key) + _cost(e.value) + gas.ITEM), self.visit(e.key))
+        e.key = _call("_key", _call("_gv", ast.Constant(_cost(e.key) + _cost(e.value) + gas.ITEM), self.visit(e.key)))
         e.value = self.visit(e.value)
         return e
 
@@ -228,20 +268,62 @@ class Compiled:
         self.interface = interface
 
 
+class CodeStore(Protocol):
+    """Where a node keeps compiled contracts across restarts and cache evictions (not state)."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def put(self, key: bytes, value: bytes) -> None: ...
+
+
+# Compiled code embeds gas prices and helper names: a stored entry is valid only for this
+# compiler, this gas table, this checker and this Python.
+_FINGERPRINT = hashlib.sha256(
+    b"".join(Path(m).read_bytes() for m in (__file__, checker.__file__, gas.__file__))
+    + sys.implementation.cache_tag.encode()
+).digest()[:8]
+
 _CACHE: OrderedDict[bytes, Compiled] = OrderedDict()
 _CACHE_SIZE = 256
 
 
-def compile_contract(source: str) -> Compiled:
-    """Check and compile; the result is cached by the source's hash (it is pure data)."""
+def _freeze(c: Compiled) -> bytes:
+    methods = [c.interface.constructor, *c.interface.methods.values()]
+    return marshal.dumps((c.code, [None if m is None else tuple(getattr(m, f) for f in Method.__slots__)
+                                   for m in methods]))
+
+
+def _thaw(raw: bytes, code_hash: bytes) -> Compiled:
+    code, methods = marshal.loads(raw)
+    ms = [None if t is None else Method(*t) for t in methods]
+    return Compiled(code, code_hash, Interface({m.name: m for m in ms[1:] if m is not None}, ms[0]))
+
+
+def compile_contract(source: str, store: CodeStore | None = None) -> Compiled:
+    """Check and compile, or find it done: in memory, then in `store`. Pure data, cached by the source's hash."""
     code_hash = hashlib.sha256(source.encode("utf-8", "surrogatepass")).digest()
     hit = _CACHE.get(code_hash)
     if hit is not None:
         _CACHE.move_to_end(code_hash)
         return hit
-    tree, interface = check(source)
-    code = compile(rewrite(tree), f"<contract {code_hash[:4].hex()}>", "exec", dont_inherit=True)
-    out = _CACHE[code_hash] = Compiled(code, code_hash, interface)
+    key = _FINGERPRINT + code_hash
+    raw = store.get(key) if store is not None else None
+    out = None
+    if raw is not None:
+        try:
+            out = _thaw(raw, code_hash)
+        except (ValueError, TypeError, EOFError):
+            out = None  # written by another build: compile again
+    if out is None:
+        tree, interface = check(source)
+        try:
+            code = compile(rewrite(tree), f"<contract {code_hash[:4].hex()}>", "exec", dont_inherit=True)
+        except (SyntaxError, RecursionError, MemoryError, ValueError) as exc:
+            raise CheckError(f"source cannot be compiled: {type(exc).__name__}") from None
+        out = Compiled(code, code_hash, interface)
+        if store is not None:
+            store.put(key, _freeze(out))
+    _CACHE[code_hash] = out
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
     return out

@@ -8,6 +8,7 @@ serves one block (its height and time); calls run one at a time.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -15,10 +16,12 @@ from typing import Any, Protocol
 
 from vm import gas
 from vm.checker import Interface, Method, abi_name
-from vm.compiler import Compiled, compile_contract
+from vm.compiler import CodeStore, Compiled, compile_contract
 from vm.errors import CheckError, Fault, OutOfGas, VMError
 from vm.runtime import Meter, make_helpers
 from vm.values import ZERO_ADDRESS, Address, copy_value, decode_value, encode_value, matches, storage_key, to_checksum
+
+RECURSION_LIMIT = 20_000
 
 
 class Host(Protocol):
@@ -153,9 +156,15 @@ class Ctx:
 
 
 class VM:
-    def __init__(self, host: Host, block: BlockInfo) -> None:
+    def __init__(self, host: Host, block: BlockInfo, code_store: CodeStore | None = None) -> None:
         self.host = host
         self.block = block
+        self.code_store = code_store
+        # Contract frames (at most MAX_CALL_DEPTH, each with comprehensions nested at most
+        # as deep as the source allows) must end in our depth fault, never in a RecursionError
+        # whose point depends on how deep the caller's own stack was.
+        if sys.getrecursionlimit() < RECURSION_LIMIT:
+            sys.setrecursionlimit(RECURSION_LIMIT)
         self.meter = Meter()
         self._frames: list[_Frame] = []
         self._tx = _Tx(ZERO_ADDRESS)
@@ -177,7 +186,7 @@ class VM:
             code = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else bytes(source)
             self.meter.charge(gas.DEPLOY + gas.CODE_BYTE * len(code))
             try:
-                compiled = compile_contract(code.decode("utf-8"))
+                compiled = compile_contract(code.decode("utf-8"), self.code_store)
             except CheckError as exc:
                 raise Fault(f"contract rejected: {exc}") from None
             except UnicodeDecodeError:
@@ -187,13 +196,13 @@ class VM:
             self._tx.code[address] = code
             self._move(sender_a, address, value)
             ctor = compiled.interface.constructor
+            module = self._module(compiled)  # top-level constants fail here, not at a later call
             if ctor is None:
                 if args:
                     raise Fault("the contract has no constructor: deploy it without arguments")
                 if value:
                     raise Fault("the contract has no @payable constructor: it cannot receive value")
                 return None
-            module = self._module(compiled)
             return self._run_method(address, compiled, module, ctor, list(args), sender_a, value, False)
 
         return self._transaction(sender_a, gas_limit, run, address)
@@ -226,7 +235,7 @@ class VM:
 
     def interface(self, contract: bytes) -> Interface | None:
         code = self._code(Address(contract))
-        return None if code is None else compile_contract(code.decode()).interface
+        return None if code is None else compile_contract(code.decode(), self.code_store).interface
 
     # -- the transaction frame ----------------------------------------------------------
 
@@ -262,13 +271,15 @@ class VM:
 
     def _module(self, compiled: Compiled) -> dict[str, Any]:
         module = dict(self._base)
-        # Top-level constants are evaluated free of charge: whether a contract is already
-        # loaded must not change what a call costs.
+        # Top-level constants are evaluated free of charge (whether a contract is already
+        # loaded must not change what a call costs) but within a fixed budget, checked at deploy.
         meter = self.meter
         saved = meter.used, meter.limit
-        meter.limit = 1 << 62
+        meter.used, meter.limit = 0, gas.MODULE_BUDGET
         try:
             exec(compiled.code, module)
+        except OutOfGas:
+            raise Fault(f"top-level constants cost over {gas.MODULE_BUDGET} gas") from None
         finally:
             meter.used, meter.limit = saved
         return module
@@ -281,7 +292,7 @@ class VM:
         code = self._code(address)
         if code is None:
             raise Fault(f"no contract at {to_checksum(address)}")
-        compiled = compile_contract(code.decode())
+        compiled = compile_contract(code.decode(), self.code_store)
         entry = compiled, self._module(compiled)
         if not fresh:
             self._loaded[address] = entry
@@ -289,10 +300,12 @@ class VM:
 
     def _invoke(self, contract: Address, method: str, args: list[Any], sender: Address, value: int,
                 readonly: bool) -> Any:
+        if type(method) is not str:
+            raise Fault("a method name is a str")
         compiled, module = self._load(contract)
-        m = compiled.interface.methods.get(method) if type(method) is str else None
+        m = compiled.interface.methods.get(method)
         if m is None:
-            raise Fault(f"the contract has no public method {method!r:.60}")
+            raise Fault(f"the contract has no public method {method[:64]!r}")
         return self._run_method(contract, compiled, module, m, args, sender, value, readonly)
 
     def _run_method(self, contract: Address, compiled: Compiled, module: dict[str, Any], m: Method,
@@ -317,9 +330,9 @@ class VM:
         self.meter.leave()
         if m.nonreentrant:
             self._tx.locks.discard(lock)
-        out, items = copy_value(result)
-        if items > 1:
-            self.meter.charge(items * gas.ITEM)
+        out, items, size = copy_value(result)
+        if items > 1 or size:
+            self.meter.charge(items * gas.ITEM + size * gas.BYTE)
         return out
 
     # -- state ----------------------------------------------------------------------------
@@ -357,6 +370,9 @@ class VM:
             self.meter.charge(gas.STORAGE_DELETE)
             self._tx.storage[(frame.contract, kb)] = None
             return
+        if type(value) in (list, dict):
+            _, items, size = copy_value(value)  # bounds and charges the encoding's work first
+            self.meter.charge(items * gas.ITEM + size * gas.BYTE)
         raw = encode_value(value)
         self.meter.charge(gas.STORAGE_WRITE + gas.STORAGE_WRITE_BYTE * (len(kb) + len(raw)))
         self._tx.storage[(frame.contract, kb)] = raw
@@ -369,8 +385,10 @@ class VM:
             raise Fault("a view cannot emit events")
         if type(name) is not str or not 0 < len(name) <= 64:
             raise Fault("an event name is a str of 1 to 64 characters")
-        data, _ = copy_value(list(values))
-        self.meter.charge(gas.EMIT + gas.EMIT_BYTE * len(encode_value(data)))
+        data, items, size = copy_value(list(values))
+        # Charged before encoding for what encoding will write, then for what it wrote.
+        self.meter.charge(gas.EMIT + items * gas.ITEM + size * gas.BYTE)
+        self.meter.charge(gas.EMIT_BYTE * len(encode_value(data)))
         self._tx.events.append(Event(frame.contract, name, data))
 
     def _call(self, contract: Any, method: Any, args: Any = None, value: Any = 0, gas_limit: Any = None,
@@ -386,8 +404,8 @@ class VM:
         args = [] if args is None else args
         if type(args) is not list:
             raise Fault("call() takes its arguments as a list")
-        args, items = copy_value(args)
-        meter.charge(items * gas.ITEM)
+        args, items, size = copy_value(args)
+        meter.charge(items * gas.ITEM + size * gas.BYTE)
         frame = self._frames[-1]
         if value:
             if frame.readonly:

@@ -15,7 +15,7 @@ from typing import Any
 
 from vm import gas
 from vm.errors import AbiError, Fault, OutOfGas, Revert
-from vm.values import MAX_INT, ZERO_ADDRESS, Address, check_int, parse_address, to_checksum
+from vm.values import MAX_INT, ZERO_ADDRESS, Address, check_int, dict_key, parse_address, to_checksum
 
 _SCALAR_TYPES = frozenset({int, bool, str, bytes, Address, type(None)})
 _SIZED = (str, bytes, Address, list)
@@ -45,6 +45,12 @@ class Meter:
 
     def leave(self) -> None:
         self.depth -= 1
+
+
+def scan_width(x: Any) -> int:
+    """Extra gas per item when comparing x with every item of a list."""
+    t = type(x)
+    return len(x) // gas.LONG_KEY if t is str or t is bytes or t is Address else 0
 
 
 def _overflow() -> Fault:
@@ -148,6 +154,63 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
     def invert(a: Any) -> int:
         return bigint(~a)
 
+    def bitand(a: Any, b: Any) -> Any:
+        if type(a) not in (int, bool) or type(b) not in (int, bool):
+            raise Fault("& works on integers and bools only")
+        r = a & b
+        return bigint(r) if type(r) is int else r
+
+    def bitxor(a: Any, b: Any) -> Any:
+        if type(a) not in (int, bool) or type(b) not in (int, bool):
+            raise Fault("^ works on integers and bools only")
+        r = a ^ b
+        return bigint(r) if type(r) is int else r
+
+    def compared(x: Any) -> Any:
+        """The left side of a comparison: a scalar, and long strings pay for the bytes compared."""
+        t = type(x)
+        if t is int or t is bool or x is None:
+            return x
+        if t is str or t is bytes or t is Address:
+            if len(x) > gas.LONG_KEY:
+                charge(len(x) // gas.LONG_KEY)
+            return x
+        return scalar(x)
+
+    def key_cost(k: Any) -> None:
+        t = type(k)
+        if (t is str or t is bytes or t is Address) and len(k) > gas.LONG_KEY:
+            charge(len(k) // gas.LONG_KEY)
+
+    def get(c: Any, k: Any) -> Any:
+        key_cost(k)
+        return c[k]
+
+    def set_(c: Any, k: Any, v: Any) -> None:
+        key_cost(k)
+        if type(c) is dict and k not in c:
+            dict_key(k)
+            check_len(dict, len(c) + 1)
+            charge(gas.ITEM)
+        c[k] = v
+
+    def del_(c: Any, k: Any) -> None:
+        key_cost(k)
+        del c[k]
+
+    def key(k: Any) -> Any:
+        key_cost(k)
+        return dict_key(k)
+
+    def gi(n: int, it: Any) -> Any:
+        charge(n)
+        return each(it)
+
+    def each(it: Any) -> Any:
+        for x in it:
+            charge(2 * gas.STEP)
+            yield x
+
     def gv(n: int, v: Any) -> Any:
         charge(n)
         return v
@@ -155,11 +218,15 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
     def contains(x: Any, c: Any) -> bool:
         tc = type(c)
         if tc is dict:
-            charge(gas.STEP)
+            key_cost(x)
             return scalar(x) in c
-        if tc is list or tc is str or tc is bytes or tc is Address:
-            charge(len(c) // 8 + gas.STEP)
+        if tc is list:
+            # Each item is compared with x, at a cost that grows with x's length.
+            charge(len(c) * (1 + scan_width(x)) + gas.STEP)
             return scalar(x) in c
+        if tc is str or tc is bytes or tc is Address:
+            charge((len(c) + len(scalar(x))) // 8 + gas.STEP)
+            return x in c
         if tc is storage_type:
             return c.has(x)
         raise Fault(f"in needs a list, dict, str, bytes or storage, not {_tname(c)}")
@@ -173,9 +240,10 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
         return v[lo:hi:st]
 
     h: dict[str, Any] = {
-        "_g": charge, "_gv": gv, "_enter": meter.enter, "_leave": meter.leave, "_add": add, "_sub": sub,
-        "_mul": mul, "_mod": mod, "_pow": power, "_lsh": lshift, "_or": bitor, "_inv": invert, "_s": scalar,
-        "_in": contains, "_slice": slice_,
+        "_g": charge, "_gv": gv, "_gi": gi, "_enter": meter.enter, "_leave": meter.leave, "_add": add, "_sub": sub,
+        "_mul": mul, "_mod": mod, "_pow": power, "_lsh": lshift, "_or": bitor, "_and": bitand, "_xor": bitxor,
+        "_inv": invert, "_s": compared, "_in": contains, "_slice": slice_, "_get": get, "_set": set_, "_del": del_,
+        "_key": key,
     }
     h.update(_methods(charge, sized, storage_type))
     h.update(_builtins(charge, sized))
@@ -220,7 +288,7 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
 
     def scanning(method: str) -> Callable[..., Any]:
         def run(x: Any, v: Any, *rest: Any) -> Any:
-            per_len(8)(x)
+            charge(len(x) * (1 + scan_width(v)) + gas.STEP)
             return getattr(x, method)(scalar(v), *rest)
 
         return run
@@ -246,17 +314,17 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
         return [[k, v] for k, v in x.items()]
 
     def d_get(x: dict, k: Any, default: Any = None) -> Any:
-        charge(gas.STEP)
+        charge(gas.STEP + scan_width(k))
         return x.get(scalar(k), default)
 
     def d_pop(x: dict, k: Any, *default: Any) -> Any:
-        charge(gas.STEP)
+        charge(gas.STEP + scan_width(k))
         return x.pop(scalar(k), *default)
 
     def d_setdefault(x: dict, k: Any, default: Any = None) -> Any:
         check_len(dict, len(x) + 1)
-        charge(gas.ITEM)
-        return x.setdefault(scalar(k), default)
+        charge(gas.ITEM + scan_width(k))
+        return x.setdefault(dict_key(k), default)
 
     def text(method: str) -> Callable[..., Any]:
         def run(x: Any, *args: Any) -> Any:
@@ -264,7 +332,10 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
                 if type(a) not in (str, bytes, int, type(None)):
                     raise Fault(f"{method} takes str arguments")
             sized(str, len(x))
-            return getattr(x, method)(*args)
+            out = getattr(x, method)(*args)
+            if type(out) is str and len(out) > len(x):
+                sized(str, len(out))  # upper() and lower() can lengthen a string
+            return out
 
         return run
 
@@ -298,7 +369,10 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
 
     def b_hex(x: bytes) -> str:
         sized(str, 2 * len(x) + 2)
-        return to_checksum(x) if type(x) is Address else x.hex()
+        if type(x) is Address:
+            charge(gas.CHECKSUM)
+            return to_checksum(x)
+        return x.hex()
 
     def find(x: Any, sub: Any, *rest: Any) -> int:
         if type(sub) is not type(x):
@@ -327,10 +401,10 @@ def _builtins(charge: Callable[[int], None], sized: Callable[[type, int], None])
     def seq(x: Any, what: str) -> Any:
         t = type(x)
         if t is list or t is range:
-            charge(len(x) + gas.STEP)
+            charge(len(x) * gas.SCAN + gas.STEP)
             return x
         if t is dict:
-            charge(len(x) + gas.STEP)
+            charge(len(x) * gas.SCAN + gas.STEP)
             return list(x)
         raise Fault(f"{what} takes a list, not a {_tname(x)}")
 
@@ -344,11 +418,16 @@ def _builtins(charge: Callable[[int], None], sized: Callable[[type, int], None])
             raise Fault("abs takes an integer")
         return abs(x)
 
+    def text_bytes(items: Any) -> int:
+        """Bytes of the str and bytes among items: comparing them costs by length."""
+        return sum(len(i) for i in items if type(i) in (str, bytes, Address))
+
     def extreme(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
         def run(*args: Any) -> Any:
             items = seq(args[0], name) if len(args) == 1 else args
             for i in items:
                 scalar(i)
+            charge(text_bytes(items) // gas.LONG_KEY)
             if not items:
                 raise Fault(f"{name} of an empty list")
             return fn(items)
@@ -391,7 +470,7 @@ def _builtins(charge: Callable[[int], None], sized: Callable[[type, int], None])
             for pair in x:
                 if type(pair) is not list or len(pair) != 2:
                     raise Fault("dict() takes a dict or a list of [key, value] pairs")
-                out[scalar(pair[0])] = pair[1]
+                out[dict_key(pair[0])] = pair[1]
             return out
         raise Fault(f"dict() takes a dict or a list of pairs, not a {_tname(x)}")
 
@@ -402,6 +481,7 @@ def _builtins(charge: Callable[[int], None], sized: Callable[[type, int], None])
         if t is int or t is bool or x is None:
             return str(x)
         if t is Address:
+            charge(gas.CHECKSUM)
             return to_checksum(x)
         raise Fault(f"str() of a {_tname(x)}: use .hex() or .decode() for bytes")
 
@@ -425,7 +505,9 @@ def _builtins(charge: Callable[[int], None], sized: Callable[[type, int], None])
         items = seq(x, "sorted")
         for i in items:
             scalar(i)
-        sized(list, len(items) * max(len(items).bit_length(), 1))
+        rounds = max(len(items).bit_length(), 1)
+        sized(list, len(items) * rounds)
+        charge(text_bytes(items) * rounds // gas.LONG_KEY)
         return sorted(items, reverse=bool(reverse))
 
     def reversed_(x: Any) -> list:
@@ -434,6 +516,8 @@ def _builtins(charge: Callable[[int], None], sized: Callable[[type, int], None])
         return list(reversed(items))
 
     def enumerate_(x: Any, start: int = 0) -> list:
+        if type(start) is not int or abs(start) > MAX_INT - gas.MAX_LIST:
+            raise Fault("enumerate() starts at an integer well within 256 bits")
         items = seq(x, "enumerate")
         sized(list, 3 * len(items))
         return [[i, v] for i, v in enumerate(items, start)]
@@ -480,6 +564,7 @@ def _builtins(charge: Callable[[int], None], sized: Callable[[type, int], None])
         if type(x) is bytes:
             return Address(x)
         if type(x) is str:
+            charge(gas.CHECKSUM)
             try:
                 return parse_address(x)
             except AbiError as exc:

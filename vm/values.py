@@ -19,7 +19,9 @@ from vm.errors import AbiError, Fault
 MAX_INT = 2**256 - 1
 MAX_DEPTH = 16
 MAX_ITEMS = 100_000
+MAX_VALUE_BYTES = 4 << 20  # str and bytes in one value, counted once per reference
 MAX_KEY_BYTES = 256
+MAX_DICT_INT = 2**61 - 2  # dict keys beyond would let crafted ints share a hash (CPython hashes ints mod 2^61-1)
 SCALARS = (int, bool, str, bytes)
 EXT_BIGINT = 1
 EXT_ADDRESS = 2
@@ -72,15 +74,32 @@ def check_int(v: int) -> int:
     raise Fault("integer overflow")
 
 
+def dict_key(k: Any) -> Any:
+    """A key a dict may hold: a scalar, and an int within 61 bits."""
+    t = type(k)
+    if t is int:
+        if -MAX_DICT_INT <= k <= MAX_DICT_INT:
+            return k
+        raise Fault("an int dict key is limited to 61 bits: use a str or a storage key")
+    if t is str or t is bytes or t is Address or t is bool or k is None:
+        return k
+    raise Fault("dict keys must be int, bool, str, bytes or address")
+
+
 def _walk(v: Any, depth: int, budget: list[int]) -> Any:
-    """Validate and deep-copy one value; budget[0] counts the items left."""
+    """Validate and deep-copy one value; budget counts the items and bytes left."""
     budget[0] -= 1
     if budget[0] < 0:
         raise Fault(f"value has more than {MAX_ITEMS} items")
     t = type(v)
     if t is int:
         return check_int(v)
-    if t is bool or t is str or t is bytes or t is Address or v is None:
+    if t is str or t is bytes or t is Address:
+        budget[1] -= len(v)
+        if budget[1] < 0:
+            raise Fault(f"value holds more than {MAX_VALUE_BYTES} bytes of str and bytes")
+        return v
+    if t is bool or v is None:
         return v
     if depth >= MAX_DEPTH:
         raise Fault(f"value nested deeper than {MAX_DEPTH}")
@@ -89,23 +108,21 @@ def _walk(v: Any, depth: int, budget: list[int]) -> Any:
     if t is dict:
         out = {}
         for k, x in v.items():
-            if not is_scalar(k):
-                raise Fault("dict keys must be int, bool, str, bytes or address")
-            out[_walk(k, depth + 1, budget)] = _walk(x, depth + 1, budget)
+            out[_walk(dict_key(k), depth + 1, budget)] = _walk(x, depth + 1, budget)
         return out
     raise Fault(f"{t.__name__} is not a contract value")
 
 
-def copy_value(v: Any) -> tuple[Any, int]:
-    """A deep copy of a contract value and the number of items walked."""
+def copy_value(v: Any) -> tuple[Any, int, int]:
+    """A deep copy of a contract value, the items walked and the bytes of str and bytes in it."""
     t = type(v)
     if t is int:
-        return check_int(v), 1
-    if t in (bool, str, bytes, Address) or v is None:
-        return v, 1
-    budget = [MAX_ITEMS]
+        return check_int(v), 1, 0
+    if t is bool or v is None:
+        return v, 1, 0
+    budget = [MAX_ITEMS, MAX_VALUE_BYTES]
     out = _walk(v, 0, budget)
-    return out, MAX_ITEMS - budget[0]
+    return out, MAX_ITEMS - budget[0], MAX_VALUE_BYTES - budget[1]
 
 
 def _default(v: Any) -> Any:
@@ -123,10 +140,15 @@ def _mag(n: int) -> bytes:
 
 
 def _flat(v: list) -> bool:
+    """One level of scalars of bounded size: nothing deep to check."""
+    size = 0
     for x in v:
-        if type(x) not in _SCALAR_TYPES:
+        t = type(x)
+        if t not in _SCALAR_TYPES:
             return False
-    return True
+        if t is str or t is bytes or t is Address:
+            size += len(x)
+    return size <= MAX_VALUE_BYTES
 
 
 _SCALAR_TYPES = frozenset({int, bool, str, bytes, Address, type(None)})
@@ -138,11 +160,13 @@ def encode_value(v: Any) -> bytes:
     if t is list and len(v) <= MAX_ITEMS and _flat(v):
         pass  # one level of scalars: nothing deep to check
     elif t is list or t is dict:
-        _walk(v, 0, [MAX_ITEMS])  # bounds the work: a DAG of shared lists must not explode below
+        _walk(v, 0, [MAX_ITEMS, MAX_VALUE_BYTES])  # bounds the work: a DAG of shared values must not explode below
     elif t is int and 0 <= v < 2**64:
         return _pack_uint(v)
     elif t not in _SCALAR_TYPES:
         raise Fault(f"{t.__name__} is not a contract value")
+    elif (t is str or t is bytes) and len(v) > MAX_VALUE_BYTES:
+        raise Fault(f"value holds more than {MAX_VALUE_BYTES} bytes of str and bytes")
     try:
         return _pack(v)
     except (OverflowError, ValueError, TypeError) as exc:
@@ -162,9 +186,19 @@ def _ext(code: int, data: bytes) -> Any:
     raise ValueError(f"unknown value extension {code}")
 
 
+def _pairs(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    # Keys are checked before any goes into a dict: crafted colliding ints would make
+    # building it quadratic.
+    try:
+        return {dict_key(k): v for k, v in pairs}
+    except Fault as exc:
+        raise ValueError(exc.reason) from None
+
+
 def decode_value(raw: bytes) -> Any:
     try:
-        return msgpack.unpackb(raw, ext_hook=_ext, raw=False, strict_map_key=False, use_list=True)
+        return msgpack.unpackb(raw, ext_hook=_ext, raw=False, strict_map_key=False, use_list=True,
+                               object_pairs_hook=_pairs)
     except Exception as exc:
         raise ValueError(f"not an encoded contract value: {exc}") from exc
 

@@ -113,7 +113,7 @@ scalars = st.one_of(
 values = st.recursive(
     scalars,
     lambda inner: st.one_of(st.lists(inner, max_size=20),
-                            st.dictionaries(st.one_of(st.integers(-(2**70), 2**70), st.text(max_size=8)), inner,
+                            st.dictionaries(st.one_of(st.integers(-(2**61) + 2, 2**61 - 2), st.text(max_size=8)), inner,
                                             max_size=5)),
     max_leaves=30,
 )

@@ -176,3 +176,100 @@ def test_a_rejected_deploy_charges_gas_and_stores_nothing(chain):
     assert not res.ok and res.error == "contract rejected: line 1: import is not allowed"
     assert res.gas_used > 0
     assert chain.host.get_code(contract_address(owner, 0)) is None
+
+
+# -- work that must be paid for (each found by trying to run without paying) ----------------------
+
+
+def gas_of(chain: Chain, body: str, gas: int = 10_000_000):
+    res, _, _ = run(chain, body, gas=gas)
+    return res
+
+
+def test_comprehension_items_pay_even_when_nothing_is_built(chain):
+    res = gas_of(chain, "return [0 for a in range(10**70) for b in []]", gas=1_000_000)
+    assert (res.ok, res.error) == (False, "out of gas")
+
+
+def test_a_while_condition_pays_on_every_pass(chain):
+    short = gas_of(chain, "a = 0\nwhile a < 100:\n    a += 1")
+    long = gas_of(chain, "a = 0\nwhile a < 100 and a < 100 and a < 100 and a < 100:\n    a += 1")
+    assert long.ok and short.ok
+    assert long.gas_used - short.gas_used >= 100 * 9 * 4  # nine more nodes on each of 100 passes
+
+
+def test_a_method_name_that_is_not_a_str_is_refused_without_a_repr(chain):
+    res = gas_of(chain, "return call(ctx.this, attack)")
+    assert (res.ok, res.error) == (False, "a method name is a str")
+
+
+def test_shared_big_strings_cannot_make_encoding_explode(chain):
+    for sink in ("storage['x'] = L", "emit('E', L)", "return L"):
+        res = gas_of(chain, f"s = 'a' * 1048576\nL = [s] * 1000\n{sink}", gas=50_000_000)
+        assert not res.ok and "more than 4194304 bytes" in res.error, (sink, res.error)
+
+
+def test_comparing_long_strings_costs_by_length(chain):
+    short = gas_of(chain, "s = 'a' * 64\nt = 'a' * 64\nfor i in range(100):\n    x = s == t")
+    long = gas_of(chain, "s = 'a' * 100000\nt = 'a' * 100000\nfor i in range(100):\n    x = s == t")
+    assert long.gas_used - short.gas_used > 100 * 100000 // 32 - 200_000
+    scan = gas_of(chain, "s = 'a' * 100000\nL = [s] * 1000\nreturn s + 'b' in L")
+    assert scan.gas_used > 1000 * 100000 // 32
+
+
+def test_int_dict_keys_are_limited_so_hashes_cannot_be_made_to_collide(chain):
+    res = gas_of(chain, "d = {}\nfor i in range(10):\n    d[i * (2**61 - 1)] = 1")
+    assert not res.ok and "61 bits" in res.error
+    assert "61 bits" in gas_of(chain, "return {2**62: 1}").error
+    assert gas_of(chain, "d = {}\nd[2**61 - 2] = 1\nd[-5] = 2\nreturn d").ok
+
+
+def test_address_text_is_charged(chain):
+    cheap = gas_of(chain, "for i in range(10):\n    x = str(5)")
+    dear = gas_of(chain, "for i in range(10):\n    x = str(ctx.this)")
+    assert dear.gas_used - cheap.gas_used >= 10 * 1000
+
+
+def test_top_level_constants_have_a_budget_checked_at_deploy(chain):
+    owner = chain.account(balance=10**20)
+    source = "".join(f"A{i} = 'a' * 1048576\n" for i in range(5)) + "@public\ndef f():\n    pass\n"
+    res = chain.deploy(owner, source, gas=50_000_000)
+    assert (res.ok, res.error) == (False, "top-level constants cost over 1000000 gas")
+
+
+def test_recursion_through_comprehensions_ends_in_the_depth_fault(chain):
+    nest = "f(n - 1)"
+    for _ in range(25):
+        nest = f"[{nest} for a in [0]][0]"
+    owner = chain.account(balance=10**20)
+    source = f"@public\ndef f(n: int) -> int:\n    if n == 0:\n        return 0\n    return {nest}\n"
+    address = chain.deploy(owner, source).address
+    assert chain.call(owner, address, "f", [30], gas=50_000_000).ok
+    res = chain.call(owner, address, "f", [80], gas=50_000_000)
+    assert (res.ok, res.error) == (False, "call depth over 64")
+
+
+def test_twenty_nested_loops_are_refused_at_check_time():
+    body = "".join("    " * (i + 1) + "for a in []:\n" for i in range(20)) + "    " * 21 + "pass\n"
+    assert "blocks nested deeper" in rejected("@public\ndef f():\n" + body)
+
+
+def test_compiled_code_comes_back_from_a_code_store():
+    from vm.compiler import _CACHE, compile_contract
+
+    class Store(dict):
+        def put(self, key, value):
+            self[key] = value
+
+    store = Store()
+    source = "@public\ndef f(a: int) -> int:\n    return a * 2\n# store test\n"
+    first = compile_contract(source, store)
+    assert len(store) == 1
+    _CACHE.clear()
+    again = compile_contract(source, store)
+    assert again is not first and again.interface == first.interface
+    chain = Chain()
+    chain.vm.code_store = store
+    owner = chain.account(balance=10**20)
+    address = chain.deploy(owner, source).address
+    assert chain.must(owner, address, "f", [21]) == 42
