@@ -21,7 +21,12 @@ from vm.errors import CheckError, Fault, OutOfGas, VMError
 from vm.runtime import Meter, make_helpers
 from vm.values import ZERO_ADDRESS, Address, copy_value, decode_value, encode_value, matches, storage_key, to_checksum
 
+# Contract frames (at most MAX_CALL_DEPTH, each with comprehensions nested at most as deep
+# as the source allows) must end in the VM's depth fault, never in a RecursionError whose
+# point depends on how deep the caller's own stack was. Set once, when the VM is imported.
 RECURSION_LIMIT = 20_000
+if sys.getrecursionlimit() < RECURSION_LIMIT:
+    sys.setrecursionlimit(RECURSION_LIMIT)
 
 
 class Host(Protocol):
@@ -160,11 +165,7 @@ class VM:
         self.host = host
         self.block = block
         self.code_store = code_store
-        # Contract frames (at most MAX_CALL_DEPTH, each with comprehensions nested at most
-        # as deep as the source allows) must end in our depth fault, never in a RecursionError
-        # whose point depends on how deep the caller's own stack was.
-        if sys.getrecursionlimit() < RECURSION_LIMIT:
-            sys.setrecursionlimit(RECURSION_LIMIT)
+
         self.meter = Meter()
         self._frames: list[_Frame] = []
         self._tx = _Tx(ZERO_ADDRESS)
