@@ -110,6 +110,10 @@ def audit_ledger(url: str, height: int, addresses: list[str], genesis_total: int
     problems = list(ledger.problems)
     accounts = rpc_batch(url, [("account_get", [a, height]) for a in addresses])
     nonce_of = {a["address"]: a["nonce"] for a in accounts}
+    if start_nonces is None:
+        # A sender may start above 0: genesis contracts are deployed by an account, at its nonces.
+        senders = list(ledger.by_sender)
+        start_nonces = {a["address"]: a["nonce"] for a in rpc_batch(url, [("account_get", [s, 0]) for s in senders])}
     for sender, nonces in ledger.by_sender.items():
         first = (start_nonces or {}).get(sender, 0)
         if nonces != list(range(first, first + len(nonces))):
