@@ -58,7 +58,7 @@ def test_line_relays_a_transaction_end_to_end(tmp_path):
         for n in nodes:
             n.wait_height(2, timeout=60)
         assert [n.client.status()["peers"] for n in nodes] == [1, 2, 2, 1]
-        key = derive_key(m.seed, "account", 0)
+        key = derive_key(m.seed, "account", 2)  # account 0 deployed the genesis contracts: its nonce is 5
         to = to_checksum_address(derive_key(m.seed, "account", 1).address)
         tx = build_transfer(key, m.chain_id, 0, to, 12345)
         tx_hash = nodes[0].client.send_raw(tx.raw)
