@@ -213,14 +213,37 @@ def decode_external(raw: bytes) -> Any:
     return value
 
 
+def _small(x: Any) -> bytes | None:
+    """The msgpack bytes of a common short scalar, written directly (storage keys are hot)."""
+    t = type(x)
+    if t is str:
+        raw = x.encode()
+        n = len(raw)
+        return bytes((0xA0 | n,)) + raw if n < 32 else (b"\xd9" + bytes((n,)) + raw if n < 256 else None)
+    if t is Address:
+        return b"\xc7\x14\x02" + x
+    if t is int and 0 <= x < 128:
+        return bytes((x,))
+    if t is bytes and len(x) < 256:
+        return b"\xc4" + bytes((len(x),)) + x
+    return None
+
+
 def storage_key(key: Any) -> bytes:
     """A storage key is a scalar or a list of scalars, encoded canonically."""
     if type(key) is list:
-        if not key or len(key) > 8 or not all(is_scalar(k) for k in key):
+        n = len(key)
+        if not 0 < n <= 8 or not all(type(k) in _SCALAR_TYPES for k in key):
             raise Fault("a storage key is a scalar or a list of 1 to 8 scalars")
-    elif not is_scalar(key):
+        parts = [_small(k) for k in key]
+        if None not in parts:
+            raw = bytes((0x90 | n,)) + b"".join(parts)  # type: ignore[arg-type]
+        else:
+            raw = encode_value(key)
+    elif type(key) in _SCALAR_TYPES:
+        raw = _small(key) or encode_value(key)
+    else:
         raise Fault("a storage key is a scalar or a list of 1 to 8 scalars")
-    raw = encode_value(key)
     if len(raw) > MAX_KEY_BYTES:
         raise Fault(f"a storage key of over {MAX_KEY_BYTES} bytes")
     return raw
