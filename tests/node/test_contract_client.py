@@ -6,10 +6,12 @@ collide); the tests without a node check what is refused before anything is sent
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 
+import aiohttp
 import pytest
 
 from node.cli import main
@@ -344,3 +346,18 @@ def test_rpc_errors_name_the_bad_input(node):
     bad = good.raw.replace(bytes.fromhex("c402" "9101"), bytes.fromhex("c402" "91c1"))
     assert bad != good.raw
     assert error("tx_send", "0x" + bad.hex())[0] == -32001
+
+
+@pytest.mark.slow
+async def test_event_subscription_carries_contract_event_data(node):
+    client = node.client
+    contract = client.deploy(key(4), COUNTER, [0, addr(4)])["contract_address"]
+    async with aiohttp.ClientSession() as session, session.ws_connect(node.rpc_url + "/ws") as ws:
+        await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "subscribe",
+                            "params": ["events", {"address": contract.lower(), "name": "Bumped"}]})
+        assert "result" in (await ws.receive_json(timeout=10))
+        tx_hash = client.call_contract(key(4), contract, "bump", [9], wait=False)
+        note = await asyncio.wait_for(ws.receive_json(), timeout=30)
+    event = note["params"]["result"]
+    assert event["tx_hash"] == tx_hash and event["address"] == contract
+    assert (event["name"], event["data"]) == ("Bumped", [addr(4), "9"])
