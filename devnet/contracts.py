@@ -5,7 +5,7 @@ from __future__ import annotations
 from node.crypto import to_checksum_address
 from node.genesis import GenesisContract, genesis_contract
 from vm import contract_address
-from vm.testing import load_contract
+from vm.contracts import source as load_contract
 
 COIN = 10**18
 TOKEN_SUPPLY = 1_000_000_000 * COIN

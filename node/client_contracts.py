@@ -83,7 +83,18 @@ def _split_top(inner: str) -> list[str]:
 
 
 def as_json(value: Any) -> Any:
-    """Accept contract values too (vm.Address, bytes) where JSON-style values are expected."""
+    """Accept contract values too (vm.Address, bytes) where JSON-style values are expected.
+
+    Ints stay JSON numbers (Python's json writes them exactly): a parameter typed plain
+    `list` or `dict` takes its items as they come, so "1" would arrive as a str.
+    """
+    t = type(value)
+    if t is int or t is bool or t is str or value is None:
+        return value
+    if t is list or t is tuple:
+        return [as_json(v) for v in value]
+    if t is dict:
+        return {k if isinstance(k, str) else str(as_json(k)): as_json(v) for k, v in value.items()}
     try:
         return to_json(value)
     except TypeError as exc:
@@ -132,8 +143,8 @@ def method_values(interface: list[dict[str, Any]], method: str, args: Any) -> li
     """Convert call args by the types of `method` in a JSON interface (contract_getCode's `interface`)."""
     m = find_method(interface, method)
     params = [(p["name"], parse_abi_type(p["type"])) for p in m["params"]]
-    # The JSON interface does not say which parameters have defaults: only the upper bound is checked.
-    return convert(params, args, method, required=0)
+    required = sum(1 for p in m["params"] if not p.get("optional", False))
+    return convert(params, args, method, required=required)
 
 
 # -- requests and answers -------------------------------------------------------------------
@@ -147,11 +158,11 @@ def call_params(address: str, method: str, args: Any, block: int | str, sender: 
 
 
 def deploy_estimate(sender: str, source: str, values: list[Any], value: int) -> dict[str, Any]:
-    return {"from": sender, "source": source, "args": to_json(values), "value": str(value)}
+    return {"from": sender, "source": source, "args": as_json(values), "value": str(value)}
 
 
 def call_estimate(sender: str, address: str, method: str, values: list[Any], value: int) -> dict[str, Any]:
-    return {"from": sender, "to": address, "method": method, "args": to_json(values), "value": str(value)}
+    return {"from": sender, "to": address, "method": method, "args": as_json(values), "value": str(value)}
 
 
 def suggested_gas(estimate: dict[str, Any], what: str) -> int:

@@ -28,7 +28,8 @@ def code_key(address: bytes) -> bytes:
     return CODE_PREFIX + address
 
 
-def storage_slot_key(contract: bytes, key: bytes) -> bytes:
+def slot_key(contract: bytes, key: bytes) -> bytes:
+    """A storage slot's state key: the contract, then the slot key in the VM value encoding."""
     return STORAGE_PREFIX + contract + key
 
 
@@ -40,10 +41,10 @@ class StateHost:
         self._account = account
 
     def get_storage(self, contract: bytes, key: bytes) -> bytes | None:
-        return self._read(STORAGE_PREFIX + contract + key)
+        return self._read(slot_key(contract, key))
 
     def get_code(self, contract: bytes) -> bytes | None:
-        return self._read(CODE_PREFIX + contract)
+        return self._read(code_key(contract))
 
     def get_balance(self, address: bytes) -> int:
         return self._account(address).balance
@@ -62,9 +63,9 @@ def overlay_vm(state: StateOverlay, p: ExecParams) -> VM:
 
 def apply_writes(state: StateOverlay, w: Writes) -> None:
     for (contract, key), raw in w.storage.items():
-        state.set(STORAGE_PREFIX + contract + key, raw)
+        state.set(slot_key(contract, key), raw)
     for address, code in w.code.items():
-        state.set(CODE_PREFIX + address, code)
+        state.set(code_key(address), code)
     for address, balance in w.balances.items():
         state.set_account(address, Account(balance, state.get_account(address).nonce))
 
@@ -102,11 +103,7 @@ def new_contract_address(tx: SignedTx) -> bytes | None:
     return contract_address(tx.sender, tx.body.nonce) if isinstance(tx.body.payload, Deploy) else None
 
 
-def decode_output(raw: object) -> object:
-    return decode_value(raw) if isinstance(raw, bytes) else None
-
-
-GENESIS_CONTRACT_GAS = 400_000_000
+GENESIS_CONTRACT_GAS = 400_000_000  # a whole block's gas: a genesis contract is trusted, not metered for price
 
 
 def deploy_genesis_contracts(state: StateOverlay, contracts: Sequence[GenesisContract], time_ms: int) -> None:

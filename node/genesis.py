@@ -242,8 +242,9 @@ def genesis_contract(name: str, deployer: bytes, source: str, args: list[Any]) -
         raise GenesisError(f"contract {name}: {exc}") from None
     ctor = interface.constructor
     params = ctor.params if ctor else ()
-    if not (ctor.required if ctor else 0) <= len(args) <= len(params):
-        raise GenesisError(f"contract {name}: the constructor takes {len(params)} arguments, got {len(args)}")
+    wrong = ctor.arity_error(len(args)) if ctor else ("the contract has no constructor" if args else None)
+    if wrong:
+        raise GenesisError(f"contract {name}: {wrong}")
     try:
         values = [from_json(abi, v, f"contract {name} argument {pname}") for (pname, abi), v in zip(params, args,
                                                                                                    strict=False)]

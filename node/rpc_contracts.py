@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from node.rpc_methods import NodeApi
 
 QUERY_GAS_CAP = 20_000_000  # about 0.2 s of contract code: the RPC loop must stay responsive
-ESTIMATE_GAS_CAP = 100_000_000  # an estimate may need to see a large deploy through
+ESTIMATE_GAS_CAP = QUERY_GAS_CAP  # estimates run on the same loop as consensus: keep them short
 ADDRESS = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$", "description": "EIP-55 address"}
 
 
@@ -50,10 +50,9 @@ def convert_args(interface: Interface, method: str | None, args: Any) -> list[An
         raise invalid_params(f"method: the contract has no public method {method!r}")
     if not isinstance(args, list):
         raise invalid_params("args: expected a JSON array")
-    if not m.required <= len(args) <= len(m.params):
-        expected = str(m.required) if m.required == len(m.params) else f"{m.required} to {len(m.params)}"
-        plural = "" if expected == "1" else "s"
-        raise invalid_params(f"args: {m.name} takes {expected} argument{plural}, got {len(args)}")
+    wrong = m.arity_error(len(args))
+    if wrong:
+        raise invalid_params(f"args: {wrong}")
     try:
         return [from_json(abi, v, f"args[{i}] ({name})") for i, ((name, abi), v) in enumerate(zip(m.params, args,
                                                                                                  strict=False))]

@@ -79,6 +79,13 @@ class Method:
     nonreentrant: bool
     required: int  # parameters without a default
 
+    def arity_error(self, n: int) -> str | None:
+        """Why `n` arguments do not fit, or None."""
+        if self.required <= n <= len(self.params):
+            return None
+        want = str(self.required) if self.required == len(self.params) else f"{self.required} to {len(self.params)}"
+        return f"{self.name} takes {want} argument{'' if want == '1' else 's'}, got {n}"
+
 
 @dataclass(frozen=True, slots=True)
 class Interface:

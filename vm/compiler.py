@@ -75,8 +75,12 @@ class _Rewriter(ast.NodeTransformer):
         self.temp += 1
         return f"_t{self.temp}"
 
-    def body(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
-        out: list[ast.stmt] = [_gas_stmt(sum(_cost(s) for s in stmts))]
+    def body(self, stmts: list[ast.stmt], extra: int = 0) -> list[ast.stmt]:
+        """A statement list that first charges its straight-line cost (plus `extra`)."""
+        return [_gas_stmt(sum(_cost(s) for s in stmts) + extra), *self.statements(stmts)]
+
+    def statements(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
         for s in stmts:
             r = self.visit(s)
             out.extend(r if isinstance(r, list) else [r])
@@ -88,12 +92,9 @@ class _Rewriter(ast.NodeTransformer):
         for a in fn.args.args:
             a.annotation = None
         fn.args.defaults = [self.visit(d) for d in fn.args.defaults]
-        inner = self.body(fn.body)
-        first = inner.pop(0)
-        assert isinstance(first, ast.Expr) and isinstance(first.value, ast.Call)  # built just above
-        cost = first.value.args[0]
-        assert isinstance(cost, ast.Constant)
-        enter = ast.Expr(_call("_enter", ast.Constant(cost.value + gas.CALL)))
+        # Entering charges the call and the first block, and counts the depth.
+        enter = ast.Expr(_call("_enter", ast.Constant(sum(_cost(s) for s in fn.body) + gas.CALL)))
+        inner = self.statements(fn.body)
         fn.body = [enter, ast.Try(body=inner or [ast.Pass()], handlers=[], orelse=[],
                                   finalbody=[ast.Expr(_call("_leave"))])]
         return fn
@@ -113,13 +114,8 @@ class _Rewriter(ast.NodeTransformer):
     def visit_While(self, s: ast.While) -> ast.While:
         test_cost = _cost(s.test)
         s.test = self.visit(s.test)
-        s.body = self.body(s.body)
         # The condition runs again before every pass: its gas goes with the body's.
-        first = s.body[0]
-        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Call) and first.value.args:
-            charge = first.value.args[0]
-            if isinstance(charge, ast.Constant):
-                charge.value += test_cost
+        s.body = self.body(s.body, extra=test_cost)
         return s
 
     def visit_Assign(self, s: ast.Assign) -> ast.stmt | list[ast.stmt]:
@@ -145,7 +141,8 @@ class _Rewriter(ast.NodeTransformer):
         return out
 
     def visit_AnnAssign(self, s: ast.AnnAssign) -> ast.Assign:
-        assert s.value is not None  # the checker requires a value
+        if s.value is None:  # the checker refuses these; never compile one silently
+            raise CheckError("an annotated assignment gives a name a value", s.lineno)
         return ast.copy_location(ast.Assign(targets=[s.target], value=self.visit(s.value)), s)
 
     def visit_AugAssign(self, s: ast.AugAssign) -> list[ast.stmt]:
@@ -155,7 +152,8 @@ class _Rewriter(ast.NodeTransformer):
             load = _name(target.id)
             new = self._binop(s.op, load, value)
             return [ast.copy_location(ast.Assign(targets=[ast.Name(target.id, ast.Store())], value=new), s)]
-        assert isinstance(target, ast.Subscript)  # the checker allows names and subscripts only
+        if not isinstance(target, ast.Subscript):  # the checker allows names and subscripts only
+            raise CheckError("augmented assignment targets a name or a subscript", s.lineno)
         # Evaluate container and key once, as Python does.
         obj, key = self._tmp(), self._tmp()
         pre = [

@@ -8,7 +8,7 @@ STEP = 4  # each syntax node evaluated (charged per straight-line block, before 
 CALL = 40  # entering a function of the contract
 BYTE = 1  # each byte of a str or bytes built (concatenation, repetition, slicing, join, str())
 ITEM = 16  # each list or dict item built or copied
-INT_WORD = 2  # each 64-bit word of a big-integer multiplication, power or shift result
+INT_WORD = 2  # each 64-bit word of a ** result (256-bit * and << are cheap enough for the step price)
 
 STORAGE_READ = 200
 STORAGE_READ_BYTE = 3  # per byte of key and value

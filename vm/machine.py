@@ -250,12 +250,15 @@ class VM:
             output = run()
         except Fault as exc:
             return self._failed(exc.reason, address)
+        except HostError as exc:
+            # The node's own state could not be read: never a receipt, the node must stop.
+            raise exc.__cause__ or exc from None
         except RecursionError:
             return self._failed(f"call depth over {gas.MAX_CALL_DEPTH}", address)
-        except MemoryError:
-            return self._failed("out of memory", address)
         except VMError as exc:
             return self._failed(str(exc), address)
+        except MemoryError:
+            raise  # how much memory a machine has must not decide a receipt: stop instead
         except Exception as exc:
             return self._failed(_describe(exc), address)
         finally:
@@ -268,7 +271,7 @@ class VM:
 
     def _code(self, address: Address) -> bytes | None:
         code = self._tx.code.get(address)
-        return code if code is not None else self.host.get_code(address)
+        return code if code is not None else _host_read(self.host.get_code, address)
 
     def _module(self, compiled: Compiled) -> dict[str, Any]:
         module = dict(self._base)
@@ -313,9 +316,9 @@ class VM:
                     args: list[Any], sender: Address, value: int, readonly: bool) -> Any:
         if value and not m.payable:
             raise Fault(f"{m.name} is not payable: it cannot receive value")
-        if not m.required <= len(args) <= len(m.params):
-            expected = str(m.required) if m.required == len(m.params) else f"{m.required} to {len(m.params)}"
-            raise Fault(f"{m.name} takes {expected} argument{'' if expected == '1' else 's'}, got {len(args)}")
+        wrong = m.arity_error(len(args))
+        if wrong:
+            raise Fault(wrong)
         for (name, abi), arg in zip(m.params, args, strict=False):
             if not matches(abi, arg):
                 raise Fault(f"argument {name} of {m.name} must be {abi_name(abi)}")
@@ -324,11 +327,10 @@ class VM:
             if lock in self._tx.locks:
                 raise Fault(f"reentrant call to {m.name}")
             self._tx.locks.add(lock)
-        self.meter.enter(gas.CALL)
+        # The function's own entry charges the call and counts the depth.
         self._frames.append(_Frame(contract, sender, value, readonly or m.kind == "view"))
         result = module[m.name](*args)
         self._frames.pop()
-        self.meter.leave()
         if m.nonreentrant:
             self._tx.locks.discard(lock)
         out, items, size = copy_value(result)
@@ -340,7 +342,7 @@ class VM:
 
     def _balance(self, address: bytes) -> int:
         b = self._tx.balances.get(address)
-        return b if b is not None else self.host.get_balance(address)
+        return b if b is not None else _host_read(self.host.get_balance, address)
 
     def _move(self, frm: Address, to: Address, amount: int) -> None:
         if type(amount) is not int or amount < 0:
@@ -358,7 +360,7 @@ class VM:
         kb = storage_key(key)
         slot = (contract, kb)
         tx = self._tx
-        raw = tx.storage[slot] if slot in tx.storage else self.host.get_storage(contract, kb)
+        raw = tx.storage[slot] if slot in tx.storage else _host_read(self.host.get_storage, contract, kb)
         self.meter.charge(gas.STORAGE_READ + gas.STORAGE_READ_BYTE * (len(kb) + (len(raw) if raw else 0)))
         return raw
 
@@ -438,12 +440,21 @@ class VM:
         return self._balance(address)
 
 
+class HostError(Exception):
+    """Reading the host's state failed: a problem of this node, not of the contract."""
+
+
+def _host_read(fn: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception as exc:
+        raise HostError(str(exc)) from exc
+
+
 def _describe(exc: Exception) -> str:
     """The class of a Python error and the contract line it came from: the same on every node."""
     line = _contract_line(exc.__traceback__)
     name = type(exc).__name__
-    if isinstance(exc, OutOfGas):
-        return "out of gas"
     return f"{name} at line {line}" if line else name
 
 

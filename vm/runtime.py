@@ -15,9 +15,8 @@ from typing import Any
 
 from vm import gas
 from vm.errors import AbiError, Fault, OutOfGas, Revert
-from vm.values import MAX_INT, ZERO_ADDRESS, Address, check_int, dict_key, parse_address, to_checksum
+from vm.values import MAX_INT, SCALAR_TYPES, ZERO_ADDRESS, Address, check_int, dict_key, parse_address, to_checksum
 
-_SCALAR_TYPES = frozenset({int, bool, str, bytes, Address, type(None)})
 _SIZED = (str, bytes, Address, list)
 
 
@@ -63,7 +62,7 @@ def _tname(x: Any) -> str:
 
 
 def scalar(x: Any) -> Any:
-    if type(x) in _SCALAR_TYPES:
+    if type(x) in SCALAR_TYPES:
         return x
     raise Fault(f"a {_tname(x)} cannot be compared: compare its items")
 
@@ -385,7 +384,7 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
         "append": {list: l_append}, "insert": {list: l_insert}, "extend": {list: l_extend},
         "pop": {list: l_pop, dict: d_pop}, "index": {list: scanning("index")}, "count": {list: scanning("count")},
         "remove": {list: scanning("remove")}, "reverse": {list: l_reverse}, "copy": {list: copy, dict: copy},
-        "get": {dict: d_get, storage_type: lambda x, *a: x.get(*a)}, "keys": {dict: d_keys},
+        "get": {dict: d_get, storage_type: lambda x, *a, **k: x.get(*a, **k)}, "keys": {dict: d_keys},
         "values": {dict: d_values}, "items": {dict: d_items},
         "setdefault": {dict: d_setdefault},
         "startswith": {str: text("startswith"), **dict.fromkeys(byt, text("startswith"))},

@@ -7,9 +7,9 @@ state trie, with the same rule that a call's writes are applied only when it suc
 from __future__ import annotations
 
 import hashlib
-from importlib import resources
 from typing import Any
 
+from vm.contracts import source
 from vm.machine import VM, BlockInfo, CallResult, Writes
 from vm.values import Address
 
@@ -18,7 +18,7 @@ DEFAULT_GAS = 10_000_000
 
 def load_contract(name: str) -> str:
     """The source of a standard contract in vm/contracts/."""
-    return resources.files("vm.contracts").joinpath(f"{name}.py").read_text()
+    return source(name)
 
 
 class MemoryHost:

@@ -22,7 +22,6 @@ MAX_ITEMS = 100_000
 MAX_VALUE_BYTES = 4 << 20  # str and bytes in one value, counted once per reference
 MAX_KEY_BYTES = 256
 MAX_DICT_INT = 2**61 - 2  # dict keys beyond would let crafted ints share a hash (CPython hashes ints mod 2^61-1)
-SCALARS = (int, bool, str, bytes)
 EXT_BIGINT = 1
 EXT_ADDRESS = 2
 
@@ -42,6 +41,7 @@ class Address(bytes):
 
 
 ZERO_ADDRESS = Address(bytes(20))
+SCALAR_TYPES = frozenset({int, bool, str, bytes, Address, type(None)})
 
 
 def to_checksum(raw: bytes) -> str:
@@ -62,10 +62,6 @@ def parse_address(text: str) -> Address:
     if body != body.lower() and body != body.upper() and to_checksum(raw) != text:
         raise AbiError(f"address {text} has a bad checksum")
     return Address(raw)
-
-
-def is_scalar(v: Any) -> bool:
-    return v is None or type(v) in (int, bool, str, bytes, Address)
 
 
 def check_int(v: int) -> int:
@@ -144,14 +140,11 @@ def _flat(v: list) -> bool:
     size = 0
     for x in v:
         t = type(x)
-        if t not in _SCALAR_TYPES:
+        if t not in SCALAR_TYPES:
             return False
         if t is str or t is bytes or t is Address:
             size += len(x)
     return size <= MAX_VALUE_BYTES
-
-
-_SCALAR_TYPES = frozenset({int, bool, str, bytes, Address, type(None)})
 
 
 def encode_value(v: Any) -> bytes:
@@ -163,7 +156,7 @@ def encode_value(v: Any) -> bytes:
         _walk(v, 0, [MAX_ITEMS, MAX_VALUE_BYTES])  # bounds the work: a DAG of shared values must not explode below
     elif t is int and 0 <= v < 2**64:
         return _pack_uint(v)
-    elif t not in _SCALAR_TYPES:
+    elif t not in SCALAR_TYPES:
         raise Fault(f"{t.__name__} is not a contract value")
     elif (t is str or t is bytes) and len(v) > MAX_VALUE_BYTES:
         raise Fault(f"value holds more than {MAX_VALUE_BYTES} bytes of str and bytes")
@@ -233,14 +226,14 @@ def storage_key(key: Any) -> bytes:
     """A storage key is a scalar or a list of scalars, encoded canonically."""
     if type(key) is list:
         n = len(key)
-        if not 0 < n <= 8 or not all(type(k) in _SCALAR_TYPES for k in key):
+        if not 0 < n <= 8 or not all(type(k) in SCALAR_TYPES for k in key):
             raise Fault("a storage key is a scalar or a list of 1 to 8 scalars")
         parts = [_small(k) for k in key]
         if None not in parts:
             raw = bytes((0x90 | n,)) + b"".join(parts)  # type: ignore[arg-type]
         else:
             raw = encode_value(key)
-    elif type(key) in _SCALAR_TYPES:
+    elif type(key) in SCALAR_TYPES:
         raw = _small(key) or encode_value(key)
     else:
         raise Fault("a storage key is a scalar or a list of 1 to 8 scalars")

@@ -211,3 +211,40 @@ def f(h: str) -> list:
     assert out[3] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     bad = chain.call(alice, t, "f", ["0x52908400098527886e0F7030069857D2E4169EE7"])
     assert "bad checksum" in bad.error
+
+
+def test_sixty_four_nested_contract_calls_fit_the_depth_cap(chain):
+    alice = chain.account(10**6)
+    src = '''
+@public
+def down(n: int) -> int:
+    if n == 0:
+        return 0
+    return call(ctx.this, "down", [n - 1]) + 1
+'''
+    t = chain.deploy(alice, src).address
+    assert chain.must(alice, t, "down", [63], gas=5_000_000) == 63
+    assert chain.call(alice, t, "down", [64], gas=5_000_000).error == "call depth over 64"
+
+
+def test_storage_get_takes_its_default_by_keyword(chain):
+    alice = chain.account(10**6)
+    t = chain.deploy(alice, "@view\ndef f() -> int:\n    return storage.get('x', default=7)\n").address
+    assert chain.query(t, "f") == 7
+
+
+def test_a_failing_host_read_stops_the_node_instead_of_writing_a_receipt():
+    from vm import VM, BlockInfo
+    from vm.testing import MemoryHost
+
+    class Broken(MemoryHost):
+        def get_storage(self, contract, key):
+            raise OSError("disk gone")
+
+    host = Broken()
+    ok = Chain()
+    alice = ok.account(10**6)
+    t = ok.deploy(alice, "@view\ndef f() -> int:\n    return storage.get('x', 1)\n").address
+    host.code.update(ok.host.code)
+    with pytest.raises(OSError, match="disk gone"):
+        VM(host, BlockInfo(1, 1)).query(t, "f", [], 100_000)
