@@ -19,7 +19,18 @@ from vm.checker import Interface, Method, abi_name
 from vm.compiler import CodeStore, Compiled, compile_contract
 from vm.errors import CheckError, Fault, OutOfGas, VMError
 from vm.runtime import Meter, make_helpers
-from vm.values import ZERO_ADDRESS, Address, copy_value, decode_value, encode_value, matches, storage_key, to_checksum
+from vm.values import (
+    ZERO_ADDRESS,
+    Address,
+    copy_value,
+    decode_value,
+    encode_value,
+    matches,
+    measure,
+    pack_measured,
+    storage_key,
+    to_checksum,
+)
 
 # Contract frames (at most MAX_CALL_DEPTH, each with comprehensions nested at most as deep
 # as the source allows) must end in the VM's depth fault, never in a RecursionError whose
@@ -374,9 +385,11 @@ class VM:
             self._tx.storage[(frame.contract, kb)] = None
             return
         if type(value) in (list, dict):
-            _, items, size = copy_value(value)  # bounds and charges the encoding's work first
+            items, size = measure(value)  # bounds and charges the encoding's work first
             self.meter.charge(items * gas.ITEM + size * gas.BYTE)
-        raw = encode_value(value)
+            raw = pack_measured(value)
+        else:
+            raw = encode_value(value)
         self.meter.charge(gas.STORAGE_WRITE + gas.STORAGE_WRITE_BYTE * (len(kb) + len(raw)))
         self._tx.storage[(frame.contract, kb)] = raw
 

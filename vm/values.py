@@ -109,6 +109,40 @@ def _walk(v: Any, depth: int, budget: list[int]) -> Any:
     raise Fault(f"{t.__name__} is not a contract value")
 
 
+def _measure(v: Any, depth: int, budget: list[int]) -> None:
+    """The checks of _walk without the copy: what encoding needs before it writes anything."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise Fault(f"value has more than {MAX_ITEMS} items")
+    t = type(v)
+    if t is int:
+        check_int(v)
+    elif t is str or t is bytes or t is Address:
+        budget[1] -= len(v)
+        if budget[1] < 0:
+            raise Fault(f"value holds more than {MAX_VALUE_BYTES} bytes of str and bytes")
+    elif t is bool or v is None:
+        pass
+    elif depth >= MAX_DEPTH:
+        raise Fault(f"value nested deeper than {MAX_DEPTH}")
+    elif t is list:
+        for x in v:
+            _measure(x, depth + 1, budget)
+    elif t is dict:
+        for k, x in v.items():
+            _measure(dict_key(k), depth + 1, budget)
+            _measure(x, depth + 1, budget)
+    else:
+        raise Fault(f"{t.__name__} is not a contract value")
+
+
+def measure(v: Any) -> tuple[int, int]:
+    """Items and bytes of str and bytes in a value, within the limits (Fault beyond them)."""
+    budget = [MAX_ITEMS, MAX_VALUE_BYTES]
+    _measure(v, 0, budget)
+    return MAX_ITEMS - budget[0], MAX_VALUE_BYTES - budget[1]
+
+
 def copy_value(v: Any) -> tuple[Any, int, int]:
     """A deep copy of a contract value, the items walked and the bytes of str and bytes in it."""
     t = type(v)
@@ -153,13 +187,18 @@ def encode_value(v: Any) -> bytes:
     if t is list and len(v) <= MAX_ITEMS and _flat(v):
         pass  # one level of scalars: nothing deep to check
     elif t is list or t is dict:
-        _walk(v, 0, [MAX_ITEMS, MAX_VALUE_BYTES])  # bounds the work: a DAG of shared values must not explode below
+        measure(v)  # bounds the work: a DAG of shared values must not explode below
     elif t is int and 0 <= v < 2**64:
         return _pack_uint(v)
     elif t not in SCALAR_TYPES:
         raise Fault(f"{t.__name__} is not a contract value")
     elif (t is str or t is bytes) and len(v) > MAX_VALUE_BYTES:
         raise Fault(f"value holds more than {MAX_VALUE_BYTES} bytes of str and bytes")
+    return pack_measured(v)
+
+
+def pack_measured(v: Any) -> bytes:
+    """Encode a value that `measure` (or a scalar check) has already accepted."""
     try:
         return _pack(v)
     except (OverflowError, ValueError, TypeError) as exc:
@@ -188,17 +227,18 @@ def _pairs(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
         raise ValueError(exc.reason) from None
 
 
-def decode_value(raw: bytes) -> Any:
+def decode_value(raw: bytes, pairs: Any = None) -> Any:
+    """Decode what encode_value wrote (storage, receipts); `decode_external` for anything else."""
     try:
         return msgpack.unpackb(raw, ext_hook=_ext, raw=False, strict_map_key=False, use_list=True,
-                               object_pairs_hook=_pairs)
+                               object_pairs_hook=pairs)
     except Exception as exc:
         raise ValueError(f"not an encoded contract value: {exc}") from exc
 
 
 def decode_external(raw: bytes) -> Any:
     """Decode bytes from outside the VM (transaction arguments): every rule of a value is checked."""
-    value = decode_value(raw)
+    value = decode_value(raw, _pairs)
     try:
         copy_value(value)
     except Fault as exc:
