@@ -22,6 +22,8 @@ MAX_BLOCKS = 12  # indented blocks inside a function: Python refuses 20 statical
 MAX_AST_DEPTH = 120
 MAX_AST_NODES = 50_000
 MAX_PARAMS = 16
+MAX_CONSTANTS = 64
+MAX_CONSTANT_NODES = 32
 MAX_STATEMENT_TOKENS = 1_000  # the parser recurses on long operator chains (3,000 terms crash it)
 
 BUILTINS = frozenset({
@@ -230,6 +232,11 @@ class _Checker:
                     raise _fail(stmt, f"{name} is defined twice")
                 if not _is_constant_expr(stmt.value, constants):
                     raise _fail(stmt, f"{name}: a top-level value is an expression of literals and constants")
+                # Constants run again each time a block first loads the contract, uncharged: keep them small.
+                if sum(1 for _ in ast.walk(stmt.value)) > MAX_CONSTANT_NODES:
+                    raise _fail(stmt, f"{name}: a top-level value has at most {MAX_CONSTANT_NODES} parts")
+                if len(constants) >= MAX_CONSTANTS:
+                    raise _fail(stmt, f"at most {MAX_CONSTANTS} top-level constants")
                 self._expr(stmt.value, set())
                 constants.add(name)
                 self.module_names.add(name)

@@ -96,7 +96,7 @@ class _Frame:
 
 
 class _Tx:
-    __slots__ = ("balances", "code", "events", "locks", "origin", "storage")
+    __slots__ = ("balances", "code", "events", "locks", "modules", "origin", "storage")
 
     def __init__(self, origin: Address) -> None:
         self.origin = origin
@@ -105,6 +105,7 @@ class _Tx:
         self.balances: dict[bytes, int] = {}
         self.events: list[Event] = []
         self.locks: set[tuple[bytes, str]] = set()
+        self.modules: dict[bytes, tuple[Compiled, dict[str, Any]]] = {}
 
 
 class Storage:
@@ -300,7 +301,7 @@ class VM:
         return module
 
     def _load(self, address: Address) -> tuple[Compiled, dict[str, Any]]:
-        hit = self._loaded.get(address)
+        hit = self._loaded.get(address) or self._tx.modules.get(address)
         if hit is not None:
             return hit
         fresh = address in self._tx.code
@@ -309,8 +310,8 @@ class VM:
             raise Fault(f"no contract at {to_checksum(address)}")
         compiled = compile_contract(code.decode(), self.code_store)
         entry = compiled, self._module(compiled)
-        if not fresh:
-            self._loaded[address] = entry
+        # Code deployed by this transaction is kept only as long as the transaction.
+        (self._tx.modules if fresh else self._loaded)[address] = entry
         return entry
 
     def _invoke(self, contract: Address, method: str, args: list[Any], sender: Address, value: int,

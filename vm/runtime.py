@@ -128,6 +128,7 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
             raise Fault("** works on integers only")
         if b < 0:
             raise Fault("negative exponent")
+        charge(b.bit_length())  # squarings, even when the result stays small
         if a in (0, 1, -1):
             return a**b
         if (abs(a).bit_length() - 1) * b > 256:
@@ -195,6 +196,8 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
 
     def del_(c: Any, k: Any) -> None:
         key_cost(k)
+        if type(c) is list:
+            charge(len(c) // 16)  # the items after k shift down
         del c[k]
 
     def key(k: Any) -> Any:
@@ -338,6 +341,13 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
 
         return run
 
+    def s_strip(x: str, chars: Any = None) -> str:
+        # Each character of x is looked up among `chars`: keep that set short.
+        if chars is not None and (type(chars) is not str or len(chars) > 64):
+            raise Fault("strip takes at most 64 characters to strip")
+        sized(str, len(x))
+        return x.strip(chars)
+
     def s_split(x: str, sep: Any = None, maxsplit: int = -1) -> list:
         sized(str, len(x))
         out = x.split(sep, maxsplit)
@@ -389,7 +399,7 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
         "setdefault": {dict: d_setdefault},
         "startswith": {str: text("startswith"), **dict.fromkeys(byt, text("startswith"))},
         "endswith": {str: text("endswith"), **dict.fromkeys(byt, text("endswith"))},
-        "lower": {str: text("lower")}, "upper": {str: text("upper")}, "strip": {str: text("strip")},
+        "lower": {str: text("lower")}, "upper": {str: text("upper")}, "strip": {str: s_strip},
         "split": {str: s_split}, "join": {str: s_join}, "encode": {str: s_encode}, "replace": {str: s_replace},
         "find": {str: find, bytes: find}, "hex": dict.fromkeys(byt, b_hex), "decode": dict.fromkeys(byt, b_decode),
     }

@@ -268,12 +268,16 @@ def storage_key(key: Any) -> bytes:
         n = len(key)
         if not 0 < n <= 8 or not all(type(k) in SCALAR_TYPES for k in key):
             raise Fault("a storage key is a scalar or a list of 1 to 8 scalars")
+        if sum(len(k) for k in key if type(k) in (str, bytes)) > MAX_KEY_BYTES:
+            raise Fault(f"a storage key of over {MAX_KEY_BYTES} bytes")
         parts = [_small(k) for k in key]
         if None not in parts:
             raw = bytes((0x90 | n,)) + b"".join(parts)  # type: ignore[arg-type]
         else:
             raw = encode_value(key)
     elif type(key) in SCALAR_TYPES:
+        if type(key) in (str, bytes) and len(key) > MAX_KEY_BYTES:
+            raise Fault(f"a storage key of over {MAX_KEY_BYTES} bytes")
         raw = _small(key) or encode_value(key)
     else:
         raise Fault("a storage key is a scalar or a list of 1 to 8 scalars")

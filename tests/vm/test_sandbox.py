@@ -273,3 +273,22 @@ def test_compiled_code_comes_back_from_a_code_store():
     owner = chain.account(balance=10**20)
     address = chain.deploy(owner, source).address
     assert chain.must(owner, address, "f", [21]) == 42
+
+
+def test_second_review_findings_are_paid_for_or_refused(chain):
+    # Deleting from the front of a long list pays for the shift.
+    small = gas_of(chain, "L = [0] * 10\nfor i in range(10):\n    del L[0]\n    L.append(0)")
+    big = gas_of(chain, "L = [0] * 50000\nfor i in range(10):\n    del L[0]\n    L.append(0)")
+    assert big.gas_used - small.gas_used > 10 * 50000 // 16
+    # strip() looks each character up among the ones given: at most 64 of them.
+    assert "at most 64 characters" in gas_of(chain, "return 'abc'.strip('x' * 65)").error
+    # A power pays for its squarings even when the result stays small.
+    assert gas_of(chain, "return 1 ** MAX_UINT").gas_used > 256
+    # A storage key too long is refused before it is encoded.
+    assert "over 256 bytes" in gas_of(chain, "return storage.get(['x' * 300, 1])").error
+
+
+def test_top_level_constants_are_few_and_small():
+    many = "".join(f"A{i} = {i}\n" for i in range(65))
+    assert "at most 64 top-level constants" in rejected(many)
+    assert "at most 32 parts" in rejected("A = " + " + ".join(["1"] * 20) + "\n")
