@@ -93,7 +93,7 @@ def process_contract_tx(state: StateOverlay, tx: SignedTx, sender: Account, p: E
     gas_used = intrinsic_gas(body) + res.gas_used
     after = state.get_account(tx.sender)
     state.set_account(tx.sender, Account(after.balance + (body.gas_limit - gas_used) * body.gas_price, after.nonce))
-    events = tuple(Event(e.address, e.name, encode_value(e.data)) for e in res.events)
+    events = tuple(Event(e.address, e.name, e.raw) for e in res.events)
     output = encode_value(res.output) if res.ok else None
     return Receipt(tx.hash, STATUS_OK if res.ok else STATUS_FAILED, gas_used, gas_used * body.gas_price, res.error,
                    events, output)

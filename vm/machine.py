@@ -59,6 +59,7 @@ class Event:
     address: Address
     name: str
     data: list[Any]
+    raw: bytes = b""  # `data` in the value encoding, as receipts store it
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,11 +403,12 @@ class VM:
             raise Fault("a view cannot emit events")
         if type(name) is not str or not 0 < len(name) <= 64:
             raise Fault("an event name is a str of 1 to 64 characters")
-        data, items, size = copy_value(list(values))
+        data, items, size = copy_value(list(values))  # the copy has checked what encoding needs
         # Charged before encoding for what encoding will write, then for what it wrote.
         self.meter.charge(gas.EMIT + items * gas.ITEM + size * gas.BYTE)
-        self.meter.charge(gas.EMIT_BYTE * len(encode_value(data)))
-        self._tx.events.append(Event(frame.contract, name, data))
+        raw = pack_measured(data)
+        self.meter.charge(gas.EMIT_BYTE * len(raw))
+        self._tx.events.append(Event(frame.contract, name, data, raw))
 
     def _call(self, contract: Any, method: Any, args: Any = None, value: Any = 0, gas_limit: Any = None,
               **kwargs: Any) -> Any:

@@ -22,6 +22,9 @@ names = st.sampled_from(NAMES)
 percents = st.one_of(st.integers(1, 120), st.integers(90, 110))
 
 
+REDEEM_ERRORS = ("insufficient liquidity", "insufficient ctokens", "insufficient cash", "amount too small")
+
+
 class LendingMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
@@ -79,8 +82,7 @@ class LendingMachine(RuleBasedStateMachine):
         if res.ok:
             self.no_shortfall(i)
         else:
-            assert res.error in ("insufficient liquidity", "insufficient ctokens", "insufficient cash",
-                                 "amount too small"), res.error
+            assert res.error in REDEEM_ERRORS, res.error
 
     @rule(i=users, n=names, pct=percents)
     def redeem_underlying(self, i, n, pct):
@@ -90,8 +92,7 @@ class LendingMachine(RuleBasedStateMachine):
         if res.ok:
             self.no_shortfall(i)
         else:
-            assert res.error in ("insufficient liquidity", "insufficient ctokens", "insufficient cash",
-                                 "amount too small"), res.error
+            assert res.error in REDEEM_ERRORS, res.error
 
     @rule(i=users, n=names, pct=percents)
     def borrow(self, i, n, pct):
