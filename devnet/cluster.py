@@ -378,9 +378,19 @@ class Cluster:
             state = "paused" if n.paused else "running" if n.is_running() else "stopped"
             out.append(f"---- {n.name} ({n.role}, {state}, pid {n.pid}) {n.log_path}")
             out.append(n.log_tail(lines or self.log_lines))
+        for n in self.nodes:
+            if n.is_running() and not n.paused:
+                try:
+                    out.append(f"---- {n.name} consensus: " + describe_consensus(n.client.consensus_state()))
+                except Exception as exc:  # a report of a failure must not fail in turn
+                    out.append(f"---- {n.name} consensus state unavailable: {exc!r}")
         if self._proxy is not None:
             try:
-                out.append(f"---- proxy faults: {self._proxy.state(timeout=2.0)['faults']}")
+                st = self._proxy.state(timeout=2.0)
+                out.append(f"---- proxy faults: {st['faults']}")
+                out.append("---- proxy links (from->to open/held accepted bytes fwd/back): " + ", ".join(
+                    f"{x['from']}->{x['to']} {x['open']}/{x['held']} {x['accepted']} {x['bytes_fwd']}/{x['bytes_back']}"
+                    for x in st["links"]))
             except Exception as exc:
                 out.append(f"---- proxy state unavailable: {exc!r}")
         print("\n".join(out), file=sys.stderr)
@@ -398,3 +408,24 @@ class Cluster:
                 if any(x.lower() in low for x in needles):
                     found.append(f"{n.name}: {line}")
         return found
+
+
+def describe_consensus(cs: dict[str, Any]) -> str:
+    """One short paragraph of `consensus_state`: where the node is, what it holds per round, where peers are."""
+    if cs.get("height") is None:
+        return "not started"
+    lines = [f"h{cs['height']}/r{cs['round']}/{cs['step']} proposer {cs['proposer'][:10]} "
+             f"locked r{cs['locked_round']} valid r{cs['valid_round']} age {cs['height_age_s']}s "
+             f"quorum {cs['quorum_power']}/{cs['total_power']}"]
+    for r in cs["rounds"]:
+        props = ", ".join(f"{p['proposer'][:8]}:{p['block_hash'][:10]}{'' if p['valid'] else ' INVALID'}"
+                          for p in r["proposals"]) or "none"
+        votes = "; ".join(
+            f"{kind} {r[kind + '_power']}: " + " ".join(f"{v[:10]}x{len(a)}" for v, a in r[kind].items())
+            for kind in ("prevotes", "precommits"))
+        lines.append(f"  r{r['round']}: proposals {props}; {votes}")
+    for p in cs["peers"]:
+        lines.append(f"  peer {p['moniker'] or p['node_id'][:8]}: h{p['height']}/r{p['round']}/s{p['step']} "
+                     f"known {p['known_votes']} idle {p['no_progress_s']}s frames {p['frames_in']}/{p['frames_out']} "
+                     f"dropped {p['dropped']}")
+    return "\n".join(lines)

@@ -133,6 +133,9 @@ class Client:
     def status(self) -> dict[str, Any]:
         return self.call("node_status")
 
+    def consensus_state(self) -> dict[str, Any]:
+        return self.call("consensus_state")
+
     @property
     def chain_id(self) -> str:
         if self._chain_id is None:
@@ -290,6 +293,9 @@ class AsyncClient:
 
     async def status(self) -> dict[str, Any]:
         return await self.call("node_status")
+
+    async def consensus_state(self) -> dict[str, Any]:
+        return await self.call("consensus_state")
 
     async def send_raw(self, raw: bytes) -> str:
         return await self.call("tx_send", "0x" + raw.hex())

@@ -104,7 +104,7 @@ class Node:
             self.mempool,
             self.engine,
             NodeInfo(self.node_id, config.moniker, signer.address if signer else None, self.switch.peers,
-                     lambda: self.blocksync.catching_up, self._sync_status),
+                     lambda: self.blocksync.catching_up, self._sync_status, self.network.peer_views),
             on_tx_admitted=self.network.tx_admitted,
         )
         self.rpc = RpcServer(

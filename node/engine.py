@@ -331,7 +331,13 @@ class Engine:
                     self._precommit_sigs.setdefault((v.height, v.round, v.value), {})[v.validator] = v.signature
             case ProposalReceived(proposal=p, valid=True) if p.value in self._blocks:
                 self.proposals.setdefault(p.round, (p, self._blocks[p.value].raw))
+        before = self.state.round
         self.state, outputs = apply(self.state, inp)
+        if self.state.round != before:
+            # Rounds past 0 mean a proposer was missing or slow, or votes did not meet: operators want to see it.
+            why = "timeout" if isinstance(inp, TimeoutElapsed) else "peers are ahead"
+            log.info("height %d: round %d (%s), proposer %s", self.state.height, self.state.round, why,
+                     self.state.round_proposer.hex()[:8])
         self._act(outputs)
 
     def _act(self, outputs: list[Output]) -> None:

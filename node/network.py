@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from consensus.types import InvalidMessage, Proposal, Vote, VoteType
 from node.blocksync import BlockSync
@@ -84,6 +85,20 @@ class Network:
     def on_peer_down(self, peer: str) -> None:
         self.views.pop(peer, None)
         self.blocksync.on_peer_down(peer)
+
+    def peer_views(self) -> list[dict[str, Any]]:
+        """Where each connected peer last said it was, and how its link is doing (for `consensus_state`)."""
+        now = time.monotonic()
+        stats = {p.node_id: p for p in self.switch.peers()} if self.switch is not None else {}
+        out = []
+        for peer, view in sorted(self.views.items()):
+            st = stats.get(peer)
+            out.append({"node_id": peer, "moniker": st.moniker if st else None, "height": view.height,
+                        "round": view.round, "step": view.step, "known_votes": len(view.known_votes),
+                        "no_progress_s": round(now - view.progressed_at, 3),
+                        "frames_in": st.frames_in if st else None, "frames_out": st.frames_out if st else None,
+                        "dropped": st.dropped if st else None})
+        return out
 
     def on_message(self, peer: str, msg: Message) -> None:
         view = self.views.setdefault(peer, PeerView())

@@ -15,6 +15,7 @@ from node.engine import Engine
 from node.evidence import decode_evidence
 from node.jsonrpc import ErrorSpec, Method, Param, Registry, RpcError, invalid_params
 from node.mempool import Mempool
+from node.rpc_consensus import consensus_methods
 from node.rpc_contracts import contract_methods
 from node.tx import SignedTx
 from node.views import block_json, evidence_json, header_json, hx, iso_ms, receipt_json, tx_json
@@ -44,6 +45,7 @@ class NodeInfo:
     peers: Callable[[], list[Any]]
     catching_up: Callable[[], bool]
     sync_status: Callable[[], dict[str, Any]] = dict
+    consensus_peers: Callable[[], list[dict[str, Any]]] = list
 
 
 def _bytes_param(text: str, name: str, length: int | None = None) -> bytes:
@@ -265,7 +267,7 @@ def build_registry(api: NodeApi, max_batch: int = 100) -> Registry:
                     Param("limit", {"type": "integer"}, False, "1..1000, default 100")),
                    {"name": "evidence", "type": "object"},
                    "Equivocation evidence: committed (with the height of the block holding it) and pending."))
-    for method in contract_methods(api):
+    for method in contract_methods(api) + consensus_methods(api):
         reg.add(method)
     reg.add(Method("mempool_status", api.mempool_status, (), {"name": "mempool", "type": "object"},
                    "Pending transaction count and bytes, with the limits."))

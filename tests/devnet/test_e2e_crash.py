@@ -24,12 +24,18 @@ def committed_now(url: str, load: Load) -> dict[str, tuple[int, str]]:
 def test_one_validator_killed_under_load_then_catches_up(tmp_path):
     with Cluster(validators=4, block_time_ms=300, base_dir=tmp_path) as c, c.load(rate=25) as load:
         c.wait_height(c.height() + 3, timeout=20)
+        dead = c.node(3).status()["validator"]
         c.kill(3)
         killed_at = c.height()
         txs_before = len(committed_now(c.node(0).rpc_url, load))
         # Three of four validators hold more than 2/3 of the power: the chain goes on, with transactions.
         c.wait_height(killed_at + 8, timeout=30, nodes=[0, 1, 2])
         assert len(committed_now(c.node(0).rpc_url, load)) > txs_before
+        # What node 0 is waiting on: two peers, and never a vote from the dead validator.
+        cs = c.node(0).client.consensus_state()
+        assert sorted(p["moniker"] for p in cs["peers"]) == ["node1", "node2"]
+        assert all(dead not in voters for r in cs["rounds"] for kind in ("prevotes", "precommits")
+                   for voters in r[kind].values())
         c.start(3)
         target = c.height([0, 1, 2]) + 2
         c.wait_height(target, timeout=60)  # node 3 included: it caught up and follows

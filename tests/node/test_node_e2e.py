@@ -188,3 +188,23 @@ async def test_websocket_new_heads_and_tx(node):
                     assert msg["params"]["result"]["hash"] == "0x" + tx.hash.hex()
                     assert msg["params"]["result"]["success"] is True
                     got_tx = True
+
+
+def test_consensus_state_shows_the_height_in_progress(node):
+    client = node.client
+    node.wait_height(2)
+    cs = client.consensus_state()
+    validator = client.status()["validator"]
+    # The height in progress is the one after the last committed block (or that one, while it is decided).
+    assert cs["height"] in (client.status()["height"] + 1, client.status()["height"])
+    assert cs["step"] in ("propose", "prevote", "precommit", "commit")
+    assert cs["proposer"] == validator and cs["total_power"] > 0
+    assert cs["quorum_power"] * 3 > 2 * cs["total_power"] >= (cs["quorum_power"] - 1) * 3
+    assert cs["peers"] == []
+    for r in cs["rounds"]:  # one validator: every vote held is ours
+        for kind in ("prevotes", "precommits"):
+            assert all(voters == [validator] for voters in r[kind].values())
+            assert r[kind + "_power"] == (cs["total_power"] if r[kind] else 0)
+    with pytest.raises(RpcCallError) as err:
+        client.call("consensus_state", 1)
+    assert err.value.code == -32602
