@@ -306,6 +306,7 @@ class Engine:
             self._invalid.add(value)
             return False
         if executed.hash != value:
+            log.warning("proposal names block %s but carries block %s", value.hex()[:16], executed.hash.hex()[:16])
             self._invalid.add(value)
             return False
         self._blocks[value] = executed

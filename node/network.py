@@ -3,7 +3,8 @@
 What each peer is sent is decided in one place, `_gossip`, from our consensus state and
 what we know of the peer's (its height/round/step and the votes it has): no task per
 peer polls shared state. A peer that makes no progress for a while has its "known" marks
-forgotten, so a vote whose first copy was lost is sent again.
+forgotten, so a vote whose first copy was lost is sent again; our own position is announced
+again every second, so a lost announcement cannot leave a peer's view of us behind.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ log = logging.getLogger("finchain.network")
 
 GOSSIP_INTERVAL_S = 0.05
 STALE_PEER_S = 2.0
+ANNOUNCE_S = 1.0  # our height/round/step is sent again this often even when unchanged
 TX_BATCH_MAX = 500
 VOTES_PER_TICK = 400
 
@@ -70,6 +72,7 @@ class Network:
         self.views: dict[str, PeerView] = {}
         self._tx_out: list[tuple[bytes, str | None]] = []
         self._last_step: tuple[int, int, int] | None = None
+        self._announced_at = 0.0
 
     def attach(self, switch: Switch) -> None:
         self.switch = switch
@@ -205,10 +208,14 @@ class Network:
             return
         self._flush_txs(switch)
         step = (state.height, state.round, int(state.step))
-        if step != self._last_step:
-            self._last_step = step
-            switch.broadcast(NewRoundStepMsg(*step))
         now = time.monotonic()
+        # Peers gossip to us only what fits the position we last announced. If that announcement
+        # was lost (a full send queue drops it), a node waiting in a step with no timeout (prevote,
+        # before 2/3 of the votes) would never be sent the votes it lacks: announce again anyway.
+        if step != self._last_step or now - self._announced_at > ANNOUNCE_S:
+            self._last_step = step
+            self._announced_at = now
+            switch.broadcast(NewRoundStepMsg(*step))
         for peer, view in self.views.items():
             if view.height != state.height:
                 continue
