@@ -52,7 +52,8 @@ class PeerView:
     step: int = 0
     known_votes: set[tuple[int, int, bytes]] = field(default_factory=set)
     has_proposal: set[int] = field(default_factory=set)
-    progressed_at: float = field(default_factory=time.monotonic)
+    progressed_at: float = field(default_factory=time.monotonic)  # also moved on each resend-all
+    moved_at: float = field(default_factory=time.monotonic)  # only when its height/round/step changed
 
 
 def vote_to_msg(v: Vote) -> VoteMsg:
@@ -98,7 +99,7 @@ class Network:
             st = stats.get(peer)
             out.append({"node_id": peer, "moniker": st.moniker if st else None, "height": view.height,
                         "round": view.round, "step": view.step, "known_votes": len(view.known_votes),
-                        "no_progress_s": round(now - view.progressed_at, 3),
+                        "no_progress_s": round(now - view.moved_at, 3),
                         "frames_in": st.frames_in if st else None, "frames_out": st.frames_out if st else None,
                         "dropped": st.dropped if st else None})
         return out
@@ -131,7 +132,7 @@ class Network:
                     view.known_votes.clear()
                     view.has_proposal.clear()
                 if (msg.height, msg.round, msg.step) != (view.height, view.round, view.step):
-                    view.progressed_at = time.monotonic()
+                    view.progressed_at = view.moved_at = time.monotonic()
                 view.height, view.round, view.step = msg.height, msg.round, msg.step
                 self.blocksync.on_peer_height(peer, msg.height - 1)
             case HasVoteMsg():
