@@ -15,7 +15,7 @@ from node.genesis import GenesisContract, GenesisError
 from node.state import Account, StateOverlay
 from node.tx import Call, Deploy, SignedTx, intrinsic_gas
 from vm import VM, BlockInfo, CallResult, Writes, contract_address
-from vm.values import decode_value, encode_value
+from vm.values import decode_value
 
 if TYPE_CHECKING:
     from node.execution import ExecParams
@@ -94,7 +94,7 @@ def process_contract_tx(state: StateOverlay, tx: SignedTx, sender: Account, p: E
     after = state.get_account(tx.sender)
     state.set_account(tx.sender, Account(after.balance + (body.gas_limit - gas_used) * body.gas_price, after.nonce))
     events = tuple(Event(e.address, e.name, e.raw) for e in res.events)
-    output = encode_value(res.output) if res.ok else None
+    output = res.raw_output if res.ok else None
     return Receipt(tx.hash, STATUS_OK if res.ok else STATUS_FAILED, gas_used, gas_used * body.gas_price, res.error,
                    events, output)
 

@@ -143,7 +143,8 @@ class ContractApi:
             source = tx["source"]
             if not isinstance(source, str):
                 raise invalid_params("source: expected a string")
-            intrinsic = TRANSFER_GAS + PAYLOAD_BYTE_GAS * len(source.encode())
+            # surrogatepass: a source with a lone surrogate still gets its size, and the checker's refusal.
+            intrinsic = TRANSFER_GAS + PAYLOAD_BYTE_GAS * len(source.encode("utf-8", "surrogatepass"))
             try:
                 interface = compile_contract(source).interface
             except CheckError as exc:

@@ -115,7 +115,11 @@ def abi_name(t: object) -> str:
 
 def check_limits(source: str) -> None:
     """Refuse huge or deeply nested sources before the parser (which recurses) sees them."""
-    if len(source.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
+    try:
+        size = len(source.encode())
+    except UnicodeEncodeError as exc:
+        raise CheckError(f"source is not valid Unicode text (a lone surrogate at offset {exc.start})") from None
+    if size > MAX_SOURCE_BYTES:
         raise CheckError(f"source is over {MAX_SOURCE_BYTES} bytes")
     depth = indent = tokens = 0
     try:
@@ -277,6 +281,7 @@ class _Checker:
         for d in a.defaults:
             if not _is_constant_expr(d, self.module_names - self.functions):
                 raise _fail(d, "a default value must be a literal or a constant")
+            self._expr(d, set())  # the literal rules too: no floats, big ints or lone surrogates
         deco = []
         for d in fn.decorator_list:
             if not isinstance(d, ast.Name) or d.id not in DECORATORS:
@@ -413,6 +418,12 @@ class _Checker:
             raise _fail(e, self._refusal(e) or f"{type(e).__name__} expressions are not allowed")
         if isinstance(e, ast.Constant):
             v = e.value
+            if isinstance(v, str) and not v.isascii():
+                try:
+                    v.encode()
+                except UnicodeEncodeError:
+                    # "\ud800" has no UTF-8 form: it could be neither stored, emitted nor returned.
+                    raise _fail(e, "string literal with a lone surrogate (\\ud800-\\udfff)") from None
             if isinstance(v, bool) or v is None or isinstance(v, str | bytes):
                 return
             if isinstance(v, int):

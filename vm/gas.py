@@ -26,7 +26,7 @@ DEPLOY = 32_000
 CHECKSUM = 1_000  # an address's EIP-55 text (a Keccak hash and a loop over 40 characters)
 SCAN = 10  # each item a builtin walks in Python (min, max, sum, all, any, sorted)
 LONG_KEY = 32  # comparing or hashing a str or bytes: 1 gas per this many bytes
-MODULE_BUDGET = 1_000_000  # what top-level constants may cost (free, but bounded)
+MODULE_BUDGET = 100_000  # what top-level constants may cost; charged again on every use of the contract
 
 MAX_CALL_DEPTH = 64  # contract calls and function calls together
 MAX_BYTES = 1 << 20  # the largest str or bytes a contract can build

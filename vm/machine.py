@@ -23,7 +23,7 @@ from vm.values import (
     ZERO_ADDRESS,
     Address,
     copy_value,
-    decode_value,
+    decode_stored,
     encode_value,
     matches,
     measure,
@@ -81,6 +81,7 @@ class CallResult:
     error: str
     address: Address | None = None
     writes: Writes = NO_WRITES
+    raw_output: bytes | None = None  # `output` encoded (encode_value), on success
 
 
 def contract_address(sender: bytes, nonce: int) -> Address:
@@ -106,7 +107,14 @@ class _Tx:
         self.balances: dict[bytes, int] = {}
         self.events: list[Event] = []
         self.locks: set[tuple[bytes, str]] = set()
-        self.modules: dict[bytes, tuple[Compiled, dict[str, Any]]] = {}
+        self.modules: dict[bytes, _Module] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Module:
+    compiled: Compiled
+    module: dict[str, Any]
+    cost: int  # gas its top-level constants took to evaluate, charged on each use
 
 
 class Storage:
@@ -121,11 +129,11 @@ class Storage:
         raw = self._vm._read(key)
         if raw is None:
             raise Fault(f"storage key {key!r:.80} is not set: use storage.get(key, default)")
-        return decode_value(raw)
+        return self._vm._decode(raw)
 
     def get(self, key: Any, default: Any = None) -> Any:
         raw = self._vm._read(key)
-        return default if raw is None else decode_value(raw)
+        return default if raw is None else self._vm._decode(raw)
 
     def has(self, key: Any) -> bool:
         return self._vm._read(key) is not None
@@ -182,7 +190,7 @@ class VM:
         self.meter = Meter()
         self._frames: list[_Frame] = []
         self._tx = _Tx(ZERO_ADDRESS)
-        self._loaded: dict[bytes, tuple[Compiled, dict[str, Any]]] = {}  # committed code only
+        self._loaded: dict[bytes, _Module] = {}  # committed code only
         self._base = make_helpers(self.meter, Storage)
         self._base.update({
             "storage": Storage(self), "ctx": Ctx(self), "emit": self._emit, "call": self._call,
@@ -210,7 +218,9 @@ class VM:
             self._tx.code[address] = code
             self._move(sender_a, address, value)
             ctor = compiled.interface.constructor
-            module = self._module(compiled)  # top-level constants fail here, not at a later call
+            loaded = self._module(compiled)  # top-level constants fail here, not at a later call
+            self.meter.charge(loaded.cost)
+            module = loaded.module
             if ctor is None:
                 if args:
                     raise Fault("the contract has no constructor: deploy it without arguments")
@@ -276,54 +286,61 @@ class VM:
             return self._failed(_describe(exc), address)
         finally:
             self._frames = []
+        try:
+            # Encoded here so that a value without an encoding fails this call, never the node's receipt.
+            raw = encode_value(output)
+        except Exception as exc:
+            return self._failed(f"the result cannot be encoded: {_describe(exc)}", address)
         return CallResult(True, meter.used, output, tuple(tx.events), "", address,
-                          Writes(tx.storage, tx.code, tx.balances))
+                          Writes(tx.storage, tx.code, tx.balances), raw)
 
     def _failed(self, reason: str, address: Address | None) -> CallResult:
-        return CallResult(False, self.meter.used, None, (), reason, address)
+        # A receipt's error is UTF-8 text whatever a contract put in it.
+        return CallResult(False, self.meter.used, None, (), reason.encode("utf-8", "replace").decode(), address)
 
     def _code(self, address: Address) -> bytes | None:
         code = self._tx.code.get(address)
         return code if code is not None else _host_read(self.host.get_code, address)
 
-    def _module(self, compiled: Compiled) -> dict[str, Any]:
+    def _module(self, compiled: Compiled) -> _Module:
         module = dict(self._base)
-        # Top-level constants are evaluated free of charge (whether a contract is already
-        # loaded must not change what a call costs) but within a fixed budget, checked at deploy.
+        # Top-level constants run on their own meter, within a fixed budget checked at deploy.
+        # What they cost is charged on every use of the contract, loaded now or earlier: a
+        # cached module must not make a call cheaper on one node than on another.
         meter = self.meter
         saved = meter.used, meter.limit
         meter.used, meter.limit = 0, gas.MODULE_BUDGET
         try:
             exec(compiled.code, module)
+            cost = meter.used
         except OutOfGas:
             raise Fault(f"top-level constants cost over {gas.MODULE_BUDGET} gas") from None
         finally:
             meter.used, meter.limit = saved
-        return module
+        return _Module(compiled, module, cost)
 
-    def _load(self, address: Address) -> tuple[Compiled, dict[str, Any]]:
-        hit = self._loaded.get(address) or self._tx.modules.get(address)
-        if hit is not None:
-            return hit
-        fresh = address in self._tx.code
-        code = self._code(address)
-        if code is None:
-            raise Fault(f"no contract at {to_checksum(address)}")
-        compiled = compile_contract(code.decode(), self.code_store)
-        entry = compiled, self._module(compiled)
-        # Code deployed by this transaction is kept only as long as the transaction.
-        (self._tx.modules if fresh else self._loaded)[address] = entry
+    def _load(self, address: Address) -> _Module:
+        entry = self._loaded.get(address) or self._tx.modules.get(address)
+        if entry is None:
+            fresh = address in self._tx.code
+            code = self._code(address)
+            if code is None:
+                raise Fault(f"no contract at {to_checksum(address)}")
+            entry = self._module(compile_contract(code.decode(), self.code_store))
+            # Code deployed by this transaction is kept only as long as the transaction.
+            (self._tx.modules if fresh else self._loaded)[address] = entry
+        self.meter.charge(entry.cost)
         return entry
 
     def _invoke(self, contract: Address, method: str, args: list[Any], sender: Address, value: int,
                 readonly: bool) -> Any:
         if type(method) is not str:
             raise Fault("a method name is a str")
-        compiled, module = self._load(contract)
-        m = compiled.interface.methods.get(method)
+        loaded = self._load(contract)
+        m = loaded.compiled.interface.methods.get(method)
         if m is None:
             raise Fault(f"the contract has no public method {method[:64]!r}")
-        return self._run_method(contract, compiled, module, m, args, sender, value, readonly)
+        return self._run_method(contract, loaded.compiled, loaded.module, m, args, sender, value, readonly)
 
     def _run_method(self, contract: Address, compiled: Compiled, module: dict[str, Any], m: Method,
                     args: list[Any], sender: Address, value: int, readonly: bool) -> Any:
@@ -346,10 +363,27 @@ class VM:
         self._frames.pop()
         if m.nonreentrant:
             self._tx.locks.discard(lock)
-        out, items, size = copy_value(result)
-        if items > 1 or size:
-            self.meter.charge(items * gas.ITEM + size * gas.BYTE)
+        out, cost = self._copy(result)
+        if cost > gas.ITEM:  # a plain scalar result is free
+            self.meter.charge(cost)
         return out
+
+    # -- values crossing a boundary ---------------------------------------------------------
+
+    def _bounded(self, walk: Callable[[Any, int], Any], v: Any) -> Any:
+        """`copy_value` or `measure`, stopped where the gas left runs out: a value that would end in
+        a fault after 100,000 items cannot be walked for free."""
+        meter = self.meter
+        try:
+            return walk(v, (meter.limit - meter.used) // gas.ITEM + 1)
+        except OutOfGas:
+            meter.used = meter.limit
+            raise
+
+    def _copy(self, v: Any) -> tuple[Any, int]:
+        """A checked deep copy and its price."""
+        out, items, size = self._bounded(copy_value, v)
+        return out, items * gas.ITEM + size * gas.BYTE
 
     # -- state ----------------------------------------------------------------------------
 
@@ -377,6 +411,12 @@ class VM:
         self.meter.charge(gas.STORAGE_READ + gas.STORAGE_READ_BYTE * (len(kb) + (len(raw) if raw else 0)))
         return raw
 
+    def _decode(self, raw: bytes) -> Any:
+        value, items = decode_stored(raw)
+        if items > 1:
+            self.meter.charge(items * gas.ITEM)
+        return value
+
     def _write(self, key: Any, value: Any) -> None:
         frame = self._frames[-1]
         if frame.readonly:
@@ -387,7 +427,7 @@ class VM:
             self._tx.storage[(frame.contract, kb)] = None
             return
         if type(value) in (list, dict):
-            items, size = measure(value)  # bounds and charges the encoding's work first
+            items, size = self._bounded(measure, value)  # bounds and charges the encoding's work first
             self.meter.charge(items * gas.ITEM + size * gas.BYTE)
             raw = pack_measured(value)
         else:
@@ -401,11 +441,11 @@ class VM:
         frame = self._frames[-1]
         if frame.readonly:
             raise Fault("a view cannot emit events")
-        if type(name) is not str or not 0 < len(name) <= 64:
+        if type(name) is not str or not 0 < len(name) <= 64 or not _utf8(name):
             raise Fault("an event name is a str of 1 to 64 characters")
-        data, items, size = copy_value(list(values))  # the copy has checked what encoding needs
+        data, cost = self._copy(list(values))  # the copy has checked what encoding needs
         # Charged before encoding for what encoding will write, then for what it wrote.
-        self.meter.charge(gas.EMIT + items * gas.ITEM + size * gas.BYTE)
+        self.meter.charge(gas.EMIT + cost)
         raw = pack_measured(data)
         self.meter.charge(gas.EMIT_BYTE * len(raw))
         self._tx.events.append(Event(frame.contract, name, data, raw))
@@ -423,8 +463,8 @@ class VM:
         args = [] if args is None else args
         if type(args) is not list:
             raise Fault("call() takes its arguments as a list")
-        args, items, size = copy_value(args)
-        meter.charge(items * gas.ITEM + size * gas.BYTE)
+        args, cost = self._copy(args)
+        meter.charge(cost)
         frame = self._frames[-1]
         if value:
             if frame.readonly:
@@ -482,3 +522,10 @@ def _contract_line(tb: TracebackType | None) -> int:
         tb = tb.tb_next
     return line
 
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

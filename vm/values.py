@@ -14,7 +14,7 @@ from typing import Any
 import msgpack
 from Crypto.Hash import keccak
 
-from vm.errors import AbiError, Fault
+from vm.errors import AbiError, Fault, OutOfGas
 
 MAX_INT = 2**256 - 1
 MAX_DEPTH = 16
@@ -86,7 +86,7 @@ def _walk(v: Any, depth: int, budget: list[int]) -> Any:
     """Validate and deep-copy one value; budget counts the items and bytes left."""
     budget[0] -= 1
     if budget[0] < 0:
-        raise Fault(f"value has more than {MAX_ITEMS} items")
+        raise _TooMany
     t = type(v)
     if t is int:
         return check_int(v)
@@ -113,7 +113,7 @@ def _measure(v: Any, depth: int, budget: list[int]) -> None:
     """The checks of _walk without the copy: what encoding needs before it writes anything."""
     budget[0] -= 1
     if budget[0] < 0:
-        raise Fault(f"value has more than {MAX_ITEMS} items")
+        raise _TooMany
     t = type(v)
     if t is int:
         check_int(v)
@@ -136,23 +136,48 @@ def _measure(v: Any, depth: int, budget: list[int]) -> None:
         raise Fault(f"{t.__name__} is not a contract value")
 
 
-def measure(v: Any) -> tuple[int, int]:
-    """Items and bytes of str and bytes in a value, within the limits (Fault beyond them)."""
-    budget = [MAX_ITEMS, MAX_VALUE_BYTES]
-    _measure(v, 0, budget)
-    return MAX_ITEMS - budget[0], MAX_VALUE_BYTES - budget[1]
+class _TooMany(Exception):
+    """The item budget of a walk ran out."""
 
 
-def copy_value(v: Any) -> tuple[Any, int, int]:
-    """A deep copy of a contract value, the items walked and the bytes of str and bytes in it."""
+def _items_budget(paid: int | None) -> int:
+    return MAX_ITEMS if paid is None else max(0, min(MAX_ITEMS, paid))
+
+
+def _over(cap: int) -> Fault:
+    # A walk that stops on the gas left is out of gas: its work up to there was paid for.
+    return Fault(f"value has more than {MAX_ITEMS} items") if cap == MAX_ITEMS else OutOfGas()
+
+
+def measure(v: Any, paid: int | None = None) -> tuple[int, int]:
+    """Items and bytes of str and bytes in a value, within the limits (Fault beyond them).
+
+    `paid`: how many items the caller can pay for; the walk stops there with OutOfGas instead
+    of walking a value that ends in a fault for free."""
+    cap = _items_budget(paid)
+    budget = [cap, MAX_VALUE_BYTES]
+    try:
+        _measure(v, 0, budget)
+    except _TooMany:
+        raise _over(cap) from None
+    return cap - budget[0], MAX_VALUE_BYTES - budget[1]
+
+
+def copy_value(v: Any, paid: int | None = None) -> tuple[Any, int, int]:
+    """A deep copy of a contract value, the items walked and the bytes of str and bytes in it
+    (`paid` as in `measure`)."""
     t = type(v)
     if t is int:
         return check_int(v), 1, 0
     if t is bool or v is None:
         return v, 1, 0
-    budget = [MAX_ITEMS, MAX_VALUE_BYTES]
-    out = _walk(v, 0, budget)
-    return out, MAX_ITEMS - budget[0], MAX_VALUE_BYTES - budget[1]
+    cap = _items_budget(paid)
+    budget = [cap, MAX_VALUE_BYTES]
+    try:
+        out = _walk(v, 0, budget)
+    except _TooMany:
+        raise _over(cap) from None
+    return out, cap - budget[0], MAX_VALUE_BYTES - budget[1]
 
 
 def _default(v: Any) -> Any:
@@ -234,6 +259,33 @@ def decode_value(raw: bytes, pairs: Any = None) -> Any:
                                object_pairs_hook=pairs)
     except Exception as exc:
         raise ValueError(f"not an encoded contract value: {exc}") from exc
+
+
+# msgpack type bytes that open an array or a map (fix, 16 and 32 forms).
+_CONTAINER_HEADS = frozenset([*range(0x80, 0xA0), 0xDC, 0xDD, 0xDE, 0xDF])
+
+
+def decode_stored(raw: bytes) -> tuple[Any, int]:
+    """Decode a value read from storage, and count its items: one byte of an encoding can
+    become some 60 bytes of memory (an empty dict), so a read pays per item as a write does."""
+    if raw[:1] and raw[0] not in _CONTAINER_HEADS:
+        return decode_value(raw), 1
+    count = [1]
+
+    def lists(x: list) -> list:
+        count[0] += len(x)
+        return x
+
+    def maps(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+        count[0] += 2 * len(pairs)
+        return dict(pairs)
+
+    try:
+        value = msgpack.unpackb(raw, ext_hook=_ext, raw=False, strict_map_key=False, use_list=True,
+                                list_hook=lists, object_pairs_hook=maps)
+    except Exception as exc:
+        raise ValueError(f"not an encoded contract value: {exc}") from exc
+    return value, count[0]
 
 
 def decode_external(raw: bytes) -> Any:
@@ -345,7 +397,7 @@ def from_json(abi: Any, v: Any, where: str = "argument") -> Any:
     if abi == "str":
         if not isinstance(v, str):
             raise AbiError(f"{where}: expected a string")
-        return v
+        return _text(v, where)
     if abi == "bytes":
         if not isinstance(v, str) or v[:2] != "0x":
             raise AbiError(f"{where}: expected 0x hex bytes")
@@ -363,17 +415,29 @@ def from_json(abi: Any, v: Any, where: str = "argument") -> Any:
     raise AbiError(f"{where}: unknown type {abi!r}")
 
 
+def _text(v: str, where: str) -> str:
+    # JSON can carry lone surrogates ("\\ud800"), which have no UTF-8 form: no contract value may hold one.
+    if not v.isascii():
+        try:
+            v.encode()
+        except UnicodeEncodeError:
+            raise AbiError(f"{where}: not valid Unicode text (a lone surrogate)") from None
+    return v
+
+
 def _from_json_any(v: Any, where: str, depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise AbiError(f"{where}: nested deeper than {MAX_DEPTH}")
-    if v is None or isinstance(v, bool | str):
+    if v is None or isinstance(v, bool):
         return v
+    if isinstance(v, str):
+        return _text(v, where)
     if isinstance(v, int):
         return from_json("int", v, where)
     if isinstance(v, list):
         return [_from_json_any(x, where, depth + 1) for x in v]
     if isinstance(v, dict):
-        return {k: _from_json_any(x, where, depth + 1) for k, x in v.items()}
+        return {_text(k, f"{where} key"): _from_json_any(x, where, depth + 1) for k, x in v.items()}
     raise AbiError(f"{where}: {type(v).__name__} is not a contract value")
 
 

@@ -183,3 +183,15 @@ def test_genesis_contracts_are_deployed_before_block_one(tmp_path):
     other = dataclasses.replace(genesis, contracts=(genesis_contract("vault", deployer, VAULT, ["other"]),))
     assert other.hash() != genesis.hash() != make_genesis().hash()
     chain.store.close()
+
+
+def test_text_without_a_utf8_form_fails_the_deploy_not_the_block(tmp_path):
+    # A lone surrogate in a result, revert reason or event name would break the receipt's
+    # encoding outside the VM; it is refused at deploy, in any literal, defaults included.
+    chain, _ = make_chain(tmp_path)
+    sources = ['@public\ndef f(x: str = "\\ud800") -> str:\n    return x\n',
+               '@public\ndef f():\n    revert("\\udfff")\n',
+               '@public\ndef f():\n    emit("\\ud800", 1)\n']
+    txs = [build_deploy(key(0), CHAIN_ID, n, src, [], gas_limit=5_000_000) for n, src in enumerate(sources)]
+    block = advance(chain, txs, T0 + 1000)
+    assert [(r.status, "lone surrogate" in r.error) for r in block.receipts] == [(STATUS_FAILED, True)] * 3

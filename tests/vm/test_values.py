@@ -42,6 +42,8 @@ def test_json_round_trip_by_declared_type():
         ("int", str(MAX_INT + 1), "out of range"),
         ("address", "0x52908400098527886e0F7030069857D2E4169EE7", "bad checksum"), ("bytes", "zz", "0x hex"),
         ("bool", 1, "true or false"), (("list", "int"), {}, "expected a list"),
+        ("str", "a\ud800", "lone surrogate"), ("list", ["ok", ["\udfff"]], "lone surrogate"),
+        ("dict", {"\ud800": 1}, "lone surrogate"),
     ]:
         with pytest.raises(AbiError, match=message):
             from_json(abi, bad)
