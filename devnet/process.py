@@ -7,20 +7,20 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import IO
 
+from devnet.ports import free_block
 from node.client import Client, TransportError
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the ephemeral range: the kernel's own pick (port 0) can be handed to an
+    outgoing connection later, and a node started minutes afterwards would find it taken."""
+    return free_block(1)[0]
 
 
 class NodeProcess:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import socket
 from pathlib import Path
 
 import pytest
 
+from devnet.process import free_port
 from p2p.addrbook import AddrBook
 from p2p.handshake import NodeInfo, SecureSession, handshake
 from p2p.messages import BlockResponse, Message, Ping, TxsMsg, VoteMsg, encode_message
@@ -236,12 +236,6 @@ async def test_keepalive_keeps_answering_peers_connected() -> None:
         await wait_until(lambda: b.id in a.connected())
         await asyncio.sleep(1.0)
         assert b.id in a.connected() and a.downs == []
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_persistent_peer_reconnects_after_restart() -> None:

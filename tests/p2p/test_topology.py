@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from devnet.homes import DevnetError, Manifest, derive_key, generate
+from devnet.ports import SCAN_HIGH, SCAN_LOW
 from devnet.process import NodeProcess
 from node.client import build_transfer
 from node.crypto import to_checksum_address
@@ -129,7 +130,8 @@ def gen(tmp: Path, **kwargs) -> Manifest:
     rng = random.Random()
     for _ in range(20):
         try:
-            return generate(tmp, base_port=rng.randrange(20000, 40000, 2), proxy=False, **kwargs)
+            # Below the ephemeral range (32768 and up): a late node's port must not go to an outgoing connection.
+            return generate(tmp, base_port=rng.randrange(SCAN_LOW, SCAN_HIGH - 100, 2), proxy=False, **kwargs)
         except DevnetError:
             continue
     raise RuntimeError("no free port range found")
