@@ -14,7 +14,7 @@ import tokenize
 from dataclasses import dataclass
 
 from vm.errors import CheckError
-from vm.values import MAX_INT
+from vm.values import MAX_INT, is_text
 
 MAX_SOURCE_BYTES = 64 * 1024
 MAX_NESTING = 32
@@ -418,12 +418,8 @@ class _Checker:
             raise _fail(e, self._refusal(e) or f"{type(e).__name__} expressions are not allowed")
         if isinstance(e, ast.Constant):
             v = e.value
-            if isinstance(v, str) and not v.isascii():
-                try:
-                    v.encode()
-                except UnicodeEncodeError:
-                    # "\ud800" has no UTF-8 form: it could be neither stored, emitted nor returned.
-                    raise _fail(e, "string literal with a lone surrogate (\\ud800-\\udfff)") from None
+            if isinstance(v, str) and not is_text(v):
+                raise _fail(e, "string literal with a lone surrogate (\\ud800-\\udfff)")
             if isinstance(v, bool) or v is None or isinstance(v, str | bytes):
                 return
             if isinstance(v, int):

@@ -25,6 +25,7 @@ from vm.values import (
     copy_value,
     decode_stored,
     encode_value,
+    is_text,
     matches,
     measure,
     pack_measured,
@@ -441,7 +442,7 @@ class VM:
         frame = self._frames[-1]
         if frame.readonly:
             raise Fault("a view cannot emit events")
-        if type(name) is not str or not 0 < len(name) <= 64 or not _utf8(name):
+        if type(name) is not str or not 0 < len(name) <= 64 or not is_text(name):
             raise Fault("an event name is a str of 1 to 64 characters")
         data, cost = self._copy(list(values))  # the copy has checked what encoding needs
         # Charged before encoding for what encoding will write, then for what it wrote.
@@ -521,11 +522,3 @@ def _contract_line(tb: TracebackType | None) -> int:
             line = tb.tb_lineno
         tb = tb.tb_next
     return line
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True

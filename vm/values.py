@@ -252,11 +252,11 @@ def _pairs(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
         raise ValueError(exc.reason) from None
 
 
-def decode_value(raw: bytes, pairs: Any = None) -> Any:
+def decode_value(raw: bytes, pairs: Any = None, lists: Any = None) -> Any:
     """Decode what encode_value wrote (storage, receipts); `decode_external` for anything else."""
     try:
         return msgpack.unpackb(raw, ext_hook=_ext, raw=False, strict_map_key=False, use_list=True,
-                               object_pairs_hook=pairs)
+                               object_pairs_hook=pairs, list_hook=lists)
     except Exception as exc:
         raise ValueError(f"not an encoded contract value: {exc}") from exc
 
@@ -280,12 +280,7 @@ def decode_stored(raw: bytes) -> tuple[Any, int]:
         count[0] += 2 * len(pairs)
         return dict(pairs)
 
-    try:
-        value = msgpack.unpackb(raw, ext_hook=_ext, raw=False, strict_map_key=False, use_list=True,
-                                list_hook=lists, object_pairs_hook=maps)
-    except Exception as exc:
-        raise ValueError(f"not an encoded contract value: {exc}") from exc
-    return value, count[0]
+    return decode_value(raw, maps, lists), count[0]
 
 
 def decode_external(raw: bytes) -> Any:
@@ -415,13 +410,21 @@ def from_json(abi: Any, v: Any, where: str = "argument") -> Any:
     raise AbiError(f"{where}: unknown type {abi!r}")
 
 
+def is_text(v: str) -> bool:
+    """Whether a str has a UTF-8 form: a lone surrogate ("\\ud800") has none, so no contract
+    value, receipt error or event name may hold one."""
+    if v.isascii():
+        return True
+    try:
+        v.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _text(v: str, where: str) -> str:
-    # JSON can carry lone surrogates ("\\ud800"), which have no UTF-8 form: no contract value may hold one.
-    if not v.isascii():
-        try:
-            v.encode()
-        except UnicodeEncodeError:
-            raise AbiError(f"{where}: not valid Unicode text (a lone surrogate)") from None
+    if not is_text(v):  # JSON can carry lone surrogates
+        raise AbiError(f"{where}: not valid Unicode text (a lone surrogate)")
     return v
 
 
