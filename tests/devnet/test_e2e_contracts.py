@@ -44,6 +44,7 @@ def test_financial_flow_on_a_devnet(tmp_path):
         deployed = rpc.deploy(alice, load_contract("token"), ["Test Coin", "TST", 18, str(10**9 * E18)], timeout=30)
         assert deployed["receipt"]["status"] == "success", deployed["receipt"]["error"]
         tst = deployed["contract_address"]
+        reader.wait_for_tx(deployed["hash"], timeout=30)  # committed on node 0 need not yet mean on node 3
         assert reader.get_code(tst)["source"] == load_contract("token")
         assert int(view(tst, "balance_of", [a_addr])) == 10**9 * E18
 
