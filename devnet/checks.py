@@ -49,12 +49,15 @@ def blocks(url: str, heights: range, full: bool = True) -> list[dict[str, Any]]:
     return rpc_batch(url, [("chain_getBlock", [h, full]) for h in heights])
 
 
-def disagreements(urls: dict[str, str], max_shown: int = 5) -> list[str]:
-    """Block hash and state root compared at every height all `urls` (name -> RPC URL) have committed."""
+def disagreements(urls: dict[str, str], max_shown: int = 5) -> tuple[int, list[str]]:
+    """Block hash and state root compared at every height all `urls` (name -> RPC URL) have committed.
+
+    Returns the highest height compared and what differs.
+    """
     tips = {name: rpc_batch(url, [("node_status", [])])[0]["height"] for name, url in urls.items()}
     common = min(tips.values(), default=0)
     if common < 1:
-        return []
+        return 0, []
     seen = {name: headers(url, range(1, common + 1)) for name, url in urls.items()}
     problems = []
     for h in range(1, common + 1):
@@ -66,7 +69,7 @@ def disagreements(urls: dict[str, str], max_shown: int = 5) -> list[str]:
         problems = [*problems[:max_shown], f"... and {len(problems) - max_shown} more differing heights"]
     if problems:
         problems.insert(0, f"tips {tips}; compared heights 1..{common}")
-    return problems
+    return common, problems
 
 
 @dataclass(slots=True)

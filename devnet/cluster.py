@@ -362,10 +362,10 @@ class Cluster:
         """Block hash and state root equal at every height all chosen nodes have; returns that common height."""
         chosen = self._pick(nodes)
         urls = {n.name: n.rpc_url for n in chosen}
-        problems = disagreements(urls)
+        common, problems = disagreements(urls)
         if problems:
             raise AssertionError("nodes disagree:\n" + "\n".join(problems))
-        return min(self.heights([n.index for n in chosen]).values(), default=0) or 0
+        return common
 
     def load(self, rate: float = 20.0, accounts: int | None = None) -> Load:
         """Background transfers among the funded accounts to the serving nodes; use as a context manager."""

@@ -8,14 +8,14 @@ import pytest
 
 from devnet.checks import audit_ledger, double_signs, rpc_batch
 from devnet.cluster import Cluster
-from devnet.load import Load
+from devnet.load import SentTx
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 
-def committed_now(url: str, load: Load) -> dict[str, tuple[int, str]]:
-    """tx hash -> (height, block hash) of every load transaction `url` shows committed."""
-    hashes = [s.hash for s in load.sent]
+def committed_now(url: str, sent: list[SentTx]) -> dict[str, tuple[int, str]]:
+    """tx hash -> (height, block hash) of every one of `sent` that `url` shows committed."""
+    hashes = [s.hash for s in sent]
     answers = rpc_batch(url, [("tx_get", [h]) for h in hashes])
     return {h: (a["height"], a["block_hash"]) for h, a in zip(hashes, answers, strict=True)
             if a["status"] == "committed"}
@@ -27,10 +27,10 @@ def test_one_validator_killed_under_load_then_catches_up(tmp_path):
         dead = c.node(3).status()["validator"]
         c.kill(3)
         killed_at = c.height()
-        txs_before = len(committed_now(c.node(0).rpc_url, load))
+        txs_before = len(committed_now(c.node(0).rpc_url, load.sent))
         # Three of four validators hold more than 2/3 of the power: the chain goes on, with transactions.
         c.wait_height(killed_at + 8, timeout=30, nodes=[0, 1, 2])
-        assert len(committed_now(c.node(0).rpc_url, load)) > txs_before
+        assert len(committed_now(c.node(0).rpc_url, load.sent)) > txs_before
         # What node 0 is waiting on: two peers, and never a vote from the dead validator.
         cs = c.node(0).client.consensus_state()
         assert sorted(p["moniker"] for p in cs["peers"]) == ["node1", "node2"]
@@ -41,8 +41,9 @@ def test_one_validator_killed_under_load_then_catches_up(tmp_path):
         c.wait_height(target, timeout=60)  # node 3 included: it caught up and follows
         assert c.node(3).status()["catching_up"] is False
         # What was committed while it was down is on node 3 now, at the same place.
-        on_0 = committed_now(c.node(0).rpc_url, load)
-        on_3 = committed_now(c.node(3).rpc_url, load)
+        sent = list(load.sent)  # one snapshot for both nodes: the load is still sending
+        on_0 = committed_now(c.node(0).rpc_url, sent)
+        on_3 = committed_now(c.node(3).rpc_url, sent)
         assert {h: v for h, v in on_0.items() if v[0] <= target} == {h: v for h, v in on_3.items() if v[0] <= target}
         c.assert_agree()
 
@@ -51,7 +52,7 @@ def test_all_validators_killed_under_load_lose_nothing(tmp_path):
     with Cluster(validators=4, block_time_ms=300, base_dir=tmp_path) as c:
         with c.load(rate=40) as load:
             c.wait_height(c.height() + 6, timeout=30)
-            seen = committed_now(c.node(0).rpc_url, load)
+            seen = committed_now(c.node(0).rpc_url, load.sent)
             for i in range(4):  # one after the other, as fast as possible, while the load goes on
                 c.kill(i)
             time.sleep(0.5)
@@ -65,7 +66,7 @@ def test_all_validators_killed_under_load_lose_nothing(tmp_path):
 
         # Same chain: every transaction a client saw committed is still there, same height, same block.
         for n in c.nodes:
-            now = committed_now(n.rpc_url, load)
+            now = committed_now(n.rpc_url, load.sent)
             lost = {h: v for h, v in seen.items() if now.get(h) != v}
             assert not lost, f"{n.name} lost or moved committed transactions: {lost}"
         height = c.assert_agree()

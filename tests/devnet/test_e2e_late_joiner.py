@@ -9,7 +9,7 @@ import pytest
 from devnet.cluster import Cluster
 from node.genesis import TimeoutsMs
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]  # start + 180 s + 90 s + 30 s, with room
 
 LATE_BY = 500
 

@@ -17,14 +17,20 @@ def test_partition_halts_both_sides_and_heal_resumes(tmp_path):
         c.partition([0, 1], [2, 3])
         time.sleep(1.0)  # a block whose precommits were already on the way may still commit
         frozen = c.heights()
+        top = max(h for h in frozen.values() if h is not None)
         time.sleep(5.0)
-        # Neither half holds more than 2/3 of the voting power: no height commits anywhere.
-        assert c.heights() == frozen, f"heights moved during the partition: {frozen} -> {c.heights()}"
+        # Neither half holds more than 2/3 of the voting power: no new height commits anywhere. A node
+        # one block behind its partner may still fetch that block from it, so only the top is frozen.
+        during = c.heights()
+        assert max(h for h in during.values() if h is not None) == top, f"a height committed: {frozen} -> {during}"
         assert c.faults()["faults"]["partition"] == [[0, 1], [2, 3]]
         c.heal()
         healed_at = time.monotonic()
-        c.wait_height(max(h for h in frozen.values() if h is not None) + 1, timeout=10)
+        while c.height() <= top:
+            assert time.monotonic() < healed_at + 10, f"no commit within 10 s of heal: {c.heights()}"
+            time.sleep(0.05)
         print(f"commits resumed {time.monotonic() - healed_at:.2f}s after heal")
+        c.wait_height(top + 1, timeout=30)  # the rest follow by consensus or block sync
         c.wait_height(c.height() + 2, timeout=15)
         c.assert_agree()
 
