@@ -1,121 +1,29 @@
 """Unit tests of the Swap contract (vm/contracts/swap.py): pairs, liquidity, router swaps, views and reverts.
 
-Every amount is checked against the Python reference formulas below (Uniswap V2 arithmetic),
-not against values read back from the contract.
+Every amount is checked against the Python reference formulas in tests/vm/swap_world.py
+(Uniswap V2 arithmetic), not against values read back from the contract.
 """
 
 import math
-from fractions import Fraction
-from types import SimpleNamespace
 
 import pytest
 
-from vm.testing import Chain, load_contract
+from tests.vm.swap_world import (
+    FAR,
+    MAX_UINT,
+    SUPPLY,
+    UNIT,
+    add,
+    bal,
+    events,
+    fails,
+    pool,
+    ref_impact_bps,
+    ref_in,
+    ref_out,
+    seeded,
+)
 from vm.values import ZERO_ADDRESS
-
-MAX_UINT = 2**256 - 1
-UNIT = 10**18
-SUPPLY = 10**9 * UNIT
-FAR = 10**12  # a deadline that never expires in these tests
-
-
-# ---- Python reference ----------------------------------------------------------------------
-
-
-def ref_out(amount_in, r_in, r_out):
-    return amount_in * 997 * r_out // (r_in * 1000 + amount_in * 997)
-
-
-def ref_in(amount_out, r_in, r_out):
-    return r_in * amount_out * 1000 // ((r_out - amount_out) * 997) + 1
-
-
-def ref_impact_bps(amount_in, amount_out, reserves):
-    """Exact price impact, rounded up: 1 - execution price / mid price; reserves = [(r_in, r_out), ...]."""
-    mid = Fraction(1)
-    for r_in, r_out in reserves:
-        mid *= Fraction(r_out, r_in)
-    return math.ceil((1 - Fraction(amount_out, amount_in) / mid) * 10_000)
-
-
-# ---- fixtures and helpers ------------------------------------------------------------------
-
-
-def setup_env(users=3, tokens=3):
-    """A chain with a Swap, `tokens` tokens sorted by address and `users` funded, approving users."""
-    chain = Chain()
-    admin = chain.account(balance=10**24)
-    res = chain.deploy(admin, load_contract("swap"), [])
-    assert res.ok, res.error
-    swap = res.address
-    toks = []
-    for i in range(tokens):
-        r = chain.deploy(admin, load_contract("token"), ["T" + str(i), "T" + str(i), 18, SUPPLY])
-        assert r.ok, r.error
-        toks.append(r.address)
-    toks.sort(key=bytes)
-    people = [chain.account(balance=10**24) for _ in range(users)]
-    for person in people:
-        for tok in toks:
-            chain.must(admin, tok, "transfer", [person, SUPPLY // (users + 1)])
-            chain.must(person, tok, "approve", [swap, MAX_UINT])
-    return SimpleNamespace(chain=chain, swap=swap, tokens=toks, users=people, admin=admin)
-
-
-@pytest.fixture
-def env():
-    return setup_env()
-
-
-def bal(env, tok, who):
-    return env.chain.query(tok, "balance_of", [who])
-
-
-def events(res, name):
-    return [list(e.data) for e in res.events if e.name == name]
-
-
-def add(env, user, a, b, amount_a, amount_b, min_a=0, min_b=0, to=None, deadline=FAR):
-    return env.chain.call(
-        user, env.swap, "add_liquidity", [a, b, amount_a, amount_b, min_a, min_b, to or user, deadline]
-    )
-
-
-def pool(env, a, b):
-    return env.chain.query(env.swap, "get_pair", [a, b])
-
-
-def snapshot(env):
-    """Everything a Swap call can change, read through views."""
-    c = env.chain
-    holders = [*env.users, env.swap]
-    pools = {}
-    for p in c.query(env.swap, "pairs", []):
-        info = c.query(env.swap, "get_pair", p)
-        lps = [c.query(env.swap, "lp_balance", [p[0], p[1], h]) for h in [*holders, ZERO_ADDRESS]]
-        pools[bytes(p[0]) + bytes(p[1])] = (info["reserve0"], info["reserve1"], info["total_supply"], lps)
-    balances = [bal(env, t, h) for t in env.tokens for h in holders]
-    return pools, balances
-
-
-def fails(env, user, method, args, reason):
-    before = snapshot(env)
-    res = env.chain.call(user, env.swap, method, args)
-    assert not res.ok
-    assert res.error == reason
-    assert not res.events
-    assert snapshot(env) == before
-    return res
-
-
-def seeded(env, ra=1000 * UNIT, rb=4000 * UNIT, rc=2000 * UNIT):
-    """Pools A/B (ra:rb) and B/C (rb:rc) provided by user 0."""
-    a, b, c = env.tokens
-    user = env.users[0]
-    assert add(env, user, a, b, ra, rb).ok
-    assert add(env, user, b, c, rb, rc).ok
-    return a, b, c
-
 
 # ---- create_pair ---------------------------------------------------------------------------
 
@@ -547,84 +455,3 @@ def test_pair_count_and_pair_at(env):
     for bad in (2, -1):
         with pytest.raises(AssertionError, match="no such pair"):
             env.chain.query(env.swap, "pair_at", [bad])
-
-
-# ---- reentrancy ----------------------------------------------------------------------------
-
-# A test-only token whose transfer_from calls back into a contract once, with the token as the caller.
-HOOK_TOKEN = '''
-@constructor
-def init(supply: int):
-    storage["bal", ctx.sender] = supply
-@view
-def balance_of(owner: address) -> int:
-    return storage.get(["bal", owner], 0)
-@public
-def give(to: address, amount: int):
-    move(ctx.sender, to, amount)
-@public
-def transfer_from(owner: address, to: address, amount: int) -> bool:
-    move(owner, to, amount)
-    hook = storage.get("hook", None)
-    if hook is not None:
-        del storage["hook"]
-        call(hook[0], hook[1], hook[2])
-    return True
-@public
-def arm(target: address, method: str, args: list):
-    storage["hook"] = [target, method, args]
-@public
-def act(target: address, method: str, args: list):
-    return call(target, method, args)
-def move(src, dst, amount):
-    have = storage.get(["bal", src], 0)
-    require(amount >= 0 and have >= amount, "insufficient balance")
-    storage["bal", src] = have - amount
-    storage["bal", dst] = storage.get(["bal", dst], 0) + amount
-'''
-
-
-@pytest.fixture
-def hooked(env):
-    alice, bob, _ = env.users
-    b = env.tokens[1]
-    res = env.chain.deploy(alice, HOOK_TOKEN, [SUPPLY])
-    assert res.ok, res.error
-    e = res.address
-    assert add(env, alice, e, b, 1000 * UNIT, 1000 * UNIT).ok
-    env.chain.must(alice, e, "give", [bob, 100 * UNIT])
-    env.chain.must(alice, e, "give", [e, 100 * UNIT])
-    env.chain.must(alice, b, "transfer", [e, 100 * UNIT])
-    env.chain.must(alice, e, "act", [b, "approve", [env.swap, MAX_UINT]])
-    return e, b
-
-
-def test_reentry_into_the_same_method_reverts(env, hooked):
-    e, b = hooked
-    bob = env.users[1]
-    env.chain.must(bob, e, "arm", [env.swap, "swap_exact_tokens_for_tokens", [UNIT, 0, [e, b], e, FAR]])
-    before = snapshot(env), env.chain.query(env.swap, "get_reserves", [e, b])
-    res = env.chain.call(bob, env.swap, "swap_exact_tokens_for_tokens", [UNIT, 0, [e, b], bob, FAR])
-    assert not res.ok
-    assert res.error == "reentrant call to swap_exact_tokens_for_tokens"
-    assert (snapshot(env), env.chain.query(env.swap, "get_reserves", [e, b])) == before
-
-
-def test_reentry_into_another_method_keeps_pools_consistent(env, hooked):
-    # While the swap pulls its input, the token adds liquidity to the very pool being traded:
-    # the swap re-reads the reserves after the pull and its k check holds against the new ones.
-    e, b = hooked
-    bob = env.users[1]
-    env.chain.must(bob, e, "arm", [env.swap, "add_liquidity", [e, b, 50 * UNIT, 50 * UNIT, 0, 0, e, FAR]])
-    amount_in = 10 * UNIT
-    out = ref_out(amount_in, 1000 * UNIT, 1000 * UNIT)
-    got = bal(env, b, bob)
-    res = env.chain.call(bob, env.swap, "swap_exact_tokens_for_tokens", [amount_in, 0, [e, b], bob, FAR])
-    assert res.ok, res.error
-    assert res.output == [amount_in, out]
-    assert [x.name for x in res.events if x.name in ("Mint", "Swap")] == ["Mint", "Swap"]
-    assert env.chain.query(env.swap, "get_reserves", [e, b]) == [1050 * UNIT + amount_in, 1050 * UNIT - out]
-    assert bal(env, b, bob) - got == out
-    assert env.chain.query(e, "balance_of", [env.swap]) == 1050 * UNIT + amount_in
-    assert bal(env, b, env.swap) == 1050 * UNIT - out
-    assert env.chain.query(env.swap, "lp_balance", [e, b, e]) > 0

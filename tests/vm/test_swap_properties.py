@@ -17,7 +17,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from tests.vm.test_swap import FAR, ref_impact_bps, ref_in, ref_out, setup_env
+from tests.vm.swap_world import FAR, ref_impact_bps, ref_in, ref_out, setup_env
 from vm.values import ZERO_ADDRESS
 
 PAIRS = [(0, 1), (1, 2), (0, 2)]
