@@ -33,6 +33,9 @@ log_level = "info"
 listen = "127.0.0.1:{rpc_port}"
 max_body_bytes = 1048576
 max_batch = 100
+# Comma-separated browser origins allowed to call (e.g. "http://localhost:3000", or "*" for any).
+# A request with an Origin header not listed gets 403; clients outside a browser send none.
+cors_origins = ""
 
 [p2p]
 listen = "127.0.0.1:{p2p_port}"
@@ -69,6 +72,7 @@ class NodeConfig:
     rpc_port: int = 8545
     rpc_max_body_bytes: int = 1 << 20
     rpc_max_batch: int = 100
+    rpc_cors_origins: tuple[str, ...] = ()
     p2p_host: str = "127.0.0.1"
     p2p_port: int = 26656
     persistent_peers: tuple[str, ...] = ()
@@ -132,8 +136,11 @@ def load_config(home: Path) -> NodeConfig:
     if log_format not in ("text", "json"):
         raise ConfigError(f"{path}: node.log_format must be \"text\" or \"json\"")
 
+    def listed(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+        return tuple(x.strip() for x in typed(table, key, str, "", where).split(",") if x.strip())
+
     def peers(key: str) -> tuple[str, ...]:
-        return tuple(x.strip() for x in typed(p, key, str, "", "p2p").split(",") if x.strip())
+        return listed(p, key, "p2p")
 
     return NodeConfig(
         home=home,
@@ -144,6 +151,7 @@ def load_config(home: Path) -> NodeConfig:
         rpc_port=rpc_port,
         rpc_max_body_bytes=typed(r, "max_body_bytes", int, d.rpc_max_body_bytes, "rpc"),
         rpc_max_batch=typed(r, "max_batch", int, d.rpc_max_batch, "rpc"),
+        rpc_cors_origins=listed(r, "cors_origins", "rpc"),
         p2p_host=p2p_host,
         p2p_port=p2p_port,
         persistent_peers=peers("persistent_peers"),

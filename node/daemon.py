@@ -13,7 +13,7 @@ from typing import Any
 from node.blocksync import BlockSync
 from node.chain import Chain
 from node.config import NodeConfig, load_config, load_key
-from node.crypto import sha256
+from node.crypto import AddressError, parse_address, sha256
 from node.engine import CommittedBlock, Engine, EngineConfig
 from node.errors import StoreCorrupted
 from node.genesis import load_genesis
@@ -112,6 +112,7 @@ class Node:
             host=config.rpc_host,
             port=config.rpc_port,
             max_body_bytes=config.rpc_max_body_bytes,
+            cors_origins=config.rpc_cors_origins,
             health=self.api.health,
         )
         self.rpc.register_topic("newHeads")
@@ -179,8 +180,17 @@ class Node:
 
 def _tx_validate(params: dict[str, Any]) -> None:
     h = params.get("hash")
-    if not isinstance(h, str) or len(h) != 66 or not h.startswith("0x"):
+    if set(params) != {"hash"} or not isinstance(h, str) or len(h) != 66 or not h.startswith("0x") \
+            or not _is_hex(h[2:]):
         raise ValueError("tx subscription needs params {\"hash\": \"0x<64 hex>\"}")
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        bytes.fromhex(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _tx_accepts(params: dict[str, Any], payload: Any) -> bool:
@@ -188,9 +198,17 @@ def _tx_accepts(params: dict[str, Any], payload: Any) -> bool:
 
 
 def _event_validate(params: dict[str, Any]) -> None:
-    for key in ("address", "name"):
-        if key in params and not isinstance(params[key], str):
-            raise ValueError(f"events filter {key} must be a string")
+    # A misspelt key or a bad address would otherwise subscribe to everything, or to nothing, silently.
+    unknown = set(params) - {"address", "name"}
+    if unknown:
+        raise ValueError(f"events filter takes \"address\" and \"name\" only, not {sorted(unknown)}")
+    if "address" in params:
+        try:
+            parse_address(params["address"])
+        except AddressError as exc:
+            raise ValueError(f"events filter address: {exc}") from None
+    if "name" in params and not isinstance(params["name"], str):
+        raise ValueError("events filter name must be a string")
 
 
 def _event_accepts(params: dict[str, Any], payload: Any) -> bool:

@@ -203,7 +203,12 @@ class NodeApi:
                 before = (int(h), int(i))
             except ValueError as exc:
                 raise invalid_params("cursor: use the next_cursor of a previous answer") from exc
-        rows = self.chain.store.address_history(addr, limit, before)
+            if not (0 <= before[0] < 2**64 and 0 <= before[1] < 2**32):
+                raise invalid_params("cursor: use the next_cursor of a previous answer")
+        # One row more than asked says whether another page exists: next_cursor is null on the last one.
+        rows = self.chain.store.address_history(addr, limit + 1, before)
+        more = len(rows) > limit
+        rows = rows[:limit]
         items = []
         for height, index, tx_hash in rows:
             loc = self.chain.store.get_tx(tx_hash)
@@ -216,7 +221,7 @@ class NodeApi:
                 "tx": tx_json(self.mempool.decode_verified(block.txs[index])),
                 "receipt": receipt_json(loc.receipt),
             })
-        next_cursor = f"{rows[-1][0]}:{rows[-1][1]}" if len(rows) == limit else None
+        next_cursor = f"{rows[-1][0]}:{rows[-1][1]}" if more else None
         return {"address": to_checksum_address(addr), "txs": items, "next_cursor": next_cursor}
 
     async def chain_getEvidence(self, from_height: int = 1, limit: int = 100) -> dict[str, Any]:

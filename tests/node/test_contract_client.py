@@ -361,3 +361,27 @@ async def test_event_subscription_carries_contract_event_data(node):
     event = note["params"]["result"]
     assert event["tx_hash"] == tx_hash and event["address"] == contract
     assert (event["name"], event["data"]) == ("Bumped", [addr(4), "9"])
+
+
+async def test_subscription_filters_are_checked(node):
+    contract = node.client.deploy(key(5), COUNTER, [0, addr(5)])["contract_address"]
+    bad_checksum = contract[:2] + "".join(c.swapcase() if c.isalpha() else c for c in contract[2:])
+    refused = [
+        ["events", {"address": "0x12"}],
+        ["events", {"address": "hello"}],
+        ["events", {"address": bad_checksum}],
+        ["events", {"adress": contract}],  # a misspelt key must not become a match-all filter
+        ["events", {"name": 5}],
+        ["tx", {"hash": "0x" + "zz" * 32}],
+        ["tx", {"hash": "0x" + "00" * 32, "extra": 1}],
+    ]
+    async with aiohttp.ClientSession() as session, session.ws_connect(node.rpc_url + "/ws") as ws:
+        for i, params in enumerate(refused):
+            await ws.send_json({"jsonrpc": "2.0", "id": i, "method": "subscribe", "params": params})
+            answer = await ws.receive_json(timeout=10)
+            assert answer["id"] == i and answer["error"]["code"] == -32602, (params, answer)
+        for i, params in enumerate([["events", {"address": contract.lower()}], ["events", {"address": contract}],
+                                    ["events", {}]], start=100):
+            await ws.send_json({"jsonrpc": "2.0", "id": i, "method": "subscribe", "params": params})
+            answer = await ws.receive_json(timeout=10)
+            assert answer["id"] == i and answer["result"].startswith("0x"), (params, answer)

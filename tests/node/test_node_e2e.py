@@ -90,6 +90,21 @@ def test_transfers_commit_exactly_and_survive_restart(node, tmp_path):
     )
     heights = [(t["height"], t["index"]) for t in history["txs"]]
     assert heights == sorted(heights, reverse=True)
+    assert history["next_cursor"] is None and len(history["txs"]) >= 3
+    # Pages of 2 give the same history; the last page says there is no next one.
+    pages, cursor = [], None
+    while True:
+        page = client.call("account_txs", addr(0), 2, cursor)
+        pages.append(page["txs"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [t for p in pages for t in p] == history["txs"]
+    assert all(len(p) == 2 for p in pages[:-1]) and 1 <= len(pages[-1]) <= 2
+    for bad in ("-1:0", "1:99999999999", "x", "1:2:3"):
+        with pytest.raises(RpcCallError) as err:
+            client.call("account_txs", addr(0), 2, bad)
+        assert err.value.code == -32602
 
     assert node.stop() == 0
     node.start()
