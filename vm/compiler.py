@@ -87,16 +87,22 @@ class _Rewriter(ast.NodeTransformer):
         return out
 
     def visit_FunctionDef(self, fn: ast.FunctionDef) -> ast.FunctionDef:
+        guarded = any(isinstance(d, ast.Name) and d.id == "nonreentrant" for d in fn.decorator_list)
         fn.decorator_list = []
         fn.returns = None
         for a in fn.args.args:
             a.annotation = None
         fn.args.defaults = [self.visit(d) for d in fn.args.defaults]
         # Entering charges the call and the first block, and counts the depth.
-        enter = ast.Expr(_call("_enter", ast.Constant(sum(_cost(s) for s in fn.body) + gas.CALL)))
+        enter: list[ast.stmt] = [ast.Expr(_call("_enter", ast.Constant(sum(_cost(s) for s in fn.body) + gas.CALL)))]
+        leave: list[ast.stmt] = [ast.Expr(_call("_leave"))]
+        if guarded:
+            # The lock is the function's own, so a call from the contract's code holds it too.
+            name = ast.Constant(fn.name)
+            enter.append(ast.Expr(_call("_lock", name)))
+            leave.insert(0, ast.Expr(_call("_unlock", name)))
         inner = self.statements(fn.body)
-        fn.body = [enter, ast.Try(body=inner or [ast.Pass()], handlers=[], orelse=[],
-                                  finalbody=[ast.Expr(_call("_leave"))])]
+        fn.body = [*enter, ast.Try(body=inner or [ast.Pass()], handlers=[], orelse=[], finalbody=leave)]
         return fn
 
     def visit_If(self, s: ast.If) -> ast.If:

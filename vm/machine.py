@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -18,7 +19,8 @@ from vm import gas
 from vm.checker import Interface, Method, abi_name
 from vm.compiler import CodeStore, Compiled, compile_contract
 from vm.errors import CheckError, Fault, OutOfGas, VMError
-from vm.runtime import Meter, make_helpers
+from vm.meter import Meter
+from vm.runtime import make_helpers
 from vm.values import (
     ZERO_ADDRESS,
     Address,
@@ -99,7 +101,7 @@ class _Frame:
 
 
 class _Tx:
-    __slots__ = ("balances", "code", "events", "locks", "modules", "origin", "storage")
+    __slots__ = ("balances", "code", "events", "locks", "modules", "origin", "storage", "used")
 
     def __init__(self, origin: Address) -> None:
         self.origin = origin
@@ -109,6 +111,7 @@ class _Tx:
         self.events: list[Event] = []
         self.locks: set[tuple[bytes, str]] = set()
         self.modules: dict[bytes, _Module] = {}
+        self.used: set[bytes] = set()  # contracts whose code this transaction has paid to load
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,7 @@ class _Module:
     compiled: Compiled
     module: dict[str, Any]
     cost: int  # gas its top-level constants took to evaluate, charged on each use
+    size: int  # bytes of source: a transaction's first use of the contract pays for loading them
 
 
 class Storage:
@@ -191,7 +195,8 @@ class VM:
         self.meter = Meter()
         self._frames: list[_Frame] = []
         self._tx = _Tx(ZERO_ADDRESS)
-        self._loaded: dict[bytes, _Module] = {}  # committed code only
+        # Committed code only, and a bounded number: what a block can make a node hold stays small.
+        self._loaded: OrderedDict[bytes, _Module] = OrderedDict()
         self._base = make_helpers(self.meter, Storage)
         self._base.update({
             "storage": Storage(self), "ctx": Ctx(self), "emit": self._emit, "call": self._call,
@@ -219,7 +224,8 @@ class VM:
             self._tx.code[address] = code
             self._move(sender_a, address, value)
             ctor = compiled.interface.constructor
-            loaded = self._module(compiled)  # top-level constants fail here, not at a later call
+            loaded = self._module(compiled, address, len(code))  # top-level constants fail here, not later
+            self._tx.used.add(address)  # its bytes were paid for above
             self.meter.charge(loaded.cost)
             module = loaded.module
             if ctor is None:
@@ -303,8 +309,11 @@ class VM:
         code = self._tx.code.get(address)
         return code if code is not None else _host_read(self.host.get_code, address)
 
-    def _module(self, compiled: Compiled) -> _Module:
+    def _module(self, compiled: Compiled, address: Address, size: int) -> _Module:
         module = dict(self._base)
+        # @nonreentrant functions take their lock on entry (compiler), internal calls included.
+        module["_lock"] = lambda name: self._lock(address, name)
+        module["_unlock"] = lambda name: self._tx.locks.discard((bytes(address), name))
         # Top-level constants run on their own meter, within a fixed budget checked at deploy.
         # What they cost is charged on every use of the contract, loaded now or earlier: a
         # cached module must not make a call cheaper on one node than on another.
@@ -318,7 +327,13 @@ class VM:
             raise Fault(f"top-level constants cost over {gas.MODULE_BUDGET} gas") from None
         finally:
             meter.used, meter.limit = saved
-        return _Module(compiled, module, cost)
+        return _Module(compiled, module, cost, size)
+
+    def _lock(self, address: Address, name: str) -> None:
+        lock = (bytes(address), name)
+        if lock in self._tx.locks:
+            raise Fault(f"reentrant call to {name}")
+        self._tx.locks.add(lock)
 
     def _load(self, address: Address) -> _Module:
         entry = self._loaded.get(address) or self._tx.modules.get(address)
@@ -327,9 +342,21 @@ class VM:
             code = self._code(address)
             if code is None:
                 raise Fault(f"no contract at {to_checksum(address)}")
-            entry = self._module(compile_contract(code.decode(), self.code_store))
+            entry = self._module(compile_contract(code.decode(), self.code_store), address, len(code))
             # Code deployed by this transaction is kept only as long as the transaction.
-            (self._tx.modules if fresh else self._loaded)[address] = entry
+            if fresh:
+                self._tx.modules[address] = entry
+            else:
+                self._loaded[address] = entry
+                if len(self._loaded) > gas.LOADED_MODULES:
+                    self._loaded.popitem(last=False)
+        elif address in self._loaded:
+            self._loaded.move_to_end(address)
+        # Paid once per transaction whether this node had the module in memory or not, so that
+        # every node charges the same.
+        if address not in self._tx.used:
+            self._tx.used.add(address)
+            self.meter.charge(entry.size // gas.LOAD_BYTES)
         self.meter.charge(entry.cost)
         return entry
 
@@ -353,17 +380,10 @@ class VM:
         for (name, abi), arg in zip(m.params, args, strict=False):
             if not matches(abi, arg):
                 raise Fault(f"argument {name} of {m.name} must be {abi_name(abi)}")
-        lock = (bytes(contract), m.name)
-        if m.nonreentrant:
-            if lock in self._tx.locks:
-                raise Fault(f"reentrant call to {m.name}")
-            self._tx.locks.add(lock)
-        # The function's own entry charges the call and counts the depth.
+        # The function's own entry charges the call, counts the depth and takes a @nonreentrant lock.
         self._frames.append(_Frame(contract, sender, value, readonly or m.kind == "view"))
         result = module[m.name](*args)
         self._frames.pop()
-        if m.nonreentrant:
-            self._tx.locks.discard(lock)
         out, cost = self._copy(result)
         if cost > gas.ITEM:  # a plain scalar result is free
             self.meter.charge(cost)

@@ -1,78 +1,23 @@
-"""The helpers and builtins contract code runs with, bound to one gas meter.
+"""The helpers and methods contract code runs with, bound to one gas meter.
 
 Everything here is reachable from contract code only through the names the compiler
-emits (`_add`, `_m_append`, ...) or the builtin names of docs/contracts.md. Each helper
+emits (`_add`, `_m_append`, ...); the builtins are in vm/builtin_funcs.py. Each helper
 checks exact types, charges gas before doing work in proportion to its size, and keeps
 integers within 256 bits.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
 from collections.abc import Callable
 from typing import Any
 
 from vm import gas
-from vm.errors import AbiError, Fault, OutOfGas, Revert
-from vm.values import MAX_INT, SCALAR_TYPES, ZERO_ADDRESS, Address, check_int, dict_key, parse_address, to_checksum
+from vm.builtin_funcs import make_builtins
+from vm.errors import Fault
+from vm.meter import Meter, check_len, compact, overflow, scalar, scan_width, search_cost, type_name
+from vm.values import MAX_INT, Address, dict_key, to_checksum
 
 _SIZED = (str, bytes, Address, list)
-
-
-class Meter:
-    """Gas used against a limit, and the depth of calls in progress."""
-
-    __slots__ = ("depth", "limit", "used")
-
-    def __init__(self) -> None:
-        self.used = 0
-        self.limit = 0
-        self.depth = 0
-
-    def charge(self, n: int) -> None:
-        self.used += n
-        if self.used > self.limit:
-            self.used = self.limit
-            raise OutOfGas()
-
-    def enter(self, n: int) -> None:
-        self.charge(n)
-        self.depth += 1
-        if self.depth > gas.MAX_CALL_DEPTH:
-            raise Fault(f"call depth over {gas.MAX_CALL_DEPTH}")
-
-    def leave(self) -> None:
-        self.depth -= 1
-
-
-def scan_width(x: Any) -> int:
-    """Extra gas per item when comparing x with every item of a list."""
-    t = type(x)
-    return len(x) // gas.LONG_KEY if t is str or t is bytes or t is Address else 0
-
-
-def _overflow() -> Fault:
-    return Fault("integer overflow")
-
-
-def _tname(x: Any) -> str:
-    t = type(x)
-    return "address" if t is Address else "None" if x is None else t.__name__
-
-
-def scalar(x: Any) -> Any:
-    if type(x) in SCALAR_TYPES:
-        return x
-    raise Fault(f"a {_tname(x)} cannot be compared: compare its items")
-
-
-def check_len(t: type, n: int) -> None:
-    if t is list or t is dict:
-        if n > gas.MAX_LIST:
-            raise Fault(f"a {t.__name__} of over {gas.MAX_LIST} items")
-    elif n > gas.MAX_BYTES:
-        raise Fault(f"a {t.__name__} of over {gas.MAX_BYTES} bytes")
 
 
 def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
@@ -85,7 +30,7 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
 
     def bigint(r: int) -> int:
         if not -MAX_INT <= r <= MAX_INT:
-            raise _overflow()
+            raise overflow()
         return r
 
     def add(a: Any, b: Any) -> Any:
@@ -94,7 +39,7 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
             r = a + b
             if -MAX_INT <= r <= MAX_INT:
                 return r
-            raise _overflow()
+            raise overflow()
         if ta in _SIZED and type(b) in _SIZED:
             sized(list if ta is list else str, len(a) + len(b))
         r = a + b
@@ -103,14 +48,14 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
     def sub(a: Any, b: Any) -> Any:
         r = a - b
         if type(r) is int and not -MAX_INT <= r <= MAX_INT:
-            raise _overflow()
+            raise overflow()
         return r
 
     def mul(a: Any, b: Any) -> Any:
         ta, tb = type(a), type(b)
         if (ta is int or ta is bool) and (tb is int or tb is bool):
             if a.bit_length() + b.bit_length() > 257:
-                raise _overflow()
+                raise overflow()
             return bigint(a * b)
         if ta in _SIZED and (tb is int or tb is bool):
             sized(list if ta is list else str, len(a) * max(b, 0))
@@ -132,7 +77,7 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
         if a in (0, 1, -1):
             return a**b
         if (abs(a).bit_length() - 1) * b > 256:
-            raise _overflow()
+            raise overflow()
         r = bigint(a**b)
         charge(gas.INT_WORD * (r.bit_length() // 64 + 1))
         return r
@@ -143,7 +88,7 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
         if b < 0:
             raise Fault("negative shift count")
         if a and a.bit_length() + b > 256:
-            raise _overflow()
+            raise overflow()
         return a << b
 
     def bitor(a: Any, b: Any) -> Any:
@@ -196,8 +141,14 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
 
     def del_(c: Any, k: Any) -> None:
         key_cost(k)
-        if type(c) is list:
+        tc = type(c)
+        if tc is list:
             charge(len(c) // 16)  # the items after k shift down
+        elif tc is dict:
+            charge(gas.DICT_DELETE)
+            del c[k]
+            compact(c)
+            return
         del c[k]
 
     def key(k: Any) -> Any:
@@ -227,16 +178,16 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
             charge(len(c) * (1 + scan_width(x)) + gas.STEP)
             return scalar(x) in c
         if tc is str or tc is bytes or tc is Address:
-            charge((len(c) + len(scalar(x))) // 4 + gas.STEP)  # worst-case patterns: 0.3 s per 10M gas at // 8
+            charge(search_cost(c, scalar(x)) + len(x) // 4)
             return x in c
         if tc is storage_type:
             return c.has(x)
-        raise Fault(f"in needs a list, dict, str, bytes or storage, not {_tname(c)}")
+        raise Fault(f"in needs a list, dict, str, bytes or storage, not {type_name(c)}")
 
     def slice_(v: Any, lo: Any, hi: Any, st: Any) -> Any:
         t = type(v)
         if t not in (list, str, bytes, Address):
-            raise Fault(f"a {_tname(v)} cannot be sliced")
+            raise Fault(f"a {type_name(v)} cannot be sliced")
         n = len(range(len(v))[lo:hi:st])
         sized(list if t is list else str, n)
         return v[lo:hi:st]
@@ -248,7 +199,7 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
         "_key": key,
     }
     h.update(_methods(charge, sized, storage_type))
-    h.update(_builtins(charge, sized))
+    h.update(make_builtins(charge, sized))
     return h
 
 
@@ -256,7 +207,7 @@ def _method(name: str, table: dict[type, Callable[..., Any]]) -> Callable[..., A
     def dispatch(obj: Any, *args: Any, **kwargs: Any) -> Any:
         impl = table.get(type(obj))
         if impl is None:
-            raise Fault(f"a {_tname(obj)} has no method {name}")
+            raise Fault(f"a {type_name(obj)} has no method {name}")
         return impl(obj, *args, **kwargs)
 
     dispatch.__name__ = f"_m_{name}"
@@ -320,8 +271,10 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
         return x.get(scalar(k), default)
 
     def d_pop(x: dict, k: Any, *default: Any) -> Any:
-        charge(gas.STEP + scan_width(k))
-        return x.pop(scalar(k), *default)
+        charge(gas.STEP + gas.DICT_DELETE + scan_width(k))
+        out = x.pop(scalar(k), *default)
+        compact(x)
+        return out
 
     def d_setdefault(x: dict, k: Any, default: Any = None) -> Any:
         check_len(dict, len(x) + 1)
@@ -349,8 +302,14 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
         return x.strip(chars)
 
     def s_split(x: str, sep: Any = None, maxsplit: int = -1) -> list:
+        if (sep is not None and type(sep) is not str) or type(maxsplit) is not int:
+            raise Fault("split takes a str separator and an int maxsplit")
         sized(str, len(x))
-        out = x.split(sep, maxsplit)
+        if sep is not None:
+            charge(search_cost(x, sep))
+        # Split at most the list limit, so that the pieces are never built first and refused after.
+        limit = gas.MAX_LIST if maxsplit < 0 else min(maxsplit, gas.MAX_LIST)
+        out = x.split(sep, limit)
         sized(list, len(out))
         return out
 
@@ -366,7 +325,7 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
     def s_replace(x: str, old: str, new: str, count: int = -1) -> str:
         if type(old) is not str or type(new) is not str:
             raise Fault("replace takes str arguments")
-        charge(len(x) // 8 + gas.STEP)
+        charge(2 * search_cost(x, old))  # count, then replace
         hits = x.count(old) if count < 0 else min(count, x.count(old))
         sized(str, len(x) + hits * (len(new) - len(old)))
         return x.replace(old, new, count)
@@ -389,7 +348,7 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
     def find(x: Any, sub: Any, *rest: Any) -> int:
         if type(sub) is not type(x):
             raise Fault("find takes a value of the same type")
-        per_len(4)(x)
+        charge(search_cost(x, sub))
         return x.find(sub, *rest)
 
     byt = (bytes, Address)
@@ -407,186 +366,3 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
         "find": {str: find, bytes: find}, "hex": dict.fromkeys(byt, b_hex), "decode": dict.fromkeys(byt, b_decode),
     }
     return {f"_m_{name}": _method(name, table) for name, table in tables.items()}
-
-
-def _builtins(charge: Callable[[int], None], sized: Callable[[type, int], None]) -> dict[str, Any]:
-    def seq(x: Any, what: str) -> Any:
-        t = type(x)
-        if t is list or t is range:
-            charge(len(x) * gas.SCAN + gas.STEP)
-            return x
-        if t is dict:
-            charge(len(x) * gas.SCAN + gas.STEP)
-            return list(x)
-        raise Fault(f"{what} takes a list, not a {_tname(x)}")
-
-    def len_(x: Any) -> int:
-        if type(x) in (list, dict, str, bytes, Address, range):
-            return len(x)
-        raise Fault(f"a {_tname(x)} has no length")
-
-    def abs_(x: Any) -> int:
-        if type(x) not in (int, bool):
-            raise Fault("abs takes an integer")
-        return abs(x)
-
-    def text_bytes(items: Any) -> int:
-        """Bytes of the str and bytes among items: comparing them costs by length."""
-        return sum(len(i) for i in items if type(i) in (str, bytes, Address))
-
-    def extreme(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
-        def run(*args: Any) -> Any:
-            items = seq(args[0], name) if len(args) == 1 else args
-            for i in items:
-                scalar(i)
-            charge(text_bytes(items) // gas.LONG_KEY)
-            if not items:
-                raise Fault(f"{name} of an empty list")
-            return fn(items)
-
-        return run
-
-    def sum_(x: Any) -> int:
-        items = seq(x, "sum")
-        total = 0
-        for i in items:
-            if type(i) not in (int, bool):
-                raise Fault("sum adds integers")
-            total += i
-        if not -MAX_INT <= total <= MAX_INT:
-            raise _overflow()
-        return total
-
-    def range_(*args: Any) -> range:
-        if not 1 <= len(args) <= 3 or any(type(a) not in (int, bool) for a in args):
-            raise Fault("range takes 1 to 3 integers")
-        return range(*args)
-
-    def list_(x: Any = None) -> list:
-        if x is None:
-            return []
-        if type(x) in (list, dict, range, str):
-            sized(list, len(x))
-            return list(x)
-        raise Fault(f"list() takes a list, dict, range or str, not a {_tname(x)}")
-
-    def dict_(x: Any = None) -> dict:
-        if x is None:
-            return {}
-        if type(x) is dict:
-            sized(dict, len(x))
-            return dict(x)
-        if type(x) is list:
-            sized(dict, len(x))
-            out = {}
-            for pair in x:
-                if type(pair) is not list or len(pair) != 2:
-                    raise Fault("dict() takes a dict or a list of [key, value] pairs")
-                out[dict_key(pair[0])] = pair[1]
-            return out
-        raise Fault(f"dict() takes a dict or a list of pairs, not a {_tname(x)}")
-
-    def str_(x: Any = "") -> str:
-        t = type(x)
-        if t is str:
-            return x
-        if t is int or t is bool or x is None:
-            return str(x)
-        if t is Address:
-            charge(gas.CHECKSUM)
-            return to_checksum(x)
-        raise Fault(f"str() of a {_tname(x)}: use .hex() or .decode() for bytes")
-
-    def int_(x: Any = 0, base: int = 10) -> int:
-        t = type(x)
-        if t is int or t is bool:
-            return int(x)
-        if t is str:
-            if len(x) > 100 or type(base) is not int:
-                raise Fault("int() of a string over 100 characters")
-            try:
-                return check_int(int(x, base))
-            except ValueError:
-                raise Fault(f"int() cannot read {x[:40]!r}") from None
-        raise Fault(f"int() of a {_tname(x)}")
-
-    def bool_(x: Any = False) -> bool:
-        return bool(x)
-
-    def sorted_(x: Any, reverse: bool = False) -> list:
-        items = seq(x, "sorted")
-        for i in items:
-            scalar(i)
-        rounds = max(len(items).bit_length(), 1)
-        sized(list, len(items) * rounds)
-        charge(text_bytes(items) * rounds // gas.LONG_KEY)
-        return sorted(items, reverse=bool(reverse))
-
-    def reversed_(x: Any) -> list:
-        items = seq(x, "reversed")
-        sized(list, len(items))
-        return list(reversed(items))
-
-    def enumerate_(x: Any, start: int = 0) -> list:
-        if type(start) is not int or abs(start) > MAX_INT - gas.MAX_LIST:
-            raise Fault("enumerate() starts at an integer well within 256 bits")
-        items = seq(x, "enumerate")
-        sized(list, 3 * len(items))
-        return [[i, v] for i, v in enumerate(items, start)]
-
-    def zip_(*lists: Any) -> list:
-        cols = [seq(x, "zip") for x in lists]
-        n = min((len(c) for c in cols), default=0)
-        sized(list, n * (len(cols) + 1))
-        return [list(row) for row in zip(*cols, strict=False)]
-
-    def all_(x: Any) -> bool:
-        return all(seq(x, "all"))
-
-    def any_(x: Any) -> bool:
-        return any(seq(x, "any"))
-
-    def isqrt_(n: Any) -> int:
-        if type(n) not in (int, bool) or n < 0:
-            raise Fault("isqrt takes a non-negative integer")
-        charge(gas.INT_WORD * 8)
-        return math.isqrt(n)
-
-    def reason_text(reason: Any) -> str:
-        if type(reason) is not str:
-            raise Fault("a revert reason is a str")
-        return reason[:256]
-
-    def require(cond: Any, reason: Any = "") -> None:
-        if not cond:
-            raise Revert(reason_text(reason) or "requirement failed")
-
-    def revert(reason: Any = "") -> None:
-        raise Revert(reason_text(reason) or "reverted")
-
-    def sha256_(data: Any) -> bytes:
-        if type(data) not in (bytes, Address):
-            raise Fault("sha256 takes bytes: use .encode() for a str")
-        charge(gas.HASH + len(data) * gas.HASH_BYTE)
-        return hashlib.sha256(data).digest()
-
-    def address_(x: Any) -> Address:
-        if type(x) is Address:
-            return x
-        if type(x) is bytes:
-            return Address(x)
-        if type(x) is str:
-            charge(gas.CHECKSUM)
-            try:
-                return parse_address(x)
-            except AbiError as exc:
-                raise Fault(str(exc)) from None
-        raise Fault(f"address() of a {_tname(x)}")
-
-    return {
-        "len": len_, "abs": abs_, "min": extreme(min, "min"), "max": extreme(max, "max"), "sum": sum_,
-        "range": range_, "list": list_, "dict": dict_, "str": str_, "int": int_, "bool": bool_, "sorted": sorted_,
-        "reversed": reversed_, "enumerate": enumerate_, "zip": zip_, "all": all_, "any": any_, "isqrt": isqrt_,
-        "require": require, "revert": revert, "sha256": sha256_, "address": address_,
-        "ZERO_ADDRESS": ZERO_ADDRESS, "MAX_UINT": MAX_INT,
-    }

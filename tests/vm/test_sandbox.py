@@ -1,9 +1,14 @@
 """Known escapes and bombs: each is refused at deploy time or stopped at run time."""
 
+import sys
+import tracemalloc
+
 import pytest
 
 from vm import CheckError, contract_address, gas
 from vm.checker import MAX_SOURCE_BYTES, check
+from vm.meter import Meter
+from vm.runtime import make_helpers
 from vm.testing import Chain
 
 
@@ -341,3 +346,119 @@ def test_reading_storage_pays_per_item_decoded(chain):
         used.append(chain.call(owner, c, "get", []).gas_used)
     # 1 encoded byte per empty dict, some 60 bytes of memory each: the items are what pays.
     assert used[1] - used[0] >= (10_000 - 10) * 16
+
+
+# -- fourth review -------------------------------------------------------------------------------
+
+
+def test_a_dict_emptied_by_deletes_is_rebuilt_in_order():
+    # CPython never shrinks a dict on delete and walks its dead slots: 87,000 deletes made each
+    # later walk of a one-item dict cost 87,000 steps for the gas of one.
+    meter = Meter()
+    meter.limit = 10**9
+    h = make_helpers(meter, object)
+    d = {i: i for i in range(20_000)}
+    full = sys.getsizeof(d)
+    for i in range(0, 19_990, 2):
+        h["_del"](d, i)
+    for i in range(1, 19_990, 2):
+        h["_m_pop"](d, i)
+    assert list(d.items()) == [(i, i) for i in range(19_990, 20_000)]  # the order is kept
+    assert sys.getsizeof(d) < full // 100
+    # The gas is the same whether or not a rebuild happened: DICT_DELETE per delete.
+    assert meter.used == 19_990 * gas.DICT_DELETE + 9_995 * gas.STEP
+
+
+def test_deleting_most_of_a_dict_keeps_its_meaning(chain):
+    res = gas_of(chain, "d = {}\nfor i in range(5000):\n    d[i] = i * 2\nfor i in range(4990):\n"
+                        "    del d[i]\nd[1] = 7\nx = d.pop(4995)\nreturn [list(d.keys()), sum(d.values()), x]")
+    assert res.ok, res.error
+    keys = [*range(4990, 4995), *range(4996, 5000), 1]
+    assert res.output == [keys, sum(k * 2 for k in keys if k != 1) + 7, 9990]
+
+
+def test_split_stops_at_the_list_limit_before_building_the_pieces(chain):
+    tracemalloc.start()
+    res = gas_of(chain, "s = 'ab ' * 349000\nreturn len(s.split())", gas=5_000_000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert (res.ok, res.error) == (False, f"a list of over {gas.MAX_LIST} items")
+    assert peak < 14_000_000  # 349,000 pieces would be about 25 MB; the cap builds 100,001
+    assert gas_of(chain, "return 'a b c'.split(' ', 1)").output == ["a", "b c"]
+    assert "split takes a str separator" in gas_of(chain, "return 'a'.split(5)").error
+
+
+def test_searching_text_pays_for_the_needle_length(chain):
+    # CPython compares up to the whole needle at each position of a haystack: O(n*m).
+    short = gas_of(chain, "h = 'a' * 29999\nn = 'a' * 8 + 'b'\nx = h.find(n)").gas_used
+    long_ = gas_of(chain, "h = 'a' * 29999\nn = 'a' * 90 + 'b' + 'a' * 8\nx = h.find(n)").gas_used
+    assert long_ - short >= 29999 * (99 - 9) // 64
+    inside = gas_of(chain, "h = 'a' * 29999\nn = 'a' * 90 + 'b' + 'a' * 8\nx = n in h").gas_used
+    assert inside - short >= 29999 * (99 - 9) // 64
+
+
+BANK = '''
+@constructor
+@payable
+def init():
+    pass
+
+@public
+@nonreentrant
+def withdraw(to: address):
+    require(not storage.get("paid", False), "already paid")
+    call(to, "hook")
+    send_coin(to, 100)
+    storage["paid"] = True
+
+@public
+def withdraw_for(to: address):
+    withdraw(to)
+'''
+
+THIEF = '''
+@public
+def hook():
+    if not storage.get("again", False):
+        storage["again"] = True
+        call(storage["bank"], "withdraw", [ctx.this])
+
+@public
+def aim(bank: address):
+    storage["bank"] = bank
+'''
+
+
+def test_nonreentrant_holds_when_the_method_is_called_from_its_own_contract(chain):
+    owner = chain.account(balance=10**20)
+    bank = chain.deploy(owner, BANK, value=1000).address
+    thief = chain.deploy(owner, THIEF).address
+    chain.must(owner, thief, "aim", [bank])
+    for method in ("withdraw", "withdraw_for"):
+        res = chain.call(owner, bank, method, [thief])
+        assert (res.ok, res.error) == (False, "reentrant call to withdraw"), method
+    assert chain.balance(thief) == 0 and chain.balance(bank) == 1000
+    quiet = chain.deploy(owner, "@public\ndef hook():\n    pass\n").address
+    chain.must(owner, bank, "withdraw_for", [quiet])  # a hook that does not call back: paid once
+    assert (chain.balance(bank), chain.balance(quiet)) == (900, 100)
+
+
+def test_a_transaction_pays_once_for_loading_each_contract_it_uses(chain):
+    owner = chain.account(balance=10**20)
+    body = "@public\ndef f():\n    return 1\n"
+    small = chain.deploy(owner, body).address
+    padded = '"""' + "padding " * 5000 + '"""\n' + body
+    big = chain.deploy(owner, padded, gas=50_000_000).address
+    calls = "@public\ndef g(a: address, n: int):\n    for i in range(n):\n        call(a, 'f')\n"
+    caller = chain.deploy(owner, calls).address
+    runs = {(a, n): chain.call(owner, caller, "g", [a, n]) for a in (small, big) for n in (1, 2)}
+    assert all(r.ok for r in runs.values()), [r.error for r in runs.values()]
+    used = {k: r.gas_used for k, r in runs.items()}
+    padding = len(padded) // gas.LOAD_BYTES - len(body) // gas.LOAD_BYTES
+    assert used[big, 1] - used[small, 1] == padding  # paid by the first use
+    assert used[big, 2] - used[small, 2] == padding  # and only by the first
+    # A VM keeps a bounded number of loaded contracts between transactions.
+    many = [chain.deploy(owner, body + f"# {i}\n").address for i in range(gas.LOADED_MODULES + 6)]
+    for a in many:
+        chain.must(owner, caller, "g", [a, 1])
+    assert len(chain.vm._loaded) <= gas.LOADED_MODULES
