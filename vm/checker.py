@@ -236,7 +236,7 @@ class _Checker:
                     raise _fail(stmt, f"{name} is defined twice")
                 if not _is_constant_expr(stmt.value, constants):
                     raise _fail(stmt, f"{name}: a top-level value is an expression of literals and constants")
-                # Constants run again each time a block first loads the contract, uncharged: keep them small.
+                # Constants run again each time a VM loads the contract, and every use pays for them: keep them small.
                 if sum(1 for _ in ast.walk(stmt.value)) > MAX_CONSTANT_NODES:
                     raise _fail(stmt, f"{name}: a top-level value has at most {MAX_CONSTANT_NODES} parts")
                 if len(constants) >= MAX_CONSTANTS:

@@ -112,7 +112,7 @@ class _Rewriter(ast.NodeTransformer):
         return s
 
     def visit_For(self, s: ast.For) -> ast.For:
-        s.iter = self.visit(s.iter)
+        s.iter = _call("_it", self.visit(s.iter))
         s.target = self.visit(s.target)
         s.body = self.body(s.body)
         return s

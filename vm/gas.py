@@ -21,6 +21,7 @@ EMIT_BYTE = 8
 CONTRACT_CALL = 700
 LOAD_BYTES = 4  # a transaction's first use of a contract: 1 gas per this many bytes of its source
 LOADED_MODULES = 64  # loaded contracts a VM keeps in memory between transactions (gas does not depend on it)
+MAX_CONTRACTS_PER_TX = 64  # distinct contracts one transaction may use: what it holds in memory is bounded
 NATIVE_TRANSFER = 2_300
 HASH = 60
 HASH_BYTE = 1

@@ -224,8 +224,9 @@ class VM:
             self._tx.code[address] = code
             self._move(sender_a, address, value)
             ctor = compiled.interface.constructor
-            loaded = self._module(compiled, address, len(code))  # top-level constants fail here, not later
             self._tx.used.add(address)  # its bytes were paid for above
+            loaded = self._module(compiled, address, len(code))  # top-level constants fail here, not later
+            self._tx.modules[address] = loaded
             self.meter.charge(loaded.cost)
             module = loaded.module
             if ctor is None:
@@ -336,29 +337,39 @@ class VM:
         self._tx.locks.add(lock)
 
     def _load(self, address: Address) -> _Module:
-        entry = self._loaded.get(address) or self._tx.modules.get(address)
+        tx = self._tx
+        entry = tx.modules.get(address)
         if entry is None:
-            fresh = address in self._tx.code
             code = self._code(address)
             if code is None:
                 raise Fault(f"no contract at {to_checksum(address)}")
-            entry = self._module(compile_contract(code.decode(), self.code_store), address, len(code))
-            # Code deployed by this transaction is kept only as long as the transaction.
-            if fresh:
-                self._tx.modules[address] = entry
+            self._first_use(address, len(code))
+            fresh = address in tx.code
+            entry = None if fresh else self._loaded.get(address)
+            if entry is None:
+                entry = self._module(compile_contract(code.decode(), self.code_store), address, len(code))
+                if not fresh:  # code deployed by this transaction is kept only as long as the transaction
+                    self._loaded[address] = entry
+                    if len(self._loaded) > gas.LOADED_MODULES:
+                        self._loaded.popitem(last=False)
             else:
-                self._loaded[address] = entry
-                if len(self._loaded) > gas.LOADED_MODULES:
-                    self._loaded.popitem(last=False)
-        elif address in self._loaded:
-            self._loaded.move_to_end(address)
-        # Paid once per transaction whether this node had the module in memory or not, so that
-        # every node charges the same.
-        if address not in self._tx.used:
-            self._tx.used.add(address)
-            self.meter.charge(entry.size // gas.LOAD_BYTES)
+                self._loaded.move_to_end(address)
+            # Held for the rest of the transaction: what the cache evicts meanwhile is never rebuilt
+            # for free, and what a transaction holds is bounded by MAX_CONTRACTS_PER_TX.
+            tx.modules[address] = entry
         self.meter.charge(entry.cost)
         return entry
+
+    def _first_use(self, address: Address, size: int) -> None:
+        """A transaction's first use of a contract pays for its bytes, before they are loaded, whether
+        or not this node had the contract in memory: every node charges the same."""
+        tx = self._tx
+        if address in tx.used:
+            return
+        if len(tx.used) >= gas.MAX_CONTRACTS_PER_TX:
+            raise Fault(f"a transaction uses at most {gas.MAX_CONTRACTS_PER_TX} contracts")
+        tx.used.add(address)
+        self.meter.charge(size // gas.LOAD_BYTES)
 
     def _invoke(self, contract: Address, method: str, args: list[Any], sender: Address, value: int,
                 readonly: bool) -> Any:

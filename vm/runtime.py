@@ -160,9 +160,18 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
         return each(it)
 
     def each(it: Any) -> Any:
-        for x in it:
+        for x in loop(it):
             charge(5 * gas.STEP)  # a generator step costs about as much as five evaluated nodes
             yield x
+
+    def loop(it: Any) -> Any:
+        """What a `for` walks: a dict's keys as they were when the loop began. Changing the dict
+        in the loop then changes nothing of the walk, where CPython's own walk would depend on
+        how the dict's table happens to be laid out (vm.meter.compact rebuilds it)."""
+        if type(it) is dict:
+            charge(len(it) // 8 + gas.STEP)
+            return list(it)
+        return it
 
     def gv(n: int, v: Any) -> Any:
         charge(n)
@@ -195,10 +204,10 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
     h: dict[str, Any] = {
         "_g": charge, "_gv": gv, "_gi": gi, "_enter": meter.enter, "_leave": meter.leave, "_add": add, "_sub": sub,
         "_mul": mul, "_mod": mod, "_pow": power, "_lsh": lshift, "_or": bitor, "_and": bitand, "_xor": bitxor,
-        "_inv": invert, "_s": compared, "_in": contains, "_slice": slice_, "_get": get, "_set": set_, "_del": del_,
-        "_key": key,
+        "_inv": invert, "_s": compared, "_in": contains, "_it": loop, "_slice": slice_, "_get": get, "_set": set_,
+        "_del": del_, "_key": key,
     }
-    h.update(_methods(charge, sized, storage_type))
+    h.update(_methods(charge, sized, storage_type, lambda: meter.limit - meter.used))
     h.update(make_builtins(charge, sized))
     return h
 
@@ -214,7 +223,8 @@ def _method(name: str, table: dict[type, Callable[..., Any]]) -> Callable[..., A
     return dispatch
 
 
-def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], storage_type: type) -> dict[str, Any]:
+def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], storage_type: type,
+             gas_left: Callable[[], int]) -> dict[str, Any]:
     def per_len(factor: int) -> Callable[[Any], None]:
         return lambda x: charge(len(x) // factor + gas.STEP)
 
@@ -302,14 +312,15 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
         return x.strip(chars)
 
     def s_split(x: str, sep: Any = None, maxsplit: int = -1) -> list:
-        if (sep is not None and type(sep) is not str) or type(maxsplit) is not int:
+        if (sep is not None and type(sep) is not str) or type(maxsplit) not in (int, bool):
             raise Fault("split takes a str separator and an int maxsplit")
         sized(str, len(x))
         if sep is not None:
             charge(search_cost(x, sep))
-        # Split at most the list limit, so that the pieces are never built first and refused after.
-        limit = gas.MAX_LIST if maxsplit < 0 else min(maxsplit, gas.MAX_LIST)
-        out = x.split(sep, limit)
+        # Never build more pieces than the list limit or the gas left allows: one piece over
+        # either is enough to fault, after work the gas left has paid for.
+        limit = min(gas.MAX_LIST, gas_left() // gas.ITEM)
+        out = x.split(sep, limit if maxsplit < 0 else min(maxsplit, limit))
         sized(list, len(out))
         return out
 

@@ -462,3 +462,40 @@ def test_a_transaction_pays_once_for_loading_each_contract_it_uses(chain):
     for a in many:
         chain.must(owner, caller, "g", [a, 1])
     assert len(chain.vm._loaded) <= gas.LOADED_MODULES
+
+
+def test_a_transaction_builds_each_contract_once_and_uses_at_most_64(chain):
+    owner = chain.account(balance=10**20)
+    n = gas.MAX_CONTRACTS_PER_TX
+    many = [chain.deploy(owner, f"@public\ndef f():\n    return {i}\n").address for i in range(n)]
+    driver = chain.deploy(owner, "@public\ndef g(cs: list[address], rounds: int):\n    for r in range(rounds):\n"
+                                 "        for c in cs:\n            call(c, 'f')\n").address
+    built = []
+    module = chain.vm._module
+    chain.vm._module = lambda *a: built.append(a[1]) or module(*a)
+    chain.vm._loaded.clear()
+    # Three rounds over 63 contracts plus the driver: 64 in all, each built once however the cache turns.
+    chain.must(owner, driver, "g", [many[:-1], 3], gas=50_000_000)
+    assert len(built) == len(set(built)) == n
+    res = chain.call(owner, driver, "g", [many, 1], gas=50_000_000)
+    assert (res.ok, res.error) == (False, f"a transaction uses at most {n} contracts")
+
+
+def test_a_for_loop_walks_the_dict_as_it_was_when_the_loop_began(chain):
+    res = gas_of(chain, "d = {1: 1, 2: 2, 3: 3}\nfor k in d:\n    del d[k]\n    d[k + 10] = 1\n"
+                        "e = {1: 1, 2: 2}\nout = [e.pop(k) for k in e]\nreturn [list(d), out, len(e)]")
+    assert res.ok, res.error
+    assert res.output == [[11, 12, 13], [1, 2], 0]
+
+
+def test_searching_a_short_text_pays_for_the_whole_needle(chain):
+    base = gas_of(chain, "h = 'a' * 2499\nn = 'a' * 9 + 'b'\nx = h.find(n)").gas_used
+    long_ = gas_of(chain, "h = 'a' * 2499\nn = 'a' * 1240 + 'b' + 'a' * 9\nx = h.find(n)").gas_used
+    assert long_ - base >= 2499 * (1250 - 10) // 64
+
+
+def test_split_never_builds_more_pieces_than_the_gas_left_pays_for(chain):
+    res = gas_of(chain, "s = 'a ' * 50000\nreturn len(s.split())", gas=200_000)
+    assert (res.ok, res.error) == (False, "out of gas")
+    assert gas_of(chain, "return 'a b c'.split(' ', True)").output == ["a", "b c"]
+    assert gas_of(chain, "return 'a  b '.split()").output == ["a", "b"]
