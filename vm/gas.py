@@ -8,6 +8,7 @@ STEP = 4  # each syntax node evaluated (charged per straight-line block, before 
 CALL = 40  # entering a function of the contract
 BYTE = 1  # each byte of a str or bytes built (concatenation, repetition, slicing, join, str())
 ITEM = 16  # each list or dict item built or copied
+KEY_COPY = 4  # each key of a dict a for loop walks (a copy of its keys, 8 bytes each, can be held)
 DICT_DELETE = 16  # a dict delete, and its share of rebuilding a dict that deletes left sparse
 INT_WORD = 2  # each 64-bit word of a ** result (256-bit * and << are cheap enough for the step price)
 
@@ -19,7 +20,7 @@ STORAGE_DELETE = 500
 EMIT = 375
 EMIT_BYTE = 8
 CONTRACT_CALL = 700
-LOAD_BYTES = 4  # a transaction's first use of a contract: 1 gas per this many bytes of its source
+LOAD_BYTES = 1  # a transaction's first use of a contract: 1 gas per this many bytes of its source
 LOADED_MODULES = 64  # loaded contracts a VM keeps in memory between transactions (gas does not depend on it)
 MAX_CONTRACTS_PER_TX = 64  # distinct contracts one transaction may use: what it holds in memory is bounded
 NATIVE_TRANSFER = 2_300

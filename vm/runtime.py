@@ -169,7 +169,7 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
         in the loop then changes nothing of the walk, where CPython's own walk would depend on
         how the dict's table happens to be laid out (vm.meter.compact rebuilds it)."""
         if type(it) is dict:
-            charge(len(it) // 8 + gas.STEP)
+            charge(len(it) * gas.KEY_COPY + gas.STEP)
             return list(it)
         return it
 

@@ -499,3 +499,15 @@ def test_split_never_builds_more_pieces_than_the_gas_left_pays_for(chain):
     assert (res.ok, res.error) == (False, "out of gas")
     assert gas_of(chain, "return 'a b c'.split(' ', True)").output == ["a", "b c"]
     assert gas_of(chain, "return 'a  b '.split()").output == ["a", "b"]
+
+
+def test_a_needle_nearly_as_long_as_the_text_pays_for_all_of_it(chain):
+    # CPython keeps its O(n*m) search while the text is at most 2,000 characters longer than the needle.
+    res = gas_of(chain, "h = 'a' * 102000\nn = 'a' * 99998 + 'ba'\nx = h.find(n)", gas=100_000_000)
+    assert (res.ok, res.error) == (False, "out of gas")  # 102,000 * 100,000 / 64 is about 159M gas
+
+
+def test_a_for_loop_over_a_dict_pays_for_the_copy_of_its_keys(chain):
+    empty = gas_of(chain, "d = {i: 0 for i in range(10000)}\nfor k in []:\n    pass").gas_used
+    walked = gas_of(chain, "d = {i: 0 for i in range(10000)}\nfor k in d:\n    break").gas_used
+    assert walked - empty >= 10000 * gas.KEY_COPY
