@@ -139,9 +139,6 @@ def load_config(home: Path) -> NodeConfig:
     def listed(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
         return tuple(x.strip() for x in typed(table, key, str, "", where).split(",") if x.strip())
 
-    def peers(key: str) -> tuple[str, ...]:
-        return listed(p, key, "p2p")
-
     return NodeConfig(
         home=home,
         moniker=typed(n, "moniker", str, d.moniker, "node"),
@@ -154,8 +151,8 @@ def load_config(home: Path) -> NodeConfig:
         rpc_cors_origins=listed(r, "cors_origins", "rpc"),
         p2p_host=p2p_host,
         p2p_port=p2p_port,
-        persistent_peers=peers("persistent_peers"),
-        seeds=peers("seeds"),
+        persistent_peers=listed(p, "persistent_peers", "p2p"),
+        seeds=listed(p, "seeds", "p2p"),
         max_inbound=typed(p, "max_inbound", int, d.max_inbound, "p2p"),
         max_outbound=typed(p, "max_outbound", int, d.max_outbound, "p2p"),
         pex=typed(p, "pex", bool, d.pex, "p2p"),

@@ -13,13 +13,13 @@ from typing import Any
 from node.blocksync import BlockSync
 from node.chain import Chain
 from node.config import NodeConfig, load_config, load_key
-from node.crypto import AddressError, parse_address, sha256
+from node.crypto import sha256
 from node.engine import CommittedBlock, Engine, EngineConfig
 from node.errors import StoreCorrupted
 from node.genesis import load_genesis
 from node.mempool import ChainView, Mempool, MempoolConfig
 from node.network import Network
-from node.rpc_methods import NodeApi, NodeInfo, build_registry
+from node.rpc_methods import NodeApi, NodeInfo, address_param, build_registry, bytes_param
 from node.rpc_server import RpcServer
 from node.signer import Signer
 from node.store import Store
@@ -179,18 +179,9 @@ class Node:
 
 
 def _tx_validate(params: dict[str, Any]) -> None:
-    h = params.get("hash")
-    if set(params) != {"hash"} or not isinstance(h, str) or len(h) != 66 or not h.startswith("0x") \
-            or not _is_hex(h[2:]):
+    if set(params) != {"hash"}:
         raise ValueError("tx subscription needs params {\"hash\": \"0x<64 hex>\"}")
-
-
-def _is_hex(text: str) -> bool:
-    try:
-        bytes.fromhex(text)
-    except ValueError:
-        return False
-    return True
+    bytes_param(params["hash"], "hash", 32)
 
 
 def _tx_accepts(params: dict[str, Any], payload: Any) -> bool:
@@ -203,10 +194,7 @@ def _event_validate(params: dict[str, Any]) -> None:
     if unknown:
         raise ValueError(f"events filter takes \"address\" and \"name\" only, not {sorted(unknown)}")
     if "address" in params:
-        try:
-            parse_address(params["address"])
-        except AddressError as exc:
-            raise ValueError(f"events filter address: {exc}") from None
+        address_param(params["address"])
     if "name" in params and not isinstance(params["name"], str):
         raise ValueError("events filter name must be a string")
 

@@ -48,7 +48,7 @@ class NodeInfo:
     consensus_peers: Callable[[], list[dict[str, Any]]] = list
 
 
-def _bytes_param(text: str, name: str, length: int | None = None) -> bytes:
+def bytes_param(text: str, name: str, length: int | None = None) -> bytes:
     if not isinstance(text, str) or not text.startswith("0x"):
         raise invalid_params(f"{name}: expected 0x-prefixed hex")
     try:
@@ -60,7 +60,7 @@ def _bytes_param(text: str, name: str, length: int | None = None) -> bytes:
     return raw
 
 
-def _address_param(text: str, name: str = "address") -> bytes:
+def address_param(text: str, name: str = "address") -> bytes:
     try:
         return parse_address(text)
     except AddressError as exc:
@@ -96,7 +96,7 @@ class NodeApi:
             return block
         if isinstance(block, str) and block.isdigit():
             return self._height_of(int(block))
-        h = self.chain.store.height_of_block(_bytes_param(block, "block", 32))
+        h = self.chain.store.height_of_block(bytes_param(block, "block", 32))
         if h is None:
             raise RpcError(errors.NotFound.code, f"no block with hash {block}", {"reason": "not_found"})
         return h
@@ -144,7 +144,7 @@ class NodeApi:
         return header_json(self._block(block).header)
 
     async def tx_send(self, raw: str) -> str:
-        data = _bytes_param(raw, "raw")
+        data = bytes_param(raw, "raw")
         try:
             tx = self.mempool.add(data)
         except errors.InvalidTransaction as exc:
@@ -154,7 +154,7 @@ class NodeApi:
         return hx(tx.hash)
 
     async def tx_get(self, hash: str) -> dict[str, Any]:
-        tx_hash = _bytes_param(hash, "hash", 32)
+        tx_hash = bytes_param(hash, "hash", 32)
         loc = self.chain.store.get_tx(tx_hash)
         if loc is not None:
             block = self.chain.store.get_block(loc.height)
@@ -178,7 +178,7 @@ class NodeApi:
                 "tx": None, "receipt": None}
 
     async def account_get(self, address: str, block: int | str = "latest") -> dict[str, Any]:
-        addr = _address_param(address)
+        addr = address_param(address)
         height = self._height_of(block)
         account = self.chain.get_account(addr, height)
         out: dict[str, Any] = {
@@ -193,7 +193,7 @@ class NodeApi:
         return out
 
     async def account_txs(self, address: str, limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
-        addr = _address_param(address)
+        addr = address_param(address)
         if not 1 <= limit <= 1000:
             raise invalid_params("limit: between 1 and 1000")
         before = None

@@ -101,7 +101,7 @@ class _Frame:
 
 
 class _Tx:
-    __slots__ = ("balances", "code", "events", "locks", "modules", "origin", "storage", "used")
+    __slots__ = ("balances", "code", "events", "locks", "modules", "origin", "storage")
 
     def __init__(self, origin: Address) -> None:
         self.origin = origin
@@ -110,8 +110,8 @@ class _Tx:
         self.balances: dict[bytes, int] = {}
         self.events: list[Event] = []
         self.locks: set[tuple[bytes, str]] = set()
+        # Every contract this transaction has used (and paid to load), held until it ends.
         self.modules: dict[bytes, _Module] = {}
-        self.used: set[bytes] = set()  # contracts whose code this transaction has paid to load
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +119,6 @@ class _Module:
     compiled: Compiled
     module: dict[str, Any]
     cost: int  # gas its top-level constants took to evaluate, charged on each use
-    size: int  # bytes of source: a transaction's first use of the contract pays for loading them
 
 
 class Storage:
@@ -224,8 +223,7 @@ class VM:
             self._tx.code[address] = code
             self._move(sender_a, address, value)
             ctor = compiled.interface.constructor
-            self._tx.used.add(address)  # its bytes were paid for above
-            loaded = self._module(compiled, address, len(code))  # top-level constants fail here, not later
+            loaded = self._module(compiled, address)  # top-level constants fail here, not later; bytes paid above
             self._tx.modules[address] = loaded
             self.meter.charge(loaded.cost)
             module = loaded.module
@@ -310,7 +308,7 @@ class VM:
         code = self._tx.code.get(address)
         return code if code is not None else _host_read(self.host.get_code, address)
 
-    def _module(self, compiled: Compiled, address: Address, size: int) -> _Module:
+    def _module(self, compiled: Compiled, address: Address) -> _Module:
         module = dict(self._base)
         # @nonreentrant functions take their lock on entry (compiler), internal calls included.
         module["_lock"] = lambda name: self._lock(address, name)
@@ -328,7 +326,7 @@ class VM:
             raise Fault(f"top-level constants cost over {gas.MODULE_BUDGET} gas") from None
         finally:
             meter.used, meter.limit = saved
-        return _Module(compiled, module, cost, size)
+        return _Module(compiled, module, cost)
 
     def _lock(self, address: Address, name: str) -> None:
         lock = (bytes(address), name)
@@ -343,15 +341,18 @@ class VM:
             code = self._code(address)
             if code is None:
                 raise Fault(f"no contract at {to_checksum(address)}")
-            self._first_use(address, len(code))
-            fresh = address in tx.code
-            entry = None if fresh else self._loaded.get(address)
+            # A transaction's first use pays for the bytes before they are loaded, whether or not this
+            # node had them in memory: every node charges the same.
+            if len(tx.modules) >= gas.MAX_CONTRACTS_PER_TX:
+                raise Fault(f"a transaction uses at most {gas.MAX_CONTRACTS_PER_TX} contracts")
+            self.meter.charge(len(code) // gas.LOAD_BYTES)
+            # Committed code only: a deploy puts its own module in tx.modules, and contracts cannot deploy.
+            entry = self._loaded.get(address)
             if entry is None:
-                entry = self._module(compile_contract(code.decode(), self.code_store), address, len(code))
-                if not fresh:  # code deployed by this transaction is kept only as long as the transaction
-                    self._loaded[address] = entry
-                    if len(self._loaded) > gas.LOADED_MODULES:
-                        self._loaded.popitem(last=False)
+                entry = self._module(compile_contract(code.decode(), self.code_store), address)
+                self._loaded[address] = entry
+                if len(self._loaded) > gas.LOADED_MODULES:
+                    self._loaded.popitem(last=False)
             else:
                 self._loaded.move_to_end(address)
             # Held for the rest of the transaction: what the cache evicts meanwhile is never rebuilt
@@ -359,17 +360,6 @@ class VM:
             tx.modules[address] = entry
         self.meter.charge(entry.cost)
         return entry
-
-    def _first_use(self, address: Address, size: int) -> None:
-        """A transaction's first use of a contract pays for its bytes, before they are loaded, whether
-        or not this node had the contract in memory: every node charges the same."""
-        tx = self._tx
-        if address in tx.used:
-            return
-        if len(tx.used) >= gas.MAX_CONTRACTS_PER_TX:
-            raise Fault(f"a transaction uses at most {gas.MAX_CONTRACTS_PER_TX} contracts")
-        tx.used.add(address)
-        self.meter.charge(size // gas.LOAD_BYTES)
 
     def _invoke(self, contract: Address, method: str, args: list[Any], sender: Address, value: int,
                 readonly: bool) -> Any:
