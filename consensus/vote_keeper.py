@@ -174,6 +174,10 @@ class VoteKeeper:
         """The votes for `value`, one per validator: a commit (precommits) or a POL (prevotes)."""
         return tuple(v for v in self._live().by_round_type.get((round, type), ()) if v.value == value)
 
+    def all_votes(self) -> tuple[Vote, ...]:
+        """Every counted vote of the height, in the order counted (what a host gossips)."""
+        return tuple(self._live().log)
+
     def votes_in(self, round: int, type: VoteType) -> tuple[Vote, ...]:
         return tuple(self._live().by_round_type.get((round, type), ()))
 

@@ -11,12 +11,14 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from consensus.types import ConsensusError, Validator, ValidatorSet
 from node import codec
 from node.block import (
     PRECOMMIT,
     ZERO_HASH,
     Block,
     Commit,
+    CommitSig,
     Header,
     Receipt,
     decode_block,
@@ -41,6 +43,8 @@ from node.trie import EMPTY_ROOT, SparseMerkleTree
 from node.tx import SignedTx
 
 MAX_CLOCK_DRIFT_MS = 10_000
+# The proposer priorities of the next height, [height, priorities], rewritten in every block's batch.
+META_VALSET = b"Mvalset"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,7 @@ class Chain:
         self._accounts: dict[bytes, Account] = {}  # latest-state reads; emptied at every commit
         self._ensure_genesis()
         self._load_tip()
+        self.next_validators = self._load_next_validators()
 
     # -- setup ------------------------------------------------------------------------
 
@@ -119,6 +124,33 @@ class Chain:
                 raise StoreCorrupted(f"block {self.height} names another state root than the one stored")
             self.tip_hash = block.hash()
             self.tip_time_ms = block.header.time_ms
+
+    def _load_next_validators(self) -> ValidatorSet:
+        """The set that runs height `self.height + 1`, a pure function of the committed height.
+
+        The set of height h+1 is the set of h with one more proposer selection, whoever
+        committed h (consensus, block sync or a WAL replay): every node names the same
+        proposer for every height and round. A database without the record (or with one
+        from a node that stored shifted priorities) is derived again from genesis."""
+        base = ValidatorSet.new(Validator(v.address, v.power) for v in self.genesis.validators)
+        raw = self.store.get_raw(META_VALSET)
+        if raw is not None:
+            try:
+                height, priorities = codec.decode(raw)
+                if height == self.height + 1:
+                    return ValidatorSet(base.validators, tuple(priorities))
+            except (DecodeError, ValueError, TypeError, ConsensusError) as exc:
+                raise StoreCorrupted(f"the stored proposer priorities do not decode: {exc}") from exc
+        vset = base
+        for _ in range(self.height):
+            vset = vset.increment(1)
+        return vset
+
+    def validator_set(self, height: int) -> ValidatorSet:
+        """The validator set with the proposer priorities of `height`, which must be the next one."""
+        if height != self.height + 1:
+            raise ValueError(f"the validator set is known for the next height {self.height + 1}, not {height}")
+        return self.next_validators
 
     # -- reads ------------------------------------------------------------------------
 
@@ -316,6 +348,39 @@ class Chain:
         if 3 * power <= 2 * self.total_power:
             raise InvalidBlock("commit does not hold more than 2/3 of the voting power")
 
+    def last_commit(self) -> Commit | None:
+        """The commit of the tip to carry in the next block: only signatures that verify.
+
+        A stored commit may hold more than it should (a node that once kept a junk
+        precommit); proposing it would get every block of ours rejected, so the
+        signatures that do not check out are left out here, which heals such a store."""
+        if self.height == 0:
+            return None
+        stored = self.store.get_commit(self.height)
+        if stored is None:
+            raise StoreCorrupted(f"no commit stored for height {self.height}")
+        try:
+            self.verify_commit(stored, self.height, self.tip_hash)
+            return stored
+        except InvalidBlock:
+            pass
+        digest = vote_sign_bytes(self.chain_id, PRECOMMIT, stored.height, stored.round, stored.block_hash)
+        kept: dict[bytes, CommitSig] = {}
+        for sig in stored.signatures:
+            if sig.validator not in self.powers or sig.validator in kept:
+                continue
+            try:
+                if recover_address(digest, sig.signature) == sig.validator:
+                    kept[sig.validator] = sig
+            except SignatureError:
+                continue
+        commit = Commit(stored.height, stored.round, stored.block_hash, tuple(kept[a] for a in sorted(kept)))
+        try:
+            self.verify_commit(commit, self.height, self.tip_hash)
+        except InvalidBlock as exc:
+            raise StoreCorrupted(f"the stored commit of height {self.height} does not verify: {exc}") from exc
+        return commit
+
     # -- committing -------------------------------------------------------------------
 
     def commit_block(self, executed: ExecutedBlock, commit: Commit, extra: dict[bytes, bytes] | None = None) -> None:
@@ -323,6 +388,8 @@ class Chain:
             raise InvalidBlock("block no longer extends the tip")
         header = executed.block.header
         extra = dict(extra or {})
+        following = self.next_validators.increment(1)
+        extra[META_VALSET] = codec.encode([header.height + 1, list(following.priorities)])
         for index, raw in enumerate(executed.block.evidence):
             ev_hash = decode_evidence(raw).hash()
             extra[b"e" + ev_hash] = header.height.to_bytes(8, "big")
@@ -346,6 +413,7 @@ class Chain:
         self.tip_hash = executed.hash
         self.tip_time_ms = header.time_ms
         self.state_root = header.state_root
+        self.next_validators = following
 
 
 def _header_mismatch(ours: Header, theirs: Header) -> str:

@@ -16,6 +16,7 @@ from node.config import NodeConfig, load_config, load_key
 from node.crypto import sha256
 from node.engine import CommittedBlock, Engine, EngineConfig
 from node.errors import StoreCorrupted
+from node.faults import FaultKind, PeerFault
 from node.genesis import load_genesis
 from node.mempool import ChainView, Mempool, MempoolConfig
 from node.network import Network
@@ -67,6 +68,7 @@ class Node:
         self.chain = Chain(self.store, self.genesis, self.mempool.decode_verified)
         self.mempool.chain = ChainView(self.genesis.chain_id, self.chain.height + 1, p.min_gas_price, p.max_block_gas)
         signer = None
+        self.validator_address = vkey.address if is_validator else None
         if is_validator:
             signer = Signer(vkey, self.genesis.chain_id, config.data_dir / "priv_validator_state.json")
         self.wal = WAL(config.data_dir / "cs.wal" / "wal")
@@ -80,7 +82,7 @@ class Node:
             on_commit=self._on_commit,
             on_bad_peer=self._on_bad_peer,
         )
-        self.blocksync = BlockSync(self.chain, self.engine.receive_synced_block)
+        self.blocksync = BlockSync(self.chain, self.engine.submit)
         self.network = Network(self.engine, self.mempool, self.blocksync)
         self.switch = Switch(
             self.node_key.secret,
@@ -119,9 +121,9 @@ class Node:
         self.rpc.register_topic("tx", accepts=_tx_accepts, validate=_tx_validate)
         self.rpc.register_topic("events", accepts=_event_accepts, validate=_event_validate)
 
-    def _on_bad_peer(self, peer: str, why: str) -> None:
-        self.switch.report(peer, why)
-        if why.startswith("invalid synced block"):
+    def _on_bad_peer(self, peer: str, fault: PeerFault) -> None:
+        self.switch.report(peer, str(fault), fault.severity)
+        if fault.kind is FaultKind.INVALID_SYNCED_BLOCK:
             self.blocksync.on_rejected(peer)
 
     def _sync_status(self) -> dict[str, Any]:
@@ -150,7 +152,7 @@ class Node:
             "node %s (%s) on chain %s at height %d; RPC on http://%s:%d; P2P on %s:%d; validator: %s",
             self.node_id, self.config.moniker, self.genesis.chain_id, self.chain.height,
             self.config.rpc_host, self.rpc.port, self.config.p2p_host, self.config.p2p_port,
-            "yes" if self.engine.signer else "no",
+            "yes" if self.validator_address else "no",
         )
         try:
             async with asyncio.TaskGroup() as tg:

@@ -1,9 +1,10 @@
-"""The consensus engine: one asyncio task that owns the consensus state.
+"""The consensus engine: the asyncio adapter that carries out the driver's effects.
 
-Everything reaches it through one queue (peer proposals and votes, timeouts, new
-transactions); it drives the pure core in `consensus`, and acts on the core's outputs:
-sign (through the double-sign guard), persist to the WAL, then speak. Persist before
-you speak: our own votes and proposals are fsynced before they leave the node.
+What to do with every vote, proposal and timeout is decided by `consensus.driver` (pure,
+and the same code the simulator proves); this task only does the IO its effects name, in
+their order: WAL writes and fsyncs, signing through the double-sign guard, broadcasts,
+timers, checking and building blocks, committing. One task owns the driver; the rest of
+the node talks to it through `submit(event)` and reads it through `snapshot()`.
 """
 
 from __future__ import annotations
@@ -11,48 +12,58 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, assert_never
+from typing import Protocol, assert_never
 
-from consensus.state_machine import State, apply, start_height
-from consensus.types import (
-    BroadcastProposal,
-    BroadcastVote,
-    Decided,
-    DoubleProposalFound,
-    EquivocationFound,
-    Input,
-    Output,
-    Proposal,
-    ProposalReceived,
-    RequestValue,
-    ScheduleTimeout,
-    TimeoutElapsed,
-    TimeoutKind,
-    TimeoutParams,
-    Validator,
-    ValidatorSet,
-    ValueReady,
-    Vote,
-    VoteReceived,
-    VoteType,
+from consensus.driver import (
+    BroadcastProposalEffect,
+    BroadcastVoteEffect,
+    BuildValue,
+    CheckValue,
+    Decide,
+    DoubleProposal,
+    Driver,
+    Effect,
+    Equivocation,
+    Event,
+    Fault,
+    Params,
+    ProposalSigned,
+    ReportPeer,
+    SignProposal,
+    SignVote,
+    StartHeight,
+    TimeoutFired,
+    ValueBuilt,
+    ValueChecked,
+    VoteSigned,
+    WalAppend,
+    WalStartHeight,
+    WalSync,
+    handle,
 )
-from node import codec
+from consensus.state_machine import State
+from consensus.types import Proposal, ScheduleTimeout, TimeoutParams, Vote
 from node.block import Commit, CommitSig, decode_block_hash, proposal_sign_bytes, vote_sign_bytes
 from node.chain import Chain, ExecutedBlock
 from node.codec import DecodeError
 from node.crypto import SignatureError, recover_address
 from node.errors import InvalidBlock
 from node.evidence import DuplicateVoteEvidence, EvidencePool, InvalidEvidence, SignedVote, decode_evidence
+from node.faults import FaultKind, PeerFault
 from node.mempool import ChainView, Mempool
 from node.signer import DoubleSignRefused, Signer
-from node.tx import SignedTx
 from node.wal import WAL
 
 log = logging.getLogger("finchain.engine")
 
-VALSET_KEY = b"V"
+_FAULTS = {
+    Fault.NOT_A_VALIDATOR: FaultKind.NOT_A_VALIDATOR,
+    Fault.NOT_THE_PROPOSER: FaultKind.NOT_THE_PROPOSER,
+    Fault.BAD_SIGNATURE: FaultKind.BAD_SIGNATURE,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +73,31 @@ class EngineConfig:
     max_block_txs: int = 20_000
 
 
-@dataclass(frozen=True, slots=True)
-class PeerProposal:
-    proposal: Proposal
-    block_raw: bytes
+class TimerHandle(Protocol):
+    def cancel(self) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class PeerVote:
-    vote: Vote
+class Clock(Protocol):
+    """Time as the engine sees it: monotonic seconds, wall milliseconds, and timers."""
+
+    def monotonic(self) -> float: ...
+
+    def wall_ms(self) -> int: ...
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> TimerHandle: ...
+
+
+class LoopClock:
+    """The real clock: the running event loop's timers."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wall_ms(self) -> int:
+        return int(time.time() * 1000)
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> TimerHandle:
+        return asyncio.get_running_loop().call_later(delay_s, callback)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,17 +111,23 @@ class SyncedBlock:
 
 @dataclass(frozen=True, slots=True)
 class PeerEvidence:
-    """Evidence bytes: from a peer (to check and relay), or found here (to relay)."""
+    """Evidence bytes from a peer, to check and relay."""
 
     raw: bytes
-    peer: str = ""
+    peer: str
 
 
 @dataclass(frozen=True, slots=True)
-class _Timeout:
-    kind: TimeoutKind
-    height: int
-    round: int
+class EvidenceOut:
+    """Evidence to relay to every peer but the one it came from (empty: found here)."""
+
+    raw: bytes
+    origin: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TxsAvailable:
+    """New transactions: starts a height that waits for them (create_empty_blocks off)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +135,8 @@ class _StartNext:
     height: int
 
 
-@dataclass(frozen=True, slots=True)
-class _TxsAvailable:
-    pass
+EngineEvent = Event | SyncedBlock | PeerEvidence | TxsAvailable | _StartNext
+Outgoing = BroadcastVoteEffect | BroadcastProposalEffect | EvidenceOut
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,26 +145,43 @@ class CommittedBlock:
     commit: Commit
 
 
-def validator_set_at(chain: Chain, height: int) -> ValidatorSet:
-    """The set (with proposer priorities) that runs `height`: stored at each commit, else derived."""
-    raw = chain.store.get_raw(VALSET_KEY + height.to_bytes(8, "big"))
-    base = ValidatorSet.new(Validator(v.address, v.power) for v in chain.genesis.validators)
-    if raw is not None:
-        return ValidatorSet(base.validators, tuple(codec.decode(raw)))
-    return base.increment(height - 1) if height > 1 else base
+@dataclass(frozen=True, slots=True)
+class EngineSnapshot:
+    """A read-only view of the engine; every part is immutable."""
+
+    driver: Driver
+    height_started_at: float  # monotonic seconds
+    evidence: tuple[DuplicateVoteEvidence, ...]  # pending, not yet in a block
+    create_empty_blocks: bool
+
+    @property
+    def state(self) -> State | None:
+        return self.driver.core
 
 
-def _timeouts(chain: Chain) -> TimeoutParams:
+def timeouts_of(chain: Chain) -> TimeoutParams:
     t = chain.genesis.params.timeouts
     return TimeoutParams(t.propose, t.propose_delta, t.prevote, t.prevote_delta, t.precommit, t.precommit_delta)
 
 
-def vote_to_record(v: Vote) -> list[Any]:
-    return ["V", int(v.type), v.height, v.round, v.value, v.validator, v.signature]
+def driver_params(chain: Chain, our_address: bytes | None) -> Params:
+    chain_id = chain.chain_id
 
+    def verify_vote(v: Vote) -> bool:
+        digest = vote_sign_bytes(chain_id, int(v.type), v.height, v.round, v.value)
+        try:
+            return recover_address(digest, v.signature) == v.validator
+        except SignatureError:
+            return False
 
-def proposal_to_record(p: Proposal, raw: bytes, valid: bool) -> list[Any]:
-    return ["P", p.height, p.round, p.value, p.valid_round, p.proposer, p.signature, raw, valid]
+    def verify_proposal(p: Proposal) -> bool:
+        digest = proposal_sign_bytes(chain_id, p.height, p.round, p.value, p.valid_round)
+        try:
+            return recover_address(digest, p.signature) == p.proposer
+        except SignatureError:
+            return False
+
+    return Params(our_address, timeouts_of(chain), verify_vote, verify_proposal)
 
 
 class Engine:
@@ -143,408 +192,280 @@ class Engine:
         signer: Signer | None,
         wal: WAL,
         config: EngineConfig,
-        broadcast: Callable[[object], None] = lambda msg: None,
+        broadcast: Callable[[Outgoing], None] = lambda msg: None,
         on_commit: Callable[[CommittedBlock], None] = lambda c: None,
-        on_bad_peer: Callable[[str, str], None] = lambda peer, why: None,
+        on_bad_peer: Callable[[str, PeerFault], None] = lambda peer, fault: None,
+        clock: Clock | None = None,
     ) -> None:
-        self.chain = chain
-        self.mempool = mempool
-        self.signer = signer
-        self.wal = wal
-        self.config = config
-        self.broadcast = broadcast
-        self.on_commit = on_commit
-        self.on_bad_peer = on_bad_peer
-        # What the network gossips: every vote and proposal of the current height.
-        self.votes: dict[tuple[int, int, bytes], Vote] = {}
-        self.proposals: dict[int, tuple[Proposal, bytes]] = {}
-        self._future: list[object] = []
-        self.queue: asyncio.Queue[object] = asyncio.Queue()
-        self.timeouts = _timeouts(chain)
-        self.state: State | None = None
-        self.valset: ValidatorSet | None = None
-        self._blocks: dict[bytes, ExecutedBlock] = {}
-        self._invalid: set[bytes] = set()
-        self._precommit_sigs: dict[tuple[int, int, bytes], dict[bytes, bytes]] = {}
-        self._timers: list[asyncio.TimerHandle] = []
-        self._replaying = False
+        self._chain = chain
+        self._mempool = mempool
+        self._signer = signer
+        self._wal = wal
+        self._config = config
+        self._broadcast = broadcast
+        self._on_commit = on_commit
+        self._on_bad_peer = on_bad_peer
+        self._clock = clock or LoopClock()
+        self._queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
+        self._driver = Driver(driver_params(chain, signer.address if signer else None))
+        self._executed: dict[bytes, ExecutedBlock] = {}  # by real block hash, this height only
+        self._invalid: set[bytes] = set()  # real block hashes found invalid at this height
+        self._timers: list[TimerHandle] = []
         self._waiting_for_txs = False
-        self.evidence = EvidencePool()
-        self.height_started_at = time.monotonic()
+        self._evidence = EvidencePool()
+        self._height_started_at = self._clock.monotonic()
 
-    @property
-    def our_address(self) -> bytes | None:
-        return self.signer.address if self.signer else None
+    # -- the interface ----------------------------------------------------------------
 
-    # -- inputs from the rest of the node ---------------------------------------------
+    def submit(self, event: EngineEvent) -> None:
+        self._queue.put_nowait(event)
 
-    def txs_available(self) -> None:
-        if self._waiting_for_txs:
-            self.queue.put_nowait(_TxsAvailable())
-
-    def receive_proposal(self, proposal: Proposal, block_raw: bytes) -> None:
-        self.queue.put_nowait(PeerProposal(proposal, block_raw))
-
-    def receive_vote(self, vote: Vote) -> None:
-        self.queue.put_nowait(PeerVote(vote))
-
-    def receive_synced_block(self, block: SyncedBlock) -> None:
-        self.queue.put_nowait(block)
-
-    # -- the task ---------------------------------------------------------------------
+    def snapshot(self) -> EngineSnapshot:
+        return EngineSnapshot(self._driver, self._height_started_at, tuple(self._evidence.take()),
+                              self._config.create_empty_blocks)
 
     async def run(self) -> None:
         try:
-            self._start(self.chain.height + 1, replay=True)
+            self._start(self._chain.height + 1, replay=True)
             while True:
-                item = await self.queue.get()
-                await self._handle(item)
+                self._process(await self._queue.get())
         finally:
             for t in self._timers:
                 t.cancel()
 
-    async def _handle(self, item: object) -> None:
-        match item:
-            case PeerProposal(proposal=p, block_raw=raw):
-                self._on_peer_proposal(p, raw)
-            case PeerVote(vote=v):
-                self._on_peer_vote(v)
-            case _Timeout(kind=kind, height=h, round=r):
-                self._feed(TimeoutElapsed(kind, h, r))
-            case _StartNext(height=h):
-                if h == self.chain.height + 1 and self.state is not None and self.state.height < h:
-                    self._start_or_wait(h)
-            case SyncedBlock():
-                self._on_synced_block(item)
-            case PeerEvidence(raw=raw, peer=peer):
-                self._on_peer_evidence(raw, peer)
-            case _TxsAvailable():
-                if self._waiting_for_txs:
-                    self._waiting_for_txs = False
-                    self._start(self.chain.height + 1, replay=False)
+    # -- events -----------------------------------------------------------------------
+
+    def _process(self, first: EngineEvent) -> None:
+        # Answers to effects (signed, checked, built) are handled before the next input.
+        pending: deque[EngineEvent] = deque([first])
+        while pending:
+            item = pending.popleft()
+            match item:
+                case SyncedBlock():
+                    self._on_synced_block(item)
+                case PeerEvidence(raw=raw, peer=peer):
+                    self._on_peer_evidence(raw, peer)
+                case TxsAvailable():
+                    if self._waiting_for_txs:
+                        self._waiting_for_txs = False
+                        self._start(self._chain.height + 1, replay=False)
+                case _StartNext(height=h):
+                    if h == self._chain.height + 1 and (self._driver.height or 0) < h:
+                        self._start_or_wait(h)
+                case _:
+                    self._drive(item, pending)
+
+    def _drive(self, event: Event, pending: deque[EngineEvent]) -> None:
+        before = self._driver.core.round if self._driver.core is not None else None
+        self._driver, effects = handle(self._driver, event)
+        core = self._driver.core
+        if core is not None and before is not None and core.round != before:
+            # Rounds past 0 mean a proposer was missing or slow, or votes did not meet: operators want to see it.
+            why = "timeout" if isinstance(event, TimeoutFired) else "peers are ahead"
+            log.info("height %d: round %d (%s), proposer %s", core.height, core.round, why,
+                     core.round_proposer.hex()[:8])
+        for effect in effects:
+            answer = self._execute(effect)
+            if answer is not None:
+                pending.append(answer)
+
+    def _execute(self, effect: Effect) -> Event | None:
+        match effect:
+            case WalStartHeight(height=h):
+                self._wal.start_height(h)
+            case WalAppend(record=record):
+                self._wal.append(record)
+            case WalSync():
+                self._wal.sync()
+            case SignVote(vote=v):
+                return self._sign_vote(v)
+            case SignProposal(proposal=p, block=block):
+                return self._sign_proposal(p, block)
+            case BroadcastVoteEffect() | BroadcastProposalEffect():
+                self._broadcast(effect)
+            case ScheduleTimeout(kind=k, height=h, round=r, duration_ms=ms):
+                fired = TimeoutFired(k, h, r)
+                self._timers.append(self._clock.call_later(ms / 1000, lambda: self.submit(fired)))
+            case CheckValue(proposal=p, block=block):
+                return ValueChecked(p, block, self._check(p, block))
+            case BuildValue(height=h, round=r):
+                return self._build(h, r)
+            case Decide():
+                self._decide(effect)
+            case ReportPeer(peer=peer, fault=fault, detail=detail):
+                self._fault(peer, _FAULTS[fault], detail)
+            case Equivocation(first=a, second=b):
+                log.warning("equivocation by %s at %d/%d", a.validator.hex(), a.height, a.round)
+                self._add_evidence(DuplicateVoteEvidence.of(_signed(a), _signed(b)), "")
+            case DoubleProposal(first=a):
+                # Proposals carry no vote: nothing to slash on chain, but operators should know.
+                log.warning("double proposal by %s at %d/%d", a.proposer.hex(), a.height, a.round)
             case _:
-                log.error("engine: unknown input %r", item)
+                assert_never(effect)
+        return None
 
     # -- heights ----------------------------------------------------------------------
 
     def _start_or_wait(self, height: int) -> None:
-        if self.config.create_empty_blocks or len(self.mempool):
+        if self._config.create_empty_blocks or len(self._mempool):
             self._start(height, replay=False)
             return
         self._waiting_for_txs = True
-        loop = asyncio.get_running_loop()
-        self._timers.append(loop.call_later(self.config.empty_block_interval_s, self.queue.put_nowait, _TxsAvailable()))
+        self._timers.append(self._clock.call_later(self._config.empty_block_interval_s,
+                                                   lambda: self.submit(TxsAvailable())))
 
     def _start(self, height: int, replay: bool) -> None:
         for t in self._timers:
             t.cancel()
         self._timers = []
-        self._blocks = {h: b for h, b in self._blocks.items() if b.height >= height}
-        self._precommit_sigs = {k: v for k, v in self._precommit_sigs.items() if k[0] >= height}
+        self._executed.clear()
         self._invalid.clear()
-        self.votes = {}
-        self.proposals = {}
         self._waiting_for_txs = False
-        self.valset = validator_set_at(self.chain, height)
-        records = self.wal.records if replay else []
-        if not (records and records[0] == ["H", height]):
-            records = []
-            self.wal.start_height(height)
-        self.state, outputs = start_height(height, self.valset, self.our_address, self.timeouts)
-        self.height_started_at = time.monotonic()
-        if records:
+        self._height_started_at = self._clock.monotonic()
+        records = tuple(self._wal.records) if replay else ()
+        if records and records[0] == ["H", height]:
             log.info("replaying %d WAL records of height %d", len(records) - 1, height)
-            self._replaying = True
-            try:
-                self._act(outputs)
-                for record in records[1:]:
-                    self._replay(record)
-            finally:
-                self._replaying = False
-            # The core may now wait on a value we did not build during replay; the
-            # propose timeout moves it on, costing at most a round.
-            self._schedule(ScheduleTimeout(TimeoutKind.PROPOSE, height, self.state.round,
-                                           self.timeouts.duration_ms(TimeoutKind.PROPOSE, self.state.round)))
-        else:
-            self._act(outputs)
-        future, self._future = self._future, []
-        for item in future:
-            match item:
-                case PeerProposal(proposal=p, block_raw=raw) if p.height == height:
-                    self._on_peer_proposal(p, raw)
-                case PeerVote(vote=v) if v.height == height:
-                    self._on_peer_vote(v)
+        self._process(StartHeight(height, self._chain.validator_set(height), records))
 
-    def _buffer_future(self, item: object) -> None:
-        # A peer may start the next height while we sit out our commit pause.
-        if len(self._future) < 10_000:
-            self._future.append(item)
+    # -- effects ----------------------------------------------------------------------
 
-    def _replay(self, record: list[Any]) -> None:
-        kind = record[0]
-        if kind == "V":
-            _, t, h, r, value, validator, sig = record
-            self._feed(VoteReceived(Vote(VoteType(t), h, r, value, validator, sig)), log_it=False)
-        elif kind == "P":
-            _, h, r, value, vr, proposer, sig, raw, valid = record
-            if valid:
-                self._remember_block(raw, value)
-            self._feed(ProposalReceived(Proposal(h, r, value, vr, proposer, sig), valid), log_it=False)
-        elif kind == "T":
-            _, k, h, r = record
-            self._feed(TimeoutElapsed(TimeoutKind(k), h, r), log_it=False)
-
-    def _remember_block(self, raw: bytes, value: bytes) -> bool:
-        if value in self._blocks:
-            return True
-        if value in self._invalid:
-            return False
+    def _sign_vote(self, v: Vote) -> Event | None:
+        if self._signer is None:
+            return None
         try:
-            executed = self.chain.validate_block(raw, now_ms=int(time.time() * 1000))
-        except InvalidBlock as exc:
-            log.warning("proposed block %s is invalid: %s", value.hex()[:16], exc)
-            self._invalid.add(value)
-            return False
-        if executed.hash != value:
-            log.warning("proposal names block %s but carries block %s", value.hex()[:16], executed.hash.hex()[:16])
-            self._invalid.add(value)
-            return False
-        self._blocks[value] = executed
-        return True
-
-    # -- feeding the core -------------------------------------------------------------
-
-    def _feed(self, inp: Input, log_it: bool = True) -> None:
-        if self.state is None:
-            return
-        if log_it and not self._replaying:
-            match inp:
-                case VoteReceived(vote=v):
-                    self.wal.append(vote_to_record(v))
-                case TimeoutElapsed(kind=k, height=h, round=r):
-                    self.wal.append(["T", int(k), h, r])
-                case ProposalReceived() | ValueReady():
-                    pass  # proposals are logged with their block where they arrive
-        match inp:
-            case VoteReceived(vote=v):
-                self.votes.setdefault((v.round, int(v.type), v.validator), v)
-                if v.type == VoteType.PRECOMMIT and v.value is not None:
-                    self._precommit_sigs.setdefault((v.height, v.round, v.value), {})[v.validator] = v.signature
-            case ProposalReceived(proposal=p, valid=True) if p.value in self._blocks:
-                self.proposals.setdefault(p.round, (p, self._blocks[p.value].raw))
-        before = self.state.round
-        self.state, outputs = apply(self.state, inp)
-        if self.state.round != before:
-            # Rounds past 0 mean a proposer was missing or slow, or votes did not meet: operators want to see it.
-            why = "timeout" if isinstance(inp, TimeoutElapsed) else "peers are ahead"
-            log.info("height %d: round %d (%s), proposer %s", self.state.height, self.state.round, why,
-                     self.state.round_proposer.hex()[:8])
-        self._act(outputs)
-
-    def _act(self, outputs: list[Output]) -> None:
-        for out in outputs:
-            match out:
-                case BroadcastProposal(proposal=p):
-                    self._emit_proposal(p)
-                case BroadcastVote(vote=v):
-                    self._emit_vote(v)
-                case ScheduleTimeout():
-                    self._schedule(out)
-                case RequestValue(height=h, round=r):
-                    if not self._replaying:
-                        self._build(h, r)
-                case Decided(height=h, round=r, value=value):
-                    self._decide(h, r, value)
-                case EquivocationFound(first=a, second=b):
-                    log.warning("equivocation by %s at %d/%d", a.validator.hex(), a.height, a.round)
-                    self._add_evidence(DuplicateVoteEvidence.of(_signed(a), _signed(b)), "")
-                case DoubleProposalFound(first=a):
-                    # Proposals carry no vote: nothing to slash on chain, but operators should know.
-                    log.warning("double proposal by %s at %d/%d", a.proposer.hex(), a.height, a.round)
-                case _:
-                    assert_never(out)
-
-    def _schedule(self, out: ScheduleTimeout) -> None:
-        loop = asyncio.get_running_loop()
-        item = _Timeout(out.kind, out.height, out.round)
-        self._timers.append(loop.call_later(out.duration_ms / 1000, self.queue.put_nowait, item))
-
-    def _build(self, height: int, round_: int) -> None:
-        if self.signer is None or height != self.chain.height + 1:
-            return
-        params = self.chain.genesis.params
-        candidates: list[SignedTx] = self.mempool.reap(
-            min(self.config.max_block_txs, params.max_block_txs), params.max_block_bytes, params.max_block_gas
-        )
-        last_commit = self.chain.store.get_commit(self.chain.height) if self.chain.height else None
-        executed = self.chain.build_block(self.signer.address, candidates, last_commit, int(time.time() * 1000),
-                                          self.evidence.take())
-        self._blocks[executed.hash] = executed
-        self._feed(ValueReady(height, round_, executed.hash))
-
-    def _emit_proposal(self, p: Proposal) -> None:
-        if self.signer is None or self._replaying:
-            return
-        executed = self._blocks.get(p.value)
-        if executed is None:
-            log.error("asked to propose unknown block %s", p.value.hex())
-            return
-        # The inputs that led here must survive a crash, or a replay could lead elsewhere
-        # and the guard would then (rightly) refuse to sign: a silent validator.
-        self.wal.sync()
-        try:
-            sig = self.signer.sign_proposal(p.height, p.round, p.value, p.valid_round)
-        except DoubleSignRefused as exc:
-            log.error("refused to sign a proposal: %s", exc)
-            return
-        signed = Proposal(p.height, p.round, p.value, p.valid_round, p.proposer, sig)
-        self.wal.append(proposal_to_record(signed, executed.raw, True), sync=True)
-        self.broadcast(PeerProposal(signed, executed.raw))
-        self._feed(ProposalReceived(signed, True), log_it=False)
-
-    def _emit_vote(self, v: Vote) -> None:
-        if self.signer is None or self._replaying:
-            return
-        self.wal.sync()
-        try:
-            sig = self.signer.sign_vote(int(v.type), v.height, v.round, v.value)
+            sig = self._signer.sign_vote(int(v.type), v.height, v.round, v.value)
         except DoubleSignRefused as exc:
             log.error("refused to sign a vote: %s", exc)
-            return
-        signed = Vote(v.type, v.height, v.round, v.value, v.validator, sig)
-        self.wal.append(vote_to_record(signed), sync=True)
-        self.broadcast(PeerVote(signed))
-        self._feed(VoteReceived(signed), log_it=False)
+            return None
+        return VoteSigned(Vote(v.type, v.height, v.round, v.value, v.validator, sig))
 
-    # -- from peers -------------------------------------------------------------------
-
-    def _on_peer_proposal(self, p: Proposal, raw: bytes) -> None:
-        if self.state is None:
-            return
-        if p.height == self.state.height + 1:
-            self._buffer_future(PeerProposal(p, raw))
-            return
-        if p.height != self.state.height or p.round in self.proposals:
-            return
-        digest = proposal_sign_bytes(self.chain.chain_id, p.height, p.round, p.value, p.valid_round)
+    def _sign_proposal(self, p: Proposal, block: bytes) -> Event | None:
+        if self._signer is None:
+            return None
         try:
-            if recover_address(digest, p.signature) != p.proposer:
-                return
-        except SignatureError:
-            return
-        valid = self._remember_block(raw, p.value)
-        self.wal.append(proposal_to_record(p, raw, valid))
-        self._feed(ProposalReceived(p, valid), log_it=False)
+            sig = self._signer.sign_proposal(p.height, p.round, p.value, p.valid_round)
+        except DoubleSignRefused as exc:
+            log.error("refused to sign a proposal: %s", exc)
+            return None
+        return ProposalSigned(Proposal(p.height, p.round, p.value, p.valid_round, p.proposer, sig), block)
 
-    def _on_peer_vote(self, v: Vote) -> None:
-        if self.state is None:
-            return
-        if v.height == self.state.height + 1:
-            self._buffer_future(PeerVote(v))
-            return
-        if v.height != self.state.height:
-            return
-        known = self.votes.get((v.round, int(v.type), v.validator))
-        if known is not None and known.value == v.value:
-            return  # a copy relayed by another peer: checked once already
-        digest = vote_sign_bytes(self.chain.chain_id, int(v.type), v.height, v.round, v.value)
+    def _check(self, p: Proposal, block: bytes) -> bool:
+        """Is `block` the valid next block that `p` names? Verdicts are kept by the block's
+        real hash, never by the hash a sender claims for it."""
         try:
-            if recover_address(digest, v.signature) != v.validator:
-                return
-        except SignatureError:
-            return
-        self._feed(VoteReceived(v))
+            real = decode_block_hash(block)
+        except DecodeError:
+            return False
+        if real != p.value:
+            log.warning("proposal names block %s but carries block %s", p.value.hex()[:16], real.hex()[:16])
+            return False
+        if real in self._executed:
+            return True
+        if real in self._invalid:
+            return False
+        try:
+            executed = self._chain.validate_block(block, now_ms=self._clock.wall_ms())
+        except InvalidBlock as exc:
+            log.warning("proposed block %s is invalid: %s", real.hex()[:16], exc)
+            self._invalid.add(real)
+            return False
+        self._executed[real] = executed
+        return True
+
+    def _build(self, height: int, round_: int) -> Event | None:
+        if self._signer is None or height != self._chain.height + 1:
+            return None
+        params = self._chain.genesis.params
+        candidates = self._mempool.reap(min(self._config.max_block_txs, params.max_block_txs),
+                                        params.max_block_bytes, params.max_block_gas)
+        executed = self._chain.build_block(self._signer.address, candidates, self._chain.last_commit(),
+                                           self._clock.wall_ms(), self._evidence.take())
+        self._executed[executed.hash] = executed
+        return ValueBuilt(height, round_, executed.hash, executed.raw)
+
+    def _fault(self, peer: str, kind: FaultKind, detail: str) -> None:
+        if peer:  # our own messages and WAL replays have no peer to blame
+            self._on_bad_peer(peer, PeerFault(kind, detail))
 
     # -- evidence ---------------------------------------------------------------------
 
     def _add_evidence(self, ev: DuplicateVoteEvidence, peer: str) -> None:
         try:
-            self.chain.validate_evidence(ev)
+            self._chain.validate_evidence(ev)
         except InvalidEvidence as exc:
-            if peer:
-                self.on_bad_peer(peer, f"invalid evidence: {exc}")
+            self._fault(peer, FaultKind.INVALID_EVIDENCE, str(exc))
             return
-        if self.evidence.add(ev):
+        if self._evidence.add(ev):
             log.warning("evidence %s against %s at height %d", ev.hash().hex()[:16], ev.validator.hex(), ev.height)
-            self.broadcast(PeerEvidence(ev.encode(), peer))
+            self._broadcast(EvidenceOut(ev.encode(), peer))
 
     def _on_peer_evidence(self, raw: bytes, peer: str) -> None:
         try:
             ev = decode_evidence(raw)
         except InvalidEvidence as exc:
-            self.on_bad_peer(peer, str(exc))
+            self._fault(peer, FaultKind.INVALID_EVIDENCE, str(exc))
             return
         self._add_evidence(ev, peer)
 
-    # -- block sync ---------------------------------------------------------------------
-
-    def _on_synced_block(self, item: SyncedBlock) -> None:
-        height = self.chain.height + 1
-        if item.commit.height != height:
-            return  # already committed by consensus, or not next yet
-        try:
-            block_hash = decode_block_hash(item.block_raw)
-            self.chain.verify_commit(item.commit, height, block_hash)
-            executed = self.chain.validate_block(item.block_raw)
-        except (InvalidBlock, DecodeError) as exc:
-            log.warning("synced block %d from %s is invalid: %s", height, item.peer[:12], exc)
-            self.on_bad_peer(item.peer, f"invalid synced block: {exc}")
-            return
-        self._commit(executed, item.commit, item.commit.round)
-        self._start(height + 1, replay=False)
-
-    # -- commit -----------------------------------------------------------------------
-
-    def _decide(self, height: int, round_: int, value: bytes) -> None:
-        if height != self.chain.height + 1:
-            return
-        executed = self._blocks.get(value)
-        if executed is None:
-            # Decided on a block we never received whole: block sync fetches it.
-            log.error("decided block %s at height %d is not known locally", value.hex()[:16], height)
-            return
-        sigs = self._precommit_sigs.get((height, round_, value), {})
-        commit = Commit(height, round_, value, tuple(CommitSig(a, s) for a, s in sorted(sigs.items())))
-        self._commit(executed, commit, round_)
-        loop = asyncio.get_running_loop()
-        # The commit timeout paces heights: the next one starts `commit` ms after this one
-        # started, or at once when consensus itself took longer (big blocks).
-        spent = time.monotonic() - self.height_started_at
-        delay = max(0.0, self.chain.genesis.params.timeouts.commit / 1000 - spent)
-        self._timers.append(loop.call_later(delay, self.queue.put_nowait, _StartNext(height + 1)))
-
     def _evidence_still_valid(self, ev: DuplicateVoteEvidence) -> bool:
         try:
-            self.chain.validate_evidence(ev)
+            self._chain.validate_evidence(ev)
         except InvalidEvidence:
             return False
         return True
 
-    def _commit(self, executed: ExecutedBlock, commit: Commit, round_: int) -> None:
-        height = executed.height
-        next_set = self.valset.increment(1) if self.valset else None
-        extra = {}
-        if next_set is not None:
-            extra[VALSET_KEY + (height + 1).to_bytes(8, "big")] = codec.encode(list(next_set.priorities))
-        self.chain.commit_block(executed, commit, extra)
-        self.evidence.prune(lambda ev: self._evidence_still_valid(ev))
-        self.mempool.update(
-            ChainView(
-                self.chain.chain_id,
-                self.chain.height + 1,
-                self.chain.genesis.params.min_gas_price,
-                self.chain.genesis.params.max_block_gas,
-            ),
-            executed.txs,
-        )
-        log.info(
-            "committed height %d: %d txs, round %d, %.0f ms",
-            height,
-            len(executed.txs),
-            round_,
-            (time.monotonic() - self.height_started_at) * 1000,
-        )
-        self.on_commit(CommittedBlock(executed, commit))
+    # -- block sync and commit --------------------------------------------------------
+
+    def _on_synced_block(self, item: SyncedBlock) -> None:
+        height = self._chain.height + 1
+        if item.commit.height != height:
+            return  # already committed by consensus, or not next yet
+        try:
+            block_hash = decode_block_hash(item.block_raw)
+            self._chain.verify_commit(item.commit, height, block_hash)
+            executed = self._chain.validate_block(item.block_raw)
+        except (InvalidBlock, DecodeError) as exc:
+            log.warning("synced block %d from %s is invalid: %s", height, item.peer[:12], exc)
+            self._fault(item.peer, FaultKind.INVALID_SYNCED_BLOCK, str(exc))
+            return
+        self._commit(executed, item.commit)
+        self._start(height + 1, replay=False)
+
+    def _decide(self, d: Decide) -> None:
+        if d.height != self._chain.height + 1:
+            return
+        executed = self._executed.get(d.value)
+        if executed is None and d.block:
+            # Decided during a WAL replay: the block was judged before the crash, but not executed since.
+            try:
+                executed = self._chain.validate_block(d.block)
+            except InvalidBlock as exc:
+                log.error("decided block %s no longer validates: %s", d.value.hex()[:16], exc)
+                return
+        if executed is None or executed.hash != d.value:
+            # Decided on a block we never received whole: block sync fetches it.
+            log.error("decided block %s at height %d is not known locally", d.value.hex()[:16], d.height)
+            return
+        # The commit is what the core counted: members' precommits for this value, once each.
+        sigs = sorted((CommitSig(v.validator, v.signature) for v in d.precommits), key=lambda s: s.validator)
+        self._commit(executed, Commit(d.height, d.round, d.value, tuple(sigs)))
+        # The commit timeout paces heights: the next one starts `commit` ms after this one
+        # started, or at once when consensus itself took longer (big blocks).
+        spent = self._clock.monotonic() - self._height_started_at
+        delay = max(0.0, self._chain.genesis.params.timeouts.commit / 1000 - spent)
+        nxt = _StartNext(d.height + 1)
+        self._timers.append(self._clock.call_later(delay, lambda: self.submit(nxt)))
+
+    def _commit(self, executed: ExecutedBlock, commit: Commit) -> None:
+        chain = self._chain
+        chain.commit_block(executed, commit)
+        self._evidence.prune(self._evidence_still_valid)
+        params = chain.genesis.params
+        self._mempool.update(ChainView(chain.chain_id, chain.height + 1, params.min_gas_price, params.max_block_gas),
+                             executed.txs)
+        log.info("committed height %d: %d txs, round %d, %.0f ms", executed.height, len(executed.txs), commit.round,
+                 (self._clock.monotonic() - self._height_started_at) * 1000)
+        self._on_commit(CommittedBlock(executed, commit))
 
 
 def _signed(v: Vote) -> SignedVote:

@@ -15,10 +15,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from consensus.driver import BroadcastProposalEffect, BroadcastVoteEffect, PeerProposal, PeerVote
 from consensus.types import InvalidMessage, Proposal, Vote, VoteType
 from node.blocksync import BlockSync
-from node.engine import Engine, PeerEvidence, PeerProposal, PeerVote
-from node.errors import InvalidTransaction
+from node.engine import Engine, EvidenceOut, Outgoing, PeerEvidence, TxsAvailable
+from node.errors import BadSignature, InvalidTransaction, MalformedTransaction, TooLarge
+from node.faults import FaultKind, PeerFault
 from node.mempool import Mempool
 from p2p.messages import (
     BlockRequest,
@@ -43,6 +45,8 @@ STALE_PEER_S = 2.0
 ANNOUNCE_S = 1.0  # our height/round/step is sent again this often even when unchanged
 TX_BATCH_MAX = 500
 VOTES_PER_TICK = 400
+# Transactions no honest node would relay (others may just be stale here: a nonce used meanwhile).
+PEER_FAULT_TXS = (MalformedTransaction, BadSignature, TooLarge)
 
 
 @dataclass(slots=True)
@@ -112,21 +116,21 @@ class Network:
                     vote = Vote(VoteType(msg.vote_type), msg.height, msg.round, msg.block_hash or None,
                                 msg.validator, msg.signature)
                 except (InvalidMessage, ValueError) as exc:
-                    self._fault(peer, f"bad vote: {exc}")
+                    self._fault(peer, PeerFault(FaultKind.BAD_MESSAGE, f"vote: {exc}"))
                     return
                 if msg.height == view.height:
                     view.known_votes.add((msg.round, msg.vote_type, msg.validator))
-                self.engine.queue.put_nowait(PeerVote(vote))
+                self.engine.submit(PeerVote(vote, peer))
             case ProposalMsg():
                 try:
                     proposal = Proposal(msg.height, msg.round, msg.block_hash, msg.valid_round, msg.proposer,
                                         msg.signature)
                 except InvalidMessage as exc:
-                    self._fault(peer, f"bad proposal: {exc}")
+                    self._fault(peer, PeerFault(FaultKind.BAD_MESSAGE, f"proposal: {exc}"))
                     return
                 if msg.height == view.height:
                     view.has_proposal.add(msg.round)
-                self.engine.queue.put_nowait(PeerProposal(proposal, msg.block))
+                self.engine.submit(PeerProposal(proposal, msg.block, peer))
             case NewRoundStepMsg():
                 if msg.height != view.height:
                     view.known_votes.clear()
@@ -143,14 +147,14 @@ class Network:
             case StatusRequest() | StatusResponse() | BlockRequest() | BlockResponse() | NoBlockResponse():
                 self.blocksync.on_message(peer, msg)
             case EvidenceMsg(evidence=raw):
-                self.engine.queue.put_nowait(PeerEvidence(raw, peer))
+                self.engine.submit(PeerEvidence(raw, peer))
             case _:
                 pass  # messages of channels this node does not serve
 
-    def _fault(self, peer: str, why: str) -> None:
-        log.info("peer %s: %s", peer[:12], why)
+    def _fault(self, peer: str, fault: PeerFault) -> None:
+        log.info("peer %s: %s", peer[:12], fault)
         if self.switch is not None:
-            self.switch.report(peer, why)
+            self.switch.report(peer, str(fault), fault.severity)
 
     def _on_txs(self, peer: str, txs: tuple[bytes, ...]) -> None:
         bad = 0
@@ -158,14 +162,14 @@ class Network:
             try:
                 self.mempool.add(raw)
             except InvalidTransaction as exc:
-                if exc.reason in ("malformed", "bad_signature", "too_large"):
+                if isinstance(exc, PEER_FAULT_TXS):
                     bad += 1
                 continue
             self._tx_out.append((raw, peer))
         if txs:
-            self.engine.txs_available()
+            self.engine.submit(TxsAvailable())
         if bad and self.switch is not None:
-            self.switch.report(peer, f"{bad} invalid transactions", severity=min(50, 5 * bad))
+            self._fault(peer, PeerFault(FaultKind.INVALID_TRANSACTIONS, f"{bad} of {len(txs)}", count=min(10, bad)))
 
     # -- from the node ------------------------------------------------------------------
 
@@ -173,19 +177,19 @@ class Network:
         """A transaction entered the mempool through RPC: flood it."""
         self._tx_out.append((raw, None))
 
-    def broadcast(self, item: object) -> None:
+    def broadcast(self, item: Outgoing) -> None:
         """The engine speaks: our own signed proposal or vote goes to every peer at once."""
         if self.switch is None:
             return
         match item:
-            case PeerProposal(proposal=p, block_raw=raw):
+            case BroadcastProposalEffect(proposal=p, block=raw):
                 self.switch.broadcast(proposal_to_msg(p, raw))
                 for view in self.views.values():
                     if view.height == p.height:
                         view.has_proposal.add(p.round)
-            case PeerEvidence(raw=raw, peer=origin):
+            case EvidenceOut(raw=raw, origin=origin):
                 self.switch.broadcast(EvidenceMsg(raw), exclude=origin or None)
-            case PeerVote(vote=v):
+            case BroadcastVoteEffect(vote=v):
                 self.switch.broadcast(vote_to_msg(v))
                 for view in self.views.values():
                     if view.height == v.height:
@@ -204,7 +208,8 @@ class Network:
 
     def _gossip(self) -> None:
         switch = self.switch
-        state = self.engine.state
+        snap = self.engine.snapshot()
+        state = snap.state
         if switch is None or state is None:
             return
         self._flush_txs(switch)
@@ -217,6 +222,8 @@ class Network:
             self._last_step = step
             self._announced_at = now
             switch.broadcast(NewRoundStepMsg(*step))
+        proposals = snap.driver.proposals()
+        votes = snap.driver.votes()
         for peer, view in self.views.items():
             if view.height != state.height:
                 continue
@@ -227,12 +234,17 @@ class Network:
                 view.known_votes.clear()
                 view.has_proposal.clear()
                 view.progressed_at = now
-            for round_, (proposal, raw) in self.engine.proposals.items():
+            sent_rounds: set[int] = set()
+            for proposal, raw in proposals:
+                round_ = proposal.round
                 if round_ not in view.has_proposal and round_ <= max(view.round, 0) + 1:
+                    # Every distinct proposal of the round goes out once per pass (equivocation shows).
                     if switch.send(peer, proposal_to_msg(proposal, raw)):
-                        view.has_proposal.add(round_)
+                        sent_rounds.add(round_)
+            view.has_proposal |= sent_rounds
             sent = 0
-            for key, vote in self.engine.votes.items():
+            for vote in votes:
+                key = (vote.round, int(vote.type), vote.validator)
                 if key in view.known_votes:
                     continue
                 if sent >= VOTES_PER_TICK or not switch.send(peer, vote_to_msg(vote)):

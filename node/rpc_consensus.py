@@ -25,8 +25,8 @@ def _value(v: bytes | None) -> str:
 
 
 def consensus_state_json(api: NodeApi) -> dict[str, Any]:
-    engine = api.engine
-    state = engine.state
+    snap = api.engine.snapshot()
+    state = snap.state
     if state is None:
         return {"height": None, "round": None, "step": None, "rounds": [], "peers": api.info.consensus_peers()}
     powers = {v.address: v.power for v in state.validators.validators}
@@ -37,11 +37,11 @@ def consensus_state_json(api: NodeApi) -> dict[str, Any]:
         return rounds.setdefault(r, {"round": r, "proposals": [], "prevotes": {}, "prevotes_power": 0,
                                      "precommits": {}, "precommits_power": 0})
 
-    for (r, vote_type, validator), vote in sorted(engine.votes.items(), key=lambda kv: kv[0]):
-        kind = "prevotes" if vote_type == int(VoteType.PREVOTE) else "precommits"
-        e = entry(r)
-        e[kind].setdefault(_value(vote.value), []).append(to_checksum_address(validator))
-        e[f"{kind}_power"] += powers.get(validator, 0)
+    for vote in sorted(snap.driver.votes(), key=lambda v: (v.round, int(v.type), v.validator)):
+        kind = "prevotes" if vote.type == VoteType.PREVOTE else "precommits"
+        e = entry(vote.round)
+        e[kind].setdefault(_value(vote.value), []).append(to_checksum_address(vote.validator))
+        e[f"{kind}_power"] += powers.get(vote.validator, 0)
     for r, by_sender in state.proposals.items():
         for sender, received in by_sender.items():
             for rp in received:
@@ -58,7 +58,7 @@ def consensus_state_json(api: NodeApi) -> dict[str, Any]:
         "locked_value": _value(state.locked_value) if state.locked_round >= 0 else None,
         "valid_round": state.valid_round,
         "decision": _value(state.decision) if state.decision is not None else None,
-        "height_age_s": round(time.monotonic() - engine.height_started_at, 3),
+        "height_age_s": round(time.monotonic() - snap.height_started_at, 3),
         "total_power": total,
         "quorum_power": total * 2 // 3 + 1,
         "rounds": shown,

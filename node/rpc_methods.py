@@ -11,7 +11,7 @@ from node import errors
 from node.block import Block
 from node.chain import Chain
 from node.crypto import AddressError, parse_address, to_checksum_address
-from node.engine import Engine
+from node.engine import Engine, TxsAvailable
 from node.evidence import decode_evidence
 from node.jsonrpc import ErrorSpec, Method, Param, Registry, RpcError, invalid_params
 from node.mempool import Mempool
@@ -112,7 +112,7 @@ class NodeApi:
 
     async def node_status(self) -> dict[str, Any]:
         chain = self.chain
-        state = self.engine.state
+        state = self.engine.snapshot().state
         return {
             "chain_id": chain.chain_id,
             "genesis_hash": hx(chain.genesis_hash),
@@ -149,7 +149,7 @@ class NodeApi:
             tx = self.mempool.add(data)
         except errors.InvalidTransaction as exc:
             raise rpc_error(exc) from exc
-        self.engine.txs_available()
+        self.engine.submit(TxsAvailable())
         self.on_tx_admitted(data)
         return hx(tx.hash)
 
@@ -229,7 +229,7 @@ class NodeApi:
             raise invalid_params("from_height >= 0 and limit between 1 and 1000")
         committed = [evidence_json(decode_evidence(raw), h)
                      for h, raw in self.chain.store.committed_evidence(from_height, limit)]
-        pending = [evidence_json(ev, None) for ev in self.engine.evidence.take(limit)]
+        pending = [evidence_json(ev, None) for ev in self.engine.snapshot().evidence[:limit]]
         return {"committed": committed, "pending": pending}
 
     async def mempool_status(self) -> dict[str, Any]:
@@ -240,7 +240,7 @@ class NodeApi:
     async def health(self) -> dict[str, Any]:
         age = time.time() - self.chain.tip_time_ms / 1000
         # With empty blocks on, a quiet minute means consensus is stuck (or we are cut off).
-        stalled = self.engine.config.create_empty_blocks and age > STALL_AFTER_S
+        stalled = self.engine.snapshot().create_empty_blocks and age > STALL_AFTER_S
         return {"status": "stalled" if stalled else "ok", "height": self.chain.height,
                 "last_block_age_s": round(age, 3), "catching_up": self.info.catching_up()}
 

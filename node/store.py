@@ -9,7 +9,7 @@ Key layout (one prefix byte each):
   X<address><height:8><idx:4>  tx hash: history of an address (sender or recipient), newest last
   S<state key>                 latest state value (fast reads; the trie holds every height)
   N<node hash>                 Merkle trie node
-  V<height:8>                  consensus data of a height (validator set priorities), see engine
+  Mvalset                      [height, proposer priorities] of the next height (written by the chain)
   e<evidence hash>             height it was committed at   E<height:8><idx:2>  the evidence bytes
   K<fingerprint><code hash>    compiled contract code (a cache, not state: safe to delete)
 Everything a block changes is written in one write batch: a crash leaves the block

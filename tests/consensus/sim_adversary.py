@@ -12,20 +12,18 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from consensus.driver import Effect, SignProposal, ValueBuilt
 from consensus.state_machine import State, apply, start_height
 from consensus.types import (
-    BroadcastProposal,
     Input,
     Output,
-    ProposalReceived,
     TimeoutParams,
     Validator,
     ValidatorSet,
     Vote,
-    VoteReceived,
 )
 from consensus.vote_keeper import VoteKeeper
-from tests.consensus.sim_host import PC, CoreFns, HonestNode, MsgVote, sig_of
+from tests.consensus.sim_host import PC, CoreFns, HonestNode, MsgProposal, MsgVote, sig_of
 
 if TYPE_CHECKING:
     from tests.consensus.simulator import World
@@ -54,10 +52,10 @@ class ByzantineNode(HonestNode):
     def others(self) -> list[HonestNode]:
         return [n for n in self.world.nodes if n is not self]
 
-    def publish(self, inp: Input) -> None:
+    def publish(self, msg: MsgVote | MsgProposal) -> None:
         world, rng = self.world, self.world.rng
-        if isinstance(inp, ProposalReceived):
-            p = inp.proposal
+        if isinstance(msg, MsgProposal):
+            p = msg.proposal
             peers = self.others()
             honest = [n for n in peers if n.honest]
             if "equivocate" in self.strategies and len(honest) >= 2:
@@ -70,9 +68,7 @@ class ByzantineNode(HonestNode):
             else:
                 world.broadcast(self, self._proposal_msg(p))
             return
-        if not isinstance(inp, VoteReceived):
-            return
-        v = inp.vote
+        v = msg.vote
         for n in self.others():
             if "silent" in self.strategies and rng.random() < 0.5:
                 continue
@@ -93,23 +89,14 @@ class ByzantineNode(HonestNode):
     def request_value(self, height: int, round: int) -> None:
         valid = not ("invalid" in self.strategies and self.world.rng.random() < 0.5)
         value = self.world.new_value(valid=valid)
-        self.world.at(self.world.now + 1, self, self._value_built, height, round, value)
+        self.world.at(self.world.now + 1, self, self.submit, ValueBuilt(height, round, value, value))
 
-    def handle(self, outs: list[Output]) -> None:
-        fixed: list[Output] = []
-        for out in outs:
-            if (
-                isinstance(out, BroadcastProposal)
-                and "fresh" in self.strategies
-                and out.proposal.valid_round >= 0
-            ):
-                # The lock-breaker: ignore our valid value and propose something new.
-                fixed.append(
-                    BroadcastProposal(replace(out.proposal, value=self.world.new_value(True), valid_round=-1))
-                )
-            else:
-                fixed.append(out)
-        super().handle(fixed)
+    def execute(self, effect: Effect) -> None:
+        if isinstance(effect, SignProposal) and "fresh" in self.strategies and effect.proposal.valid_round >= 0:
+            # The lock-breaker: ignore our valid value and propose something new.
+            value = self.world.new_value(True)
+            effect = SignProposal(replace(effect.proposal, value=value, valid_round=-1), value)
+        super().execute(effect)
 
     def on_message(self, src: int, msg: Any) -> None:
         if isinstance(msg, MsgVote) and "echo" in self.strategies:

@@ -1,42 +1,54 @@
-"""The honest host of the simulator: a tiny node around the pure core.
+"""A simulated node: the shipped consensus driver, with its effects carried out in the world.
 
-Why it is shaped this way: it models exactly the host duties the core leaves out, and
-nothing else: a double-sign guard keyed on (height, round, step) that re-issues the same
-signature for identical content; a WAL of every input fed to the core, "fsynced" before
-signing and before our own messages leave; feeding our own signed votes and proposals back
-in; replaying the WAL through the same core after a crash; and gossip as the p2p layer
-would do it (status, re-broadcast of our current round, catch-up for lagging peers, POL
-with proposals). The world (network, clock, checks) lives in `simulator.py`.
+Why it is shaped this way: everything a node decides around the core (what reaches it,
+what is logged, synced, signed, said, decided, and the WAL replay after a crash) is
+`consensus.driver.handle`, the very code the node's engine runs. This file only does the
+IO the effects name: a WAL as a list with a synced prefix (a crash loses the rest), a
+double-sign guard keyed on (height, round, step), timers on the world's clock, values and
+their validity from the world, and gossip as the p2p layer would do it (status,
+re-broadcast of our current round, catch-up for lagging peers, POL with proposals). The
+world (network, clock, checks) lives in `simulator.py`.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
-from consensus.state_machine import State, apply, start_height
-from consensus.types import (
-    BroadcastProposal,
-    BroadcastVote,
-    Decided,
-    DoubleProposalFound,
-    EquivocationFound,
-    Input,
-    Output,
-    Proposal,
-    ProposalReceived,
-    RequestValue,
-    ScheduleTimeout,
-    TimeoutElapsed,
-    TimeoutParams,
-    ValidatorSet,
-    ValueReady,
-    Vote,
-    VoteReceived,
-    VoteType,
+from consensus.driver import (
+    CORE,
+    BroadcastProposalEffect,
+    BroadcastVoteEffect,
+    BuildValue,
+    CheckValue,
+    Core,
+    Decide,
+    DoubleProposal,
+    Driver,
+    Effect,
+    Equivocation,
+    Event,
+    Params,
+    PeerProposal,
+    PeerVote,
+    ProposalSigned,
+    ReportPeer,
+    SignProposal,
+    SignVote,
+    StartHeight,
+    TimeoutFired,
+    ValueBuilt,
+    ValueChecked,
+    VoteSigned,
+    WalAppend,
+    WalRecord,
+    WalStartHeight,
+    WalSync,
+    handle,
 )
+from consensus.state_machine import State
+from consensus.types import Proposal, ScheduleTimeout, TimeoutParams, Vote, VoteType
 
 if TYPE_CHECKING:
     from tests.consensus.simulator import World
@@ -44,16 +56,8 @@ if TYPE_CHECKING:
 PV, PC = VoteType.PREVOTE, VoteType.PRECOMMIT
 TP = TimeoutParams()
 
-
-@dataclass(frozen=True)
-class CoreFns:
-    """The core under test, passed in (never patched) so a broken one can be injected."""
-
-    start_height: Callable[[int, ValidatorSet, bytes | None, TimeoutParams], tuple[State, list[Output]]]
-    apply: Callable[[State, Input], tuple[State, list[Output]]]
-
-
-CORRECT_CORE = CoreFns(start_height, apply)
+CoreFns = Core  # the core under test, passed in (never patched) so a broken one can be injected
+CORRECT_CORE = CORE
 
 
 # -- network messages ---------------------------------------------------------------------
@@ -101,17 +105,6 @@ class _Crashed(Exception):
     """Raised inside a node's processing to model a crash at that exact point."""
 
 
-def input_height(inp: Input) -> int:
-    match inp:
-        case ProposalReceived(proposal=p):
-            return p.height
-        case VoteReceived(vote=v):
-            return v.height
-        case TimeoutElapsed(height=h) | ValueReady(height=h):
-            return h
-    raise TypeError(inp)
-
-
 def _vote_content(v: Vote) -> tuple[Any, ...]:
     """What a signature covers, as (kind, type, height, round, value...); not the signer."""
     return ("V", int(v.type), v.height, v.round, v.value)
@@ -125,6 +118,14 @@ def sig_of(address: bytes) -> bytes:
     return b"sig:" + address  # signatures are simulated: a tag of the signer
 
 
+def _verify_vote(v: Vote) -> bool:
+    return v.signature == sig_of(v.validator)
+
+
+def _verify_proposal(p: Proposal) -> bool:
+    return p.signature == sig_of(p.proposer)
+
+
 # -- nodes ----------------------------------------------------------------------------------
 
 
@@ -136,138 +137,104 @@ class HonestNode:
         self.id = nid
         self.key = key
         self.address = world.addresses[key]
-        self.core = core
+        self.params = Params(self.address, TP, _verify_vote, _verify_proposal, core)
         # persistent across crashes
-        self.wal: list[tuple[Input, bool]] = []  # (input, is our own signed message)
+        self.wal: list[WalRecord] = []
         self.wal_synced = 0
         self.chain: list[CommitRecord] = []
         self.last_signed: tuple[tuple[int, int, int], tuple[Any, ...], bytes] | None = None
         # volatile
         self.up = True
         self.epoch = 0
-        self.state: State | None = None
-        self.pending: deque[tuple[Input, bool]] = deque()
+        self.driver = Driver(self.params)
+        self.pending: deque[Event] = deque()
         self.processing = False
-        self.future: dict[int, list[Input]] = {}
         self.sent: list[Any] = []  # own messages of the current height, for re-gossip
-        self.replaying = False
-        self.replay_outputs: list[Output] = []
         # test bookkeeping
         self.torn_armed = False
         self.had_torn_crash = False
         self.refusals = 0
+        self.reports = 0
+
+    @property
+    def state(self) -> State | None:
+        return self.driver.core
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def begin_height(self, height: int) -> None:
-        self.wal, self.wal_synced, self.sent = [], 0, []
-        self.state, outs = self.core.start_height(height, self.world.vset(height), self.address, TP)
-        self.handle(outs)
-        self.drain()
-        for inp in self.future.pop(height, []):
-            self.feed(inp)
-        self.future = {h: v for h, v in self.future.items() if h > height}
+        self.sent = []
+        self.submit(StartHeight(height, self.world.vset(height)))
 
     def crash(self) -> None:
         self.up = False
         self.epoch += 1
         self.wal = self.wal[: self.wal_synced]  # the unsynced tail is lost
-        self.state, self.pending, self.processing, self.future, self.sent = None, deque(), False, {}, []
+        self.driver, self.pending, self.processing, self.sent = Driver(self.params), deque(), False, []
 
     def restart(self) -> None:
         self.up = True
         self.epoch += 1
         height = len(self.chain) + 1
-        records = [(i, o) for i, o in self.wal if input_height(i) == height]
-        self.wal, self.wal_synced, self.sent = [], 0, []
-        self.replaying, self.replay_outputs = True, []
-        self.state, outs = self.core.start_height(height, self.world.vset(height), self.address, TP)
-        self.handle(outs)
-        in_wal = {self._content(i) for i, own in records if own}
-        answered = {(i.height, i.round) for i, _ in records if isinstance(i, ValueReady)}
-        self.world.stats["replayed"] += len(records)
-        for inp, own in records:
-            self.wal.append((inp, own))
-            if own:
-                self.sent.append(self._to_msg(inp))
-            self.state, outs = self.core.apply(self.state, inp)
-            self.handle(outs)
-        self.wal_synced = len(self.wal)
-        self.replaying = False
-        # What the core asked for during replay and never happened before the crash.
-        for out in self.replay_outputs:
-            match out:
-                case BroadcastVote(vote=v) if _vote_content(v) not in in_wal:
-                    self.handle([out])
-                case BroadcastProposal(proposal=p) if _proposal_content(p) not in in_wal:
-                    self.handle([out])
-                case RequestValue(height=h, round=r) if (h, r) not in answered:
-                    self.handle([out])
-        self.drain()
+        self.world.stats["replayed"] += max(0, len(self.wal) - 1)
+        self.sent = [self._to_msg(r) for r in self.wal if _own_record(r, self.address)]
+        self.submit(StartHeight(height, self.world.vset(height), tuple(self.wal)))
         self.tick()  # the gossip timer died with the old epoch
 
-    # -- the core loop --------------------------------------------------------------------
+    # -- the driver loop ------------------------------------------------------------------
 
-    def feed(self, inp: Input, own: bool = False) -> None:
-        self.pending.append((inp, own))
-        self.drain()
-
-    def drain(self) -> None:
+    def submit(self, event: Event) -> None:
+        self.pending.append(event)
         if self.processing:
             return
         self.processing = True
         try:
-            while self.pending and self.state is not None:
-                inp, own = self.pending.popleft()
-                self.wal.append((inp, own))
-                if own:
-                    self.wal_synced = len(self.wal)  # fsync before send
-                    self.publish(inp)
-                self.state, outs = self.core.apply(self.state, inp)
-                self.handle(outs)
+            while self.pending:
+                self.driver, effects = handle(self.driver, self.pending.popleft())
+                for effect in effects:
+                    self.execute(effect)
         finally:
             self.processing = False
 
-    def handle(self, outs: list[Output]) -> None:
-        for out in outs:
-            match out:
-                case BroadcastVote(vote=v):
-                    if self.replaying:
-                        self.replay_outputs.append(out)
-                    else:
-                        signed = self.sign(_vote_content(v), (v.height, v.round, int(v.type)))
-                        if signed is not None:
-                            self.pending.append((VoteReceived(replace(v, signature=signed)), True))
-                case BroadcastProposal(proposal=p):
-                    if self.replaying:
-                        self.replay_outputs.append(out)
-                    else:
-                        signed = self.sign(_proposal_content(p), (p.height, p.round, 0))
-                        if signed is not None:
-                            self.pending.append((ProposalReceived(replace(p, signature=signed), True), True))
-                case ScheduleTimeout(kind=k, height=h, round=r, duration_ms=d):
-                    self.world.at(self.world.now + d, self, self.feed, TimeoutElapsed(k, h, r))
-                case RequestValue(height=h, round=r):
-                    if self.replaying:
-                        self.replay_outputs.append(out)
-                    else:
-                        self.request_value(h, r)
-                case Decided(height=h, round=r, value=v):
-                    self.on_decided(h, r, v)
-                case EquivocationFound() | DoubleProposalFound():
-                    self.world.evidence += 1
+    def execute(self, effect: Effect) -> None:
+        match effect:
+            case WalStartHeight(height=h):
+                self.wal, self.wal_synced = [["H", h]], 1
+            case WalAppend(record=r):
+                self.wal.append(r)
+            case WalSync():
+                self.wal_synced = len(self.wal)
+            case SignVote(vote=v):
+                signed = self.sign(_vote_content(v), (v.height, v.round, int(v.type)))
+                if signed is not None:
+                    self.pending.append(VoteSigned(replace(v, signature=signed)))
+            case SignProposal(proposal=p, block=block):
+                signed = self.sign(_proposal_content(p), (p.height, p.round, 0))
+                if signed is not None:
+                    self.pending.append(ProposalSigned(replace(p, signature=signed), block))
+            case BroadcastVoteEffect(vote=v):
+                self.publish(MsgVote(v))
+            case BroadcastProposalEffect(proposal=p):
+                self.publish(self._proposal_msg(p))
+            case ScheduleTimeout(kind=k, height=h, round=r, duration_ms=ms):
+                self.world.at(self.world.now + ms, self, self.submit, TimeoutFired(k, h, r))
+            case CheckValue(proposal=p, block=block):
+                self.pending.append(ValueChecked(p, block, self.world.is_valid(p.value)))
+            case BuildValue(height=h, round=r):
+                self.request_value(h, r)
+            case Decide(height=h, round=r, value=v, precommits=pcs):
+                self.on_decided(h, r, v, pcs)
+            case ReportPeer():
+                self.reports += 1
+            case Equivocation() | DoubleProposal():
+                self.world.evidence += 1
+            case _:
+                assert_never(effect)
 
     def sign(self, content: tuple[Any, ...], hrs: tuple[int, int, int]) -> bytes | None:
         """The double-sign guard: refuse anything at or below the last signed h/r/step,
-        except the very same content, which gets the same signature again.
-
-        The WAL is fsynced *before* signing: then a crash between signing and logging our
-        vote replays to the very same vote, which the guard signs again, and the node keeps
-        voting. Syncing only before sending would lose inputs that led to a signed vote;
-        the replayed core may then want a different vote, the guard (rightly) refuses, and
-        the node stays mute for that step, which with a silent byzantine key stalls the
-        network (the simulator found this: seed 12 of config "four")."""
-        self.wal_synced = len(self.wal)
+        except the very same content, which gets the same signature again. The driver
+        syncs the WAL before asking (see consensus/driver.py)."""
         last = self.last_signed
         if last is not None:
             last_hrs, last_content, last_sig = last
@@ -284,20 +251,12 @@ class HonestNode:
             raise _Crashed  # the guard wrote, the WAL did not, nothing was sent
         return sig
 
-    @staticmethod
-    def _content(inp: Input) -> tuple[Any, ...]:
-        if isinstance(inp, VoteReceived):
-            return _vote_content(inp.vote)
-        if isinstance(inp, ProposalReceived):
-            return _proposal_content(inp.proposal)
-        return ()
-
-    def _to_msg(self, inp: Input) -> Any:
-        if isinstance(inp, VoteReceived):
-            return MsgVote(inp.vote)
-        if isinstance(inp, ProposalReceived):
-            return self._proposal_msg(inp.proposal)
-        raise TypeError(inp)
+    def _to_msg(self, record: WalRecord) -> Any:
+        if record[0] == "V":
+            _, t, h, r, value, validator, sig = record
+            return MsgVote(Vote(VoteType(t), h, r, value, validator, sig))
+        _, h, r, value, vr, proposer, sig, _block, _valid = record
+        return MsgProposal(Proposal(h, r, value, vr, proposer, sig))
 
     def _proposal_msg(self, p: Proposal) -> MsgProposal:
         pol: tuple[Vote, ...] = ()
@@ -305,29 +264,23 @@ class HonestNode:
             pol = self.state.votes.votes_for(p.valid_round, PV, p.value)
         return MsgProposal(p, pol)
 
-    def publish(self, inp: Input) -> None:
-        msg = self._to_msg(inp)
+    def publish(self, msg: MsgVote | MsgProposal) -> None:
         self.sent.append(msg)
         self.world.broadcast(self, msg)
 
     def request_value(self, height: int, round: int) -> None:
         value = self.world.new_value(valid=True)
         self.world.at(
-            self.world.now + self.world.rng.randint(1, 40), self, self._value_built, height, round, value
+            self.world.now + self.world.rng.randint(1, 40), self, self.submit, ValueBuilt(height, round, value, value)
         )
 
-    def _value_built(self, height: int, round: int, value: bytes) -> None:
-        if self.state is not None and self.state.height == height:
-            self.feed(ValueReady(height, round, value))
-
-    def on_decided(self, height: int, round: int, value: bytes) -> None:
+    def on_decided(self, height: int, round: int, value: bytes, precommits: tuple[Vote, ...]) -> None:
         state = self.state
         if state is None or len(self.chain) != height - 1:
             return
         rp = state.proposal_for(round, value)
         if rp is None:
             return
-        precommits = state.votes.votes_for(round, PC, value)
         self.chain.append(CommitRecord(height, round, rp.proposal, precommits))
         self.world.record_decision(self, height, value)
         self.wal_synced = len(self.wal)  # committing fsyncs the store
@@ -339,30 +292,21 @@ class HonestNode:
 
     # -- network --------------------------------------------------------------------------
 
-    def receive(self, inp: Input) -> None:
-        state = self.state
-        if state is None:
-            return
-        h = input_height(inp)
-        if h == state.height:
-            self.feed(inp)
-        elif state.height < h <= state.height + 2:
-            self.future.setdefault(h, []).append(inp)
-
     def on_message(self, src: int, msg: Any) -> None:
+        peer = str(src)
         match msg:
             case MsgVote(vote=v):
-                self.receive(VoteReceived(v))
+                self.submit(PeerVote(v, peer))
             case MsgProposal(proposal=p, pol=pol):
                 for v in pol:
-                    self.receive(VoteReceived(v))
-                self.receive(ProposalReceived(p, self.world.is_valid(p.value)))
+                    self.submit(PeerVote(v, peer))
+                self.submit(PeerProposal(p, p.value, peer))
             case MsgStatus(height=h, round=r):
                 self.on_status(src, h, r)
             case MsgCommit(proposal=p, precommits=pcs):
-                self.receive(ProposalReceived(p, self.world.is_valid(p.value)))
+                self.submit(PeerProposal(p, p.value, peer))
                 for v in pcs:
-                    self.receive(VoteReceived(v))
+                    self.submit(PeerVote(v, peer))
             case MsgBundle(msgs=msgs):
                 for m in msgs:
                     if self.state is None:
@@ -396,6 +340,10 @@ class HonestNode:
             if current:
                 self.world.broadcast(self, MsgBundle(tuple(current)))
         self.world.at(self.world.now + self.world.cfg.gossip_ms, self, self.tick)
+
+
+def _own_record(record: WalRecord, address: bytes) -> bool:
+    return record[0] in ("V", "P") and record[5] == address
 
 
 def _msg_round(m: Any) -> int:

@@ -7,13 +7,13 @@ in a heap ordered by (time, sequence number), and nothing iterates a set. A fail
 therefore replays exactly.
 
 What is modelled, and why:
-- Each node is a tiny host around the pure core (`sim_host.py`; the core is a `CoreFns`
-  value, so negative controls can pass a deliberately broken one). The host has a
-  double-sign guard keyed on (height, round, step) that re-issues the same signature for
-  identical content, and a WAL of every input fed to its core. The WAL is "fsynced" before
-  signing and our own signed votes/proposals go through it before they leave the node; a
-  crash loses the unsynced WAL tail, and a "torn" crash strikes right after the guard
-  signed but before the WAL write. A restart replays the WAL through the same core.
+- Each node runs the node's own host logic, `consensus.driver` (what reaches the core,
+  what is logged, synced, signed, said and decided, and the WAL replay), around the pure
+  core (a `CoreFns` value, so negative controls can pass a deliberately broken one);
+  `sim_host.py` only carries out its effects. The guard is keyed on (height, round, step)
+  and re-issues the same signature for identical content; the WAL is a list whose synced
+  prefix survives a crash, and a "torn" crash strikes right after the guard signed but
+  before the WAL write. A restart hands the WAL to the driver, which replays it.
 - The network (before GST) delays, drops, duplicates and reorders messages and is cut by
   partitions that heal; after GST it is reliable with bounded delay.
 - Gossip is modelled simply, as the p2p layer would do it: every tick a node broadcasts its

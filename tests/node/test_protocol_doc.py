@@ -40,6 +40,7 @@ from node.block import (
 )
 from node.chain import Chain, compute_validators_hash
 from node.crypto import PrivateKey, parse_address, recover_address, to_checksum_address
+from node.engine import Engine, EngineConfig
 from node.errors import TX_ERRORS
 from node.execution import Account, account_key
 from node.genesis import genesis_from_json
@@ -48,6 +49,7 @@ from node.rpc_methods import NodeApi, NodeInfo, build_registry
 from node.store import Store
 from node.trie import EMPTY_ROOT, SparseMerkleTree
 from node.tx import Transfer, TxBody, decode_tx
+from node.wal import WAL
 from tests.doc_vectors import read_vectors
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
@@ -228,13 +230,6 @@ def test_genesis_vectors():
     check("genesis.validators_hash", compute_validators_hash(genesis))
 
 
-class _Engine:
-    state = None
-
-    def txs_available(self) -> None:
-        pass
-
-
 def _precommit(height: int, block_hash: bytes) -> Commit:
     sig = sign_vote(VALIDATOR_KEY, CHAIN_ID, PRECOMMIT, height, 0, block_hash)
     return Commit(height, 0, block_hash, (CommitSig(VALIDATOR_KEY.address, sig),))
@@ -251,7 +246,8 @@ def test_block_scenario_and_rpc_answers(tmp_path):
     holder["chain"] = chain
     assert chain.state_root == vb("state.genesis_root")
     assert chain.genesis_hash == vb("genesis.hash")
-    registry = build_registry(NodeApi(chain, mempool, _Engine(), NodeInfo("n", "m", None, list, bool)))
+    engine = Engine(chain, mempool, None, WAL(tmp_path / "wal"), EngineConfig())  # built, never run
+    registry = build_registry(NodeApi(chain, mempool, engine, NodeInfo("n", "m", None, list, bool)))
     key = _key()
     to = vb("to.address")
     sender = to_checksum_address(key.address)
