@@ -10,10 +10,14 @@ import json
 import urllib.error
 import urllib.request
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from consensus.types import Validator, ValidatorSet
 from devnet.errors import DevnetError
+from node.block import PRECOMMIT, vote_sign_bytes
+from node.crypto import AddressError, SignatureError, parse_address, recover_address
 
 BATCH = 100  # the node's default rpc.max_batch
 
@@ -154,3 +158,62 @@ def double_signs(urls: dict[str, str], height: int) -> list[str]:
         if len(hashes) > 1:
             problems.append(f"{validator} precommitted {sorted(hashes)} at height {h} round {r}")
     return problems
+
+
+def last_commit_problems(chain: list[dict[str, Any]], chain_id: str, powers: Mapping[bytes, int]) -> list[str]:
+    """Each block's last commit (`chain_getBlock` JSON, in height order) checked as `Chain.verify_commit` checks a
+    commit: it names the previous block, holds only validators of `powers` (address -> power), each once and
+    each with its own precommit signature, and more than 2/3 of the power. A commit naming a key that is not a
+    validator fails, as it fails on every node that receives a block carrying it."""
+    total = sum(powers.values())
+    problems: list[str] = []
+    previous: dict[str, Any] | None = None
+    for block in chain:
+        height, commit = block["height"], block["last_commit"]
+        prev_hash = previous["hash"] if previous is not None and previous["height"] == height - 1 else None
+        previous = block
+        if height == 1:
+            if commit is not None:
+                problems.append("block 1 carries a last commit")
+            continue
+        if commit is None:
+            problems.append(f"block {height} has no last commit")
+            continue
+        where = f"block {height}'s last commit"
+        if commit["height"] != height - 1 or (prev_hash is not None and commit["block_hash"] != prev_hash):
+            problems.append(f"{where} is for {commit['height']}/{commit['block_hash']}, not the previous block")
+            continue
+        digest = vote_sign_bytes(chain_id, PRECOMMIT, commit["height"], commit["round"],
+                                 bytes.fromhex(commit["block_hash"].removeprefix("0x")))
+        seen: set[bytes] = set()
+        power = 0
+        for sig in commit["signatures"]:
+            try:
+                validator = parse_address(sig["validator"])
+                signer = recover_address(digest, bytes.fromhex(sig["signature"].removeprefix("0x")))
+            except (AddressError, SignatureError, ValueError) as exc:
+                problems.append(f"{where}: signature of {sig['validator']} unreadable: {exc}")
+                continue
+            if validator not in powers:
+                problems.append(f"{where}: {sig['validator']} is not a validator")
+            elif validator in seen:
+                problems.append(f"{where}: {sig['validator']} appears twice")
+            elif signer != validator:
+                problems.append(f"{where}: the signature of {sig['validator']} is not its precommit")
+            else:
+                seen.add(validator)
+                power += powers[validator]
+        if 3 * power <= 2 * total:
+            problems.append(f"{where}: its valid signatures hold {power} of {total} power, not more than 2/3")
+    return problems
+
+
+def round0_proposers(powers: Mapping[bytes, int], last_height: int) -> dict[int, bytes]:
+    """Height -> the address that leads its round 0, for heights 1..last_height, by the rule of
+    docs/consensus.md section 2: set(1) is the genesis set, set(h+1) = set(h).increment(1)."""
+    vset = ValidatorSet.new(Validator(a, p) for a, p in powers.items())
+    out: dict[int, bytes] = {}
+    for height in range(1, last_height + 1):
+        out[height] = vset.proposer.address
+        vset = vset.increment(1)
+    return out

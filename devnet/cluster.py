@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -30,7 +30,7 @@ from typing import Any
 
 from devnet.checks import disagreements
 from devnet.errors import DevnetError
-from devnet.homes import DEFAULT_SEED, Manifest, NodeEntry, derive_key, generate, write_node_home
+from devnet.homes import DEFAULT_SEED, Manifest, NodeEntry, derive_key, generate, write_node_home, write_testing_options
 from devnet.load import Load
 from devnet.ports import free_block, plan_free
 from devnet.process import NodeProcess
@@ -109,8 +109,11 @@ class Cluster:
         start_timeout: float = 60.0,
         log_lines: int = 30,
         accounts: int = 10,
+        testing: Mapping[int, Mapping[str, bool | int]] | None = None,
     ) -> None:
         self.n_accounts = accounts
+        # node index -> [testing] options of its config.toml (test-only misbehaviour, docs/operations.md)
+        self.testing = dict(testing or {})
         self.validators = validators
         self.non_validators = non_validators
         self.timeouts = timeouts or TimeoutsMs(commit=block_time_ms)
@@ -156,6 +159,10 @@ class Cluster:
         manifest = generate(self.dir, self.validators, self.non_validators, seed=self.seed, ports=ports,
                             proxy=self.use_proxy, timeouts=self.timeouts, accounts=self.n_accounts)
         self.manifest = manifest
+        for i, options in self.testing.items():
+            if not 0 <= i < total:
+                raise DevnetError(f"testing options for node {i}: the cluster has {total} nodes")
+            write_testing_options(Path(manifest.nodes[i].home), options)
         genesis = load_genesis(Path(manifest.nodes[0].home) / "config" / "genesis.json")
         self.chain_id = genesis.chain_id
         self.genesis_total = sum(a.balance for a in genesis.accounts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from node.crypto import SECP256K1_N, PrivateKey, sha256, to_checksum_address
 from node.daemon import node_id_of
 from node.genesis import Genesis, GenesisAccount, GenesisValidator, Params, TimeoutsMs
 
-__all__ = ["DevnetError", "Manifest", "NodeEntry", "derive_key", "generate", "port_is_free", "write_node_home"]
+__all__ = ["DevnetError", "Manifest", "NodeEntry", "derive_key", "generate", "port_is_free", "write_node_home",
+           "write_testing_options"]
 
 DEFAULT_SEED = "finchain devnet"
 COIN = 10**18
@@ -115,6 +117,25 @@ def write_node_home(node_home: Path, name: str, genesis: Genesis, vkey: PrivateK
     if "pex = true" not in text:
         raise DevnetError(f"{cfg}: cannot find `pex = true` to turn peer exchange off (config format changed?)")
     cfg.write_text(text.replace("pex = true", "pex = false", 1))
+
+
+def write_testing_options(node_home: Path, options: Mapping[str, bool | int]) -> None:
+    """Append a `[testing]` table (test-only misbehaviour, docs/operations.md) to a node's config.toml."""
+    lines = ["", "# Test-only misbehaviour (docs/operations.md): never in a real network.", "[testing]"]
+    for key, value in options.items():
+        if not key.isidentifier():
+            raise DevnetError(f"testing option {key!r} is not a plain TOML key")
+        if isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, int):
+            lines.append(f"{key} = {value}")
+        else:
+            raise DevnetError(f"testing option {key}: only booleans and integers, got {value!r}")
+    cfg = node_home / "config" / "config.toml"
+    text = cfg.read_text()
+    if "\n[testing]" in text:
+        raise DevnetError(f"{cfg} already has a [testing] table")
+    cfg.write_text(text.rstrip("\n") + "\n" + "\n".join(lines) + "\n")
 
 
 def generate(

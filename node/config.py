@@ -87,6 +87,7 @@ class NodeConfig:
     mempool_ttl_seconds: float = 600.0
     create_empty_blocks: bool = True
     empty_block_interval_s: float = 30.0
+    propose_out_of_turn: bool = False  # [testing], test-only misbehaviour (node/byzantine.py); never in production
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -129,6 +130,7 @@ def load_config(home: Path) -> NodeConfig:
         return value
 
     n, r, p, m, c = sect("node"), sect("rpc"), sect("p2p"), sect("mempool"), sect("consensus")
+    t = sect("testing")  # test-only options, absent from DEFAULT_CONFIG on purpose
     d = NodeConfig(home=home)
     rpc_host, rpc_port = _split_addr(typed(r, "listen", str, f"127.0.0.1:{d.rpc_port}", "rpc"), "rpc.listen")
     p2p_host, p2p_port = _split_addr(typed(p, "listen", str, f"127.0.0.1:{d.p2p_port}", "p2p"), "p2p.listen")
@@ -163,6 +165,7 @@ def load_config(home: Path) -> NodeConfig:
         mempool_ttl_seconds=typed(m, "ttl_seconds", float, d.mempool_ttl_seconds, "mempool"),
         create_empty_blocks=typed(c, "create_empty_blocks", bool, d.create_empty_blocks, "consensus"),
         empty_block_interval_s=typed(c, "empty_block_interval_s", float, d.empty_block_interval_s, "consensus"),
+        propose_out_of_turn=typed(t, "propose_out_of_turn", bool, d.propose_out_of_turn, "testing"),
     )
 
 

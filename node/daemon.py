@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from node.blocksync import BlockSync
+from node.byzantine import OutOfTurnProposer
 from node.chain import Chain
 from node.config import NodeConfig, load_config, load_key
 from node.crypto import sha256
@@ -101,6 +102,9 @@ class Node:
             config=SwitchConfig(pex=config.pex, backoff_cap=config.reconnect_max_s),
         )
         self.network.attach(self.switch)
+        # Test-only misbehaviour, None unless config.toml has [testing] propose_out_of_turn (node/byzantine.py).
+        self.out_of_turn = OutOfTurnProposer.from_config(config, self.chain, signer.key if signer else None,
+                                                         self.switch.broadcast)
         self.api = NodeApi(
             self.chain,
             self.mempool,
@@ -139,6 +143,8 @@ class Node:
                                     "index": index, "success": bool(receipt.status), "error": receipt.error or None})
             for event in receipt.events:
                 self.rpc.publish("events", {**event_json(event), "tx_hash": hx(tx.hash), "height": block.height})
+        if self.out_of_turn is not None:  # test-only, see node/byzantine.py
+            self.out_of_turn.on_commit(c)
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
