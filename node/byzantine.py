@@ -26,7 +26,7 @@ from node.block import proposal_sign_bytes
 from node.chain import Chain
 from node.config import ConfigError, NodeConfig
 from node.crypto import PrivateKey
-from node.engine import CommittedBlock, validator_set_at
+from node.engine import CommittedBlock
 from node.network import proposal_to_msg
 from p2p.messages import Message
 
@@ -34,9 +34,8 @@ log = logging.getLogger("finchain.byzantine")
 
 
 def round0_proposer(chain: Chain, height: int) -> bytes:
-    """The address that owns round 0 of `height`. The one place that asks: after the engine rewrite
-    this becomes `chain.validator_set(height)`."""
-    return validator_set_at(chain, height).proposer_for_round(0).address
+    """The address that owns round 0 of `height` (the next height)."""
+    return chain.validator_set(height).proposer_for_round(0).address
 
 
 class OutOfTurnProposer:
