@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from node.rpc_methods import NodeApi
 
 MAX_ROUNDS_SHOWN = 16  # the latest rounds; a long stall must not make the answer huge
+PROPOSER_ROUNDS = 8  # the proposers named for the first rounds of the height (every node must name the same)
 
 
 def _value(v: bytes | None) -> str:
@@ -54,6 +55,8 @@ def consensus_state_json(api: NodeApi) -> dict[str, Any]:
         "round": state.round,
         "step": state.step.name.lower(),
         "proposer": to_checksum_address(state.round_proposer),
+        "round_proposers": [to_checksum_address(state.validators.proposer_for_round(r).address)
+                            for r in range(PROPOSER_ROUNDS)],
         "locked_round": state.locked_round,
         "locked_value": _value(state.locked_value) if state.locked_round >= 0 else None,
         "valid_round": state.valid_round,
