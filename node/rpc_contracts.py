@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from node import errors
 from node.contracts import StateHost, block_info, overlay_vm
-from node.jsonrpc import ErrorSpec, Method, Param, RpcError, invalid_params
+from node.jsonrpc import ErrorSpec, Method, Param, invalid_params
 from node.tx import PAYLOAD_BYTE_GAS, TRANSFER_GAS
 from node.views import hx
 from vm import VM, AbiError, CallResult, CheckError, Outcome
@@ -85,14 +85,14 @@ class ContractApi:
         else:
             root = chain.store.state_root(height)
             if root is None:
-                raise RpcError(errors.NotFound.code, f"no state at height {height}", {"reason": "not_found"})
+                raise errors.NotFound(f"no state at height {height}")
             read = lambda key: chain.trie.get(root, key)  # noqa: E731
         return StateHost(read, lambda a: chain.get_account(a, height))
 
     def _interface(self, host: StateHost, address: bytes) -> tuple[str, Interface]:
         code = host.get_code(address)
         if code is None:
-            raise RpcError(errors.NotFound.code, f"no contract at {to_checksum(address)}", {"reason": "not_found"})
+            raise errors.NotFound(f"no contract at {to_checksum(address)}")
         source = code.decode()
         return source, compile_contract(source, self.api.chain.store.code_cache).interface
 
