@@ -113,7 +113,7 @@ def deploy_genesis_contracts(state: StateOverlay, contracts: Sequence[GenesisCon
         account = state.get_account(c.deployer)
         res = vm.deploy(c.deployer, account.nonce, c.source, decode_value(c.args), 0, GENESIS_CONTRACT_GAS)
         if not res.ok:
-            raise GenesisError(f"genesis contract {c.name} failed to deploy: {res.error}")
+            raise GenesisError(f"genesis contract {c.name} failed to deploy ({res.outcome.value}): {res.error}")
         apply_writes(state, res.writes)
         after = state.get_account(c.deployer)
         state.set_account(c.deployer, Account(after.balance, after.nonce + 1))

@@ -12,6 +12,9 @@ Conventions beyond the JSON-RPC 2.0 specification (https://www.jsonrpc.org/speci
 - JSON nested deeper than `max_depth` is refused before any dispatch: -32700 from `handle`,
   -32600 from `handle_obj` (its input is already parsed).
 - A batch over `max_batch` members is answered with one -32600 error object, like `[]`.
+- A handler may raise the application's own errors instead of RpcError: the registry's
+  `map_error` turns them into error objects (None for an error it does not know, which
+  is answered as an internal error).
 """
 
 from __future__ import annotations
@@ -61,6 +64,10 @@ class RpcError(Exception):
         if self.data is not None:
             err["data"] = self.data
         return err
+
+
+# The application's own errors to JSON-RPC errors (None: not one it knows).
+ErrorMapper = Callable[[Exception], RpcError | None]
 
 
 def parse_error(message: str = "Parse error") -> RpcError:
@@ -344,6 +351,7 @@ class Registry:
         title: str = "finchain",
         version: str = "0.0.0",
         parent: Registry | None = None,
+        map_error: ErrorMapper | None = None,
     ) -> None:
         if max_batch < 1 or max_depth < 2:
             raise ValueError("max_batch must be >= 1 and max_depth >= 2")
@@ -352,6 +360,7 @@ class Registry:
         self.title = title
         self.version = version
         self._parent = parent
+        self._map_error = map_error
         self._methods: dict[str, Method] = {}
         self._install(
             Method(
@@ -372,6 +381,7 @@ class Registry:
             title=self.title,
             version=self.version,
             parent=self,
+            map_error=self._map_error,
         )
         for method in methods:
             child.add(method)
@@ -526,6 +536,9 @@ class Registry:
             # Cancelled from inside the handler (e.g. an awaited future was cancelled), not us.
             log.exception("RPC method %s was cancelled internally", call.method)
             raise internal_error() from None
-        except Exception:
+        except Exception as exc:
+            mapped = self._map_error(exc) if self._map_error is not None else None
+            if mapped is not None:
+                raise mapped from None
             log.exception("RPC method %s failed", call.method)
             raise internal_error() from None

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from node import errors
 from node.contracts import StateHost, block_info, overlay_vm
-from node.jsonrpc import ErrorSpec, Method, Param, RpcError, invalid_params
+from node.jsonrpc import ErrorSpec, Method, Param, invalid_params
 from node.tx import PAYLOAD_BYTE_GAS, TRANSFER_GAS
 from node.views import hx
-from vm import VM, AbiError, CallResult, CheckError
+from vm import VM, AbiError, CallResult, CheckError, Outcome
 from vm.checker import Interface
 from vm.compiler import compile_contract
 from vm.values import ZERO_ADDRESS, encode_value, from_json, parse_address, to_checksum, to_json
@@ -85,14 +85,14 @@ class ContractApi:
         else:
             root = chain.store.state_root(height)
             if root is None:
-                raise RpcError(errors.NotFound.code, f"no state at height {height}", {"reason": "not_found"})
+                raise errors.NotFound(f"no state at height {height}")
             read = lambda key: chain.trie.get(root, key)  # noqa: E731
         return StateHost(read, lambda a: chain.get_account(a, height))
 
     def _interface(self, host: StateHost, address: bytes) -> tuple[str, Interface]:
         code = host.get_code(address)
         if code is None:
-            raise RpcError(errors.NotFound.code, f"no contract at {to_checksum(address)}", {"reason": "not_found"})
+            raise errors.NotFound(f"no contract at {to_checksum(address)}")
         source = code.decode()
         return source, compile_contract(source, self.api.chain.store.code_cache).interface
 
@@ -148,7 +148,7 @@ class ContractApi:
             try:
                 interface = compile_contract(source).interface
             except CheckError as exc:
-                return _estimate(intrinsic, CallResult(False, 0, None, (), f"contract rejected: {exc}"))
+                return _estimate(intrinsic, CallResult(Outcome.FAULT, 0, None, (), f"contract rejected: {exc}"))
             values = convert_args(interface, None, tx.get("args", []))
             nonce = self.api.mempool.pending_nonce(sender)
             nonce = chain.get_account(sender).nonce if nonce is None else nonce
@@ -162,7 +162,8 @@ class ContractApi:
         if method is None:
             balance = state.get_account(sender).balance
             ok = balance >= amount
-            out = _estimate(TRANSFER_GAS, CallResult(ok, 0, None, (), "" if ok else "insufficient_funds"))
+            outcome = Outcome.OK if ok else Outcome.FAULT
+            out = _estimate(TRANSFER_GAS, CallResult(outcome, 0, None, (), "" if ok else "insufficient_funds"))
             out["gas"] = TRANSFER_GAS  # a transfer's gas is fixed
             return out
         if not isinstance(method, str):

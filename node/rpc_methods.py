@@ -33,6 +33,11 @@ def rpc_error(exc: errors.FinchainError) -> RpcError:
     return RpcError(exc.code, str(exc), {"reason": exc.reason})
 
 
+def map_node_error(exc: Exception) -> RpcError | None:
+    """The answer to a node error a method let through: NotFound, which any lookup may raise."""
+    return rpc_error(exc) if isinstance(exc, errors.NotFound) else None
+
+
 TX_ERROR_SPECS = tuple(ErrorSpec(e.code, e.reason) for e in errors.TX_ERRORS)
 NOT_FOUND = ErrorSpec(errors.NotFound.code, errors.NotFound.reason)
 
@@ -91,21 +96,20 @@ class NodeApi:
             return tip
         if isinstance(block, int):
             if block < 0 or block > tip:
-                raise RpcError(errors.NotFound.code, f"no block at height {block} (the latest is {tip})",
-                               {"reason": "not_found"})
+                raise errors.NotFound(f"no block at height {block} (the latest is {tip})")
             return block
         if isinstance(block, str) and block.isdigit():
             return self._height_of(int(block))
         h = self.chain.store.height_of_block(bytes_param(block, "block", 32))
         if h is None:
-            raise RpcError(errors.NotFound.code, f"no block with hash {block}", {"reason": "not_found"})
+            raise errors.NotFound(f"no block with hash {block}")
         return h
 
     def _block(self, block: int | str) -> Block:
         height = self._height_of(block)
         found = self.chain.store.get_block(height) if height > 0 else None
         if found is None:
-            raise RpcError(errors.NotFound.code, f"no block at height {height}", {"reason": "not_found"})
+            raise errors.NotFound(f"no block at height {height}")
         return found
 
     # -- methods ----------------------------------------------------------------------
@@ -246,7 +250,7 @@ class NodeApi:
 
 
 def build_registry(api: NodeApi, max_batch: int = 100) -> Registry:
-    reg = Registry(max_batch=max_batch, title="finchain JSON-RPC", version=VERSION)
+    reg = Registry(max_batch=max_batch, title="finchain JSON-RPC", version=VERSION, map_error=map_node_error)
     block_param = Param("block", BLOCK_ID, required=False, description="default \"latest\"")
     reg.add(Method("node_status", api.node_status, (), {"name": "status", "type": "object"},
                    "Chain id, node id, latest height, block hash and time, state root, sync state, peers."))

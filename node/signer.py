@@ -26,6 +26,14 @@ class DoubleSignRefused(Exception):
     """Signing this would conflict with something already signed."""
 
 
+class SignerStateError(RuntimeError):
+    """The last-signed state file exists but cannot be read: the node must not start signing.
+
+    A RuntimeError only so that callers that caught RuntimeError for it keep working; catch
+    this class.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class LastSigned:
     height: int = 0
@@ -72,9 +80,9 @@ class Signer:
                 bytes.fromhex(d["digest"]),
                 bytes.fromhex(d["signature"]),
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             # Starting over from zero could sign twice; an operator must look.
-            raise RuntimeError(f"{self.state_path} is unreadable ({exc}); refusing to sign without it") from exc
+            raise SignerStateError(f"{self.state_path} is unreadable ({exc}); refusing to sign without it") from exc
 
     def _sign(self, height: int, round_: int, step: int, digest: bytes) -> bytes:
         last = self.last

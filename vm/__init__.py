@@ -1,7 +1,8 @@
 """The contract VM: a checked, gas-metered, deterministic subset of Python (docs/contracts.md)."""
 
-from vm.errors import AbiError, CheckError, Fault, OutOfGas, Revert, VMError
+from vm.errors import AbiError, CheckError, ContractError, Fault, OutOfGas, Revert, VMError
 from vm.machine import VM, BlockInfo, CallResult, Event, Host, Writes, contract_address
+from vm.outcome import Outcome
 from vm.values import ZERO_ADDRESS, Address
 
 __all__ = [
@@ -12,10 +13,12 @@ __all__ = [
     "BlockInfo",
     "CallResult",
     "CheckError",
+    "ContractError",
     "Event",
     "Fault",
     "Host",
     "OutOfGas",
+    "Outcome",
     "Revert",
     "VMError",
     "Writes",

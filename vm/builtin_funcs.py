@@ -1,4 +1,9 @@
-"""The builtin functions of contract code (docs/contracts.md), bound to one gas meter."""
+"""The builtin functions of contract code (docs/contracts.md), bound to one gas meter.
+
+As in vm/runtime.py, a Python operation done for the contract that can fail on what the
+contract passed (a `min` of an int and a str, a range with a zero step) is wrapped where it
+runs, so that what it raises is reported as the contract's fault (ContractError).
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,22 @@ from collections.abc import Callable
 from typing import Any
 
 from vm import gas
-from vm.errors import AbiError, Fault, Revert
+from vm.errors import AbiError, ContractError, Fault, Revert
 from vm.meter import overflow, scalar, type_name
 from vm.values import MAX_INT, ZERO_ADDRESS, Address, check_int, dict_key, parse_address, to_checksum
 
 
 def make_builtins(charge: Callable[[int], None], sized: Callable[[type, int], None]) -> dict[str, Any]:
+    def length(x: Any) -> int:
+        try:
+            return len(x)
+        except Exception as exc:  # a range of over 2**63 items
+            raise ContractError(exc) from exc
+
     def seq(x: Any, what: str) -> Any:
         t = type(x)
         if t is list or t is range:
-            charge(len(x) * gas.SCAN + gas.STEP)
+            charge(length(x) * gas.SCAN + gas.STEP)
             return x
         if t is dict:
             charge(len(x) * gas.SCAN + gas.STEP)
@@ -26,7 +37,7 @@ def make_builtins(charge: Callable[[int], None], sized: Callable[[type, int], No
 
     def len_(x: Any) -> int:
         if type(x) in (list, dict, str, bytes, Address, range):
-            return len(x)
+            return length(x)
         raise Fault(f"a {type_name(x)} has no length")
 
     def abs_(x: Any) -> int:
@@ -46,7 +57,10 @@ def make_builtins(charge: Callable[[int], None], sized: Callable[[type, int], No
             charge(text_bytes(items) // gas.LONG_KEY)
             if not items:
                 raise Fault(f"{name} of an empty list")
-            return fn(items)
+            try:
+                return fn(items)
+            except Exception as exc:  # items that do not compare (an int and a str)
+                raise ContractError(exc) from exc
 
         return run
 
@@ -64,13 +78,16 @@ def make_builtins(charge: Callable[[int], None], sized: Callable[[type, int], No
     def range_(*args: Any) -> range:
         if not 1 <= len(args) <= 3 or any(type(a) not in (int, bool) for a in args):
             raise Fault("range takes 1 to 3 integers")
-        return range(*args)
+        try:
+            return range(*args)
+        except Exception as exc:  # a zero step
+            raise ContractError(exc) from exc
 
     def list_(x: Any = None) -> list:
         if x is None:
             return []
         if type(x) in (list, dict, range, str):
-            sized(list, len(x))
+            sized(list, length(x))
             return list(x)
         raise Fault(f"list() takes a list, dict, range or str, not a {type_name(x)}")
 
@@ -124,7 +141,10 @@ def make_builtins(charge: Callable[[int], None], sized: Callable[[type, int], No
         rounds = max(len(items).bit_length(), 1)
         sized(list, len(items) * rounds)
         charge(text_bytes(items) * rounds // gas.LONG_KEY)
-        return sorted(items, reverse=bool(reverse))
+        try:
+            return sorted(items, reverse=bool(reverse))
+        except Exception as exc:  # items that do not compare (an int and a str)
+            raise ContractError(exc) from exc
 
     def reversed_(x: Any) -> list:
         items = seq(x, "reversed")

@@ -287,6 +287,8 @@ _FINGERPRINT = hashlib.sha256(
     + sys.implementation.cache_tag.encode()
 ).digest()[:8]
 
+CONTRACT_FILE = "<contract"  # how compiled contract code's file names start: its frames are told by it
+
 _CACHE: OrderedDict[bytes, Compiled] = OrderedDict()
 _CACHE_SIZE = 256
 
@@ -321,7 +323,7 @@ def compile_contract(source: str, store: CodeStore | None = None) -> Compiled:
     if out is None:
         tree, interface = check(source)
         try:
-            code = compile(rewrite(tree), f"<contract {code_hash[:4].hex()}>", "exec", dont_inherit=True)
+            code = compile(rewrite(tree), f"{CONTRACT_FILE} {code_hash[:4].hex()}>", "exec", dont_inherit=True)
         except (SyntaxError, RecursionError, MemoryError, ValueError) as exc:
             raise CheckError(f"source cannot be compiled: {type(exc).__name__}") from None
         out = Compiled(code, code_hash, interface)

@@ -38,5 +38,18 @@ class OutOfGas(Fault):
         super().__init__("out of gas")
 
 
+class ContractError(VMError):
+    """A Python error that an operation of contract code raised inside a VM helper (a list
+    indexed out of range, a str added to an int, a method called with the wrong arguments).
+
+    Helpers raise it at the operation, so that the VM can tell it from an error of its own:
+    it is reported as if the contract's line had raised `error` itself.
+    """
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        super().__init__(type(error).__name__)
+
+
 class AbiError(VMError):
     """Arguments that do not match a method's declared types, or an unknown method."""

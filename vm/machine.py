@@ -12,14 +12,14 @@ import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Protocol
 
 from vm import gas
 from vm.checker import Interface, Method, abi_name
 from vm.compiler import CodeStore, Compiled, compile_contract
-from vm.errors import CheckError, Fault, OutOfGas, VMError
+from vm.errors import CheckError, ContractError, Fault, OutOfGas, VMError
 from vm.meter import Meter
+from vm.outcome import Failure, Outcome, describe, failure_of
 from vm.runtime import make_helpers
 from vm.values import (
     ZERO_ADDRESS,
@@ -77,14 +77,18 @@ NO_WRITES = Writes({}, {}, {})
 
 @dataclass(frozen=True, slots=True)
 class CallResult:
-    ok: bool
+    outcome: Outcome
     gas_used: int
     output: Any
     events: tuple[Event, ...]
-    error: str
+    error: str  # empty on success; receipts store it as it is
     address: Address | None = None
     writes: Writes = NO_WRITES
     raw_output: bytes | None = None  # `output` encoded (encode_value), on success
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.OK
 
 
 def contract_address(sender: bytes, nonce: int) -> Address:
@@ -261,7 +265,7 @@ class VM:
             return self._invoke(target, method, list(args), sender_a, value, False)
 
         result = self._transaction(sender_a, gas_limit, run)
-        return CallResult(result.ok, result.gas_used, result.output, result.events, result.error)
+        return CallResult(result.outcome, result.gas_used, result.output, result.events, result.error)
 
     def interface(self, contract: bytes) -> Interface | None:
         code = self._code(Address(contract))
@@ -277,32 +281,32 @@ class VM:
         self._frames = []
         try:
             output = run()
-        except Fault as exc:
-            return self._failed(exc.reason, address)
         except HostError as exc:
             # The node's own state could not be read: never a receipt, the node must stop.
             raise exc.__cause__ or exc from None
-        except RecursionError:
-            return self._failed(f"call depth over {gas.MAX_CALL_DEPTH}", address)
-        except VMError as exc:
-            return self._failed(str(exc), address)
-        except MemoryError:
-            raise  # how much memory a machine has must not decide a receipt: stop instead
         except Exception as exc:
-            return self._failed(_describe(exc), address)
+            failure = failure_of(exc)
+            if failure is None:
+                # Not caused by the contract (a bug of the VM, memory running out): the node must stop.
+                if isinstance(exc, ContractError):
+                    raise exc.error from None
+                raise
+            return self._failed(failure, address)
         finally:
             self._frames = []
         try:
             # Encoded here so that a value without an encoding fails this call, never the node's receipt.
             raw = encode_value(output)
-        except Exception as exc:
-            return self._failed(f"the result cannot be encoded: {_describe(exc)}", address)
-        return CallResult(True, meter.used, output, tuple(tx.events), "", address,
+        except VMError as exc:
+            reason = f"the result cannot be encoded: {describe(exc, exc.__traceback__)}"
+            return self._failed(Failure(Outcome.FAULT, reason), address)
+        return CallResult(Outcome.OK, meter.used, output, tuple(tx.events), "", address,
                           Writes(tx.storage, tx.code, tx.balances), raw)
 
-    def _failed(self, reason: str, address: Address | None) -> CallResult:
+    def _failed(self, failure: Failure, address: Address | None) -> CallResult:
         # A receipt's error is UTF-8 text whatever a contract put in it.
-        return CallResult(False, self.meter.used, None, (), reason.encode("utf-8", "replace").decode(), address)
+        reason = failure.reason.encode("utf-8", "replace").decode()
+        return CallResult(failure.outcome, self.meter.used, None, (), reason, address)
 
     def _code(self, address: Address) -> bytes | None:
         code = self._tx.code.get(address)
@@ -528,18 +532,3 @@ def _host_read(fn: Callable[..., Any], *args: Any) -> Any:
     except Exception as exc:
         raise HostError(str(exc)) from exc
 
-
-def _describe(exc: Exception) -> str:
-    """The class of a Python error and the contract line it came from: the same on every node."""
-    line = _contract_line(exc.__traceback__)
-    name = type(exc).__name__
-    return f"{name} at line {line}" if line else name
-
-
-def _contract_line(tb: TracebackType | None) -> int:
-    line = 0
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename.startswith("<contract"):
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line

@@ -4,6 +4,11 @@ Everything here is reachable from contract code only through the names the compi
 emits (`_add`, `_m_append`, ...); the builtins are in vm/builtin_funcs.py. Each helper
 checks exact types, charges gas before doing work in proportion to its size, and keeps
 integers within 256 bits.
+
+The Python operation a helper performs for the contract (`c[k]`, `a - b`, `x.pop(i)`) sits
+alone in a `try` that turns what it raises into a ContractError: the contract's fault. Only
+those operations do, and never on the storage handle (whose methods are VM code), so that
+an error anywhere else in a helper stays an error of the VM.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any
 
 from vm import gas
 from vm.builtin_funcs import make_builtins
-from vm.errors import Fault
+from vm.errors import ContractError, Fault
 from vm.meter import Meter, check_len, compact, overflow, scalar, scan_width, search_cost, type_name
 from vm.values import MAX_INT, Address, dict_key, to_checksum
 
@@ -42,11 +47,17 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
             raise overflow()
         if ta in _SIZED and type(b) in _SIZED:
             sized(list if ta is list else str, len(a) + len(b))
-        r = a + b
+        try:
+            r = a + b
+        except Exception as exc:
+            raise ContractError(exc) from exc
         return bigint(r) if type(r) is int else r
 
     def sub(a: Any, b: Any) -> Any:
-        r = a - b
+        try:
+            r = a - b
+        except Exception as exc:
+            raise ContractError(exc) from exc
         if type(r) is int and not -MAX_INT <= r <= MAX_INT:
             raise overflow()
         return r
@@ -61,12 +72,18 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
             sized(list if ta is list else str, len(a) * max(b, 0))
         elif tb in _SIZED and (ta is int or ta is bool):
             sized(list if tb is list else str, len(b) * max(a, 0))
-        return a * b
+        try:
+            return a * b
+        except Exception as exc:
+            raise ContractError(exc) from exc
 
     def mod(a: Any, b: Any) -> Any:
         if type(a) is not int and type(a) is not bool:
             raise Fault("% works on integers only: string formatting is not allowed")
-        return a % b
+        try:
+            return a % b
+        except Exception as exc:
+            raise ContractError(exc) from exc
 
     def power(a: Any, b: Any) -> Any:
         if type(a) not in (int, bool) or type(b) not in (int, bool):
@@ -97,7 +114,11 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
         return a | b
 
     def invert(a: Any) -> int:
-        return bigint(~a)
+        try:
+            r = ~a
+        except Exception as exc:
+            raise ContractError(exc) from exc
+        return bigint(r)
 
     def bitand(a: Any, b: Any) -> Any:
         if type(a) not in (int, bool) or type(b) not in (int, bool):
@@ -129,27 +150,49 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
 
     def get(c: Any, k: Any) -> Any:
         key_cost(k)
-        return c[k]
+        if type(c) is storage_type:
+            return c[k]  # the VM's own code: none of its errors is the contract's
+        try:
+            return c[k]
+        except Exception as exc:
+            raise ContractError(exc) from exc
 
     def set_(c: Any, k: Any, v: Any) -> None:
         key_cost(k)
-        if type(c) is dict and k not in c:
-            dict_key(k)
-            check_len(dict, len(c) + 1)
-            charge(gas.ITEM)
-        c[k] = v
+        tc = type(c)
+        if tc is storage_type:
+            c[k] = v
+            return
+        if tc is dict:
+            try:
+                new = k not in c
+            except Exception as exc:  # an unhashable key
+                raise ContractError(exc) from exc
+            if new:
+                dict_key(k)
+                check_len(dict, len(c) + 1)
+                charge(gas.ITEM)
+        try:
+            c[k] = v
+        except Exception as exc:
+            raise ContractError(exc) from exc
 
     def del_(c: Any, k: Any) -> None:
         key_cost(k)
         tc = type(c)
+        if tc is storage_type:
+            del c[k]
+            return
         if tc is list:
             charge(len(c) // 16)  # the items after k shift down
         elif tc is dict:
             charge(gas.DICT_DELETE)
+        try:
             del c[k]
+        except Exception as exc:
+            raise ContractError(exc) from exc
+        if tc is dict:
             compact(c)
-            return
-        del c[k]
 
     def key(k: Any) -> Any:
         key_cost(k)
@@ -160,7 +203,15 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
         return each(it)
 
     def each(it: Any) -> Any:
-        for x in loop(it):
+        walk = loop(it)
+        if type(walk) is storage_type:
+            items = iter(walk)  # the storage handle's own refusal
+        else:
+            try:
+                items = iter(walk)
+            except Exception as exc:  # not iterable
+                raise ContractError(exc) from exc
+        for x in items:
             charge(5 * gas.STEP)  # a generator step costs about as much as five evaluated nodes
             yield x
 
@@ -187,8 +238,16 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
             charge(len(c) * (1 + scan_width(x)) + gas.STEP)
             return scalar(x) in c
         if tc is str or tc is bytes or tc is Address:
-            charge(search_cost(c, scalar(x)) + len(x) // 4)
-            return x in c
+            tn = type(scalar(x))
+            if tn is not str and tn is not bytes and tn is not Address:
+                # The TypeError the search's cost would have raised on an int needle, raised here so
+                # that search_cost stays VM code whose own errors are not the contract's.
+                raise ContractError(TypeError(f"{type_name(x)} has no len()"))
+            charge(search_cost(c, x) + len(x) // 4)
+            try:
+                return x in c
+            except Exception as exc:  # a str in bytes, bytes in a str
+                raise ContractError(exc) from exc
         if tc is storage_type:
             return c.has(x)
         raise Fault(f"in needs a list, dict, str, bytes or storage, not {type_name(c)}")
@@ -197,7 +256,10 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
         t = type(v)
         if t not in (list, str, bytes, Address):
             raise Fault(f"a {type_name(v)} cannot be sliced")
-        n = len(range(len(v))[lo:hi:st])
+        try:
+            n = len(range(len(v))[lo:hi:st])
+        except Exception as exc:  # bounds that are not integers, a zero step
+            raise ContractError(exc) from exc
         sized(list if t is list else str, n)
         return v[lo:hi:st]
 
@@ -217,7 +279,14 @@ def _method(name: str, table: dict[type, Callable[..., Any]]) -> Callable[..., A
         impl = table.get(type(obj))
         if impl is None:
             raise Fault(f"a {type_name(obj)} has no method {name}")
-        return impl(obj, *args, **kwargs)
+        try:
+            return impl(obj, *args, **kwargs)
+        except TypeError as exc:
+            # Raised before `impl` ran (the traceback ends here): the contract passed arguments
+            # that do not fit the method. Raised inside it, it is the helper's own to report.
+            if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
+                raise ContractError(exc) from exc
+            raise
 
     dispatch.__name__ = f"_m_{name}"
     return dispatch
@@ -236,7 +305,10 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
     def l_insert(x: list, i: int, v: Any) -> None:
         check_len(list, len(x) + 1)
         charge(gas.ITEM + len(x) // 16)
-        x.insert(i, v)
+        try:
+            x.insert(i, v)
+        except Exception as exc:
+            raise ContractError(exc) from exc
 
     def l_extend(x: list, other: list) -> None:
         if type(other) is not list:
@@ -247,12 +319,19 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
 
     def l_pop(x: list, i: int = -1) -> Any:
         per_len(16)(x)
-        return x.pop(i)
+        try:
+            return x.pop(i)
+        except Exception as exc:
+            raise ContractError(exc) from exc
 
     def scanning(method: str) -> Callable[..., Any]:
         def run(x: Any, v: Any, *rest: Any) -> Any:
             charge(len(x) * (1 + scan_width(v)) + gas.STEP)
-            return getattr(x, method)(scalar(v), *rest)
+            needle = scalar(v)
+            try:
+                return getattr(x, method)(needle, *rest)
+            except Exception as exc:  # not in the list, bounds that are not integers
+                raise ContractError(exc) from exc
 
         return run
 
@@ -282,7 +361,11 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
 
     def d_pop(x: dict, k: Any, *default: Any) -> Any:
         charge(gas.STEP + gas.DICT_DELETE + scan_width(k))
-        out = x.pop(scalar(k), *default)
+        key = scalar(k)
+        try:
+            out = x.pop(key, *default)
+        except Exception as exc:
+            raise ContractError(exc) from exc
         compact(x)
         return out
 
@@ -297,7 +380,10 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
                 if type(a) not in (str, bytes, int, type(None)):
                     raise Fault(f"{method} takes str arguments")
             sized(str, len(x))
-            out = getattr(x, method)(*args)
+            try:
+                out = getattr(x, method)(*args)
+            except Exception as exc:
+                raise ContractError(exc) from exc
             if type(out) is str and len(out) > len(x):
                 sized(str, len(out))  # upper() and lower() can lengthen a string
             return out
@@ -320,7 +406,10 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
         # Never build more pieces than the list limit or the gas left allows: one piece over
         # either is enough to fault, after work the gas left has paid for.
         limit = min(gas.MAX_LIST, gas_left() // gas.ITEM)
-        out = x.split(sep, limit if maxsplit < 0 else min(maxsplit, limit))
+        try:
+            out = x.split(sep, limit if maxsplit < 0 else min(maxsplit, limit))
+        except Exception as exc:  # an empty separator
+            raise ContractError(exc) from exc
         sized(list, len(out))
         return out
 
@@ -337,17 +426,29 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
         if type(old) is not str or type(new) is not str:
             raise Fault("replace takes str arguments")
         charge(2 * search_cost(x, old))  # count, then replace
-        hits = x.count(old) if count < 0 else min(count, x.count(old))
+        try:
+            hits = x.count(old) if count < 0 else min(count, x.count(old))
+        except Exception as exc:  # a count that is not an integer
+            raise ContractError(exc) from exc
         sized(str, len(x) + hits * (len(new) - len(old)))
-        return x.replace(old, new, count)
+        try:
+            return x.replace(old, new, count)
+        except Exception as exc:  # a count over 63 bits
+            raise ContractError(exc) from exc
 
     def s_encode(x: str) -> bytes:
         sized(bytes, len(x) * 4)
-        return x.encode()
+        try:
+            return x.encode()
+        except Exception as exc:
+            raise ContractError(exc) from exc
 
     def b_decode(x: bytes) -> str:
         sized(str, len(x))
-        return bytes(x).decode()
+        try:
+            return bytes(x).decode()
+        except Exception as exc:  # not UTF-8
+            raise ContractError(exc) from exc
 
     def b_hex(x: bytes) -> str:
         sized(str, 2 * len(x) + 2)
@@ -360,14 +461,21 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
         if type(sub) is not type(x):
             raise Fault("find takes a value of the same type")
         charge(search_cost(x, sub))
-        return x.find(sub, *rest)
+        try:
+            return x.find(sub, *rest)
+        except Exception as exc:  # bounds that are not integers
+            raise ContractError(exc) from exc
+
+    def storage_get(x: Any, key: Any, default: Any = None) -> Any:
+        # The handle's own signature, so that a call that does not fit it fails in dispatch.
+        return x.get(key, default)
 
     byt = (bytes, Address)
     tables: dict[str, dict[type, Callable[..., Any]]] = {
         "append": {list: l_append}, "insert": {list: l_insert}, "extend": {list: l_extend},
         "pop": {list: l_pop, dict: d_pop}, "index": {list: scanning("index")}, "count": {list: scanning("count")},
         "remove": {list: scanning("remove")}, "reverse": {list: l_reverse}, "copy": {list: copy, dict: copy},
-        "get": {dict: d_get, storage_type: lambda x, *a, **k: x.get(*a, **k)}, "keys": {dict: d_keys},
+        "get": {dict: d_get, storage_type: storage_get}, "keys": {dict: d_keys},
         "values": {dict: d_values}, "items": {dict: d_items},
         "setdefault": {dict: d_setdefault},
         "startswith": {str: text("startswith"), **dict.fromkeys(byt, text("startswith"))},

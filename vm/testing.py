@@ -89,13 +89,13 @@ class Chain:
              gas: int = DEFAULT_GAS) -> Any:
         res = self.call(sender, contract, method, args, value, gas)
         if not res.ok:
-            raise AssertionError(f"{method} failed: {res.error}")
+            raise AssertionError(f"{method} failed ({res.outcome.value}): {res.error}")
         return res.output
 
     def query(self, contract: bytes, method: str, args: list[Any] | None = None, gas: int = DEFAULT_GAS) -> Any:
         res = self.vm.query(contract, method, args or [], gas)
         if not res.ok:
-            raise AssertionError(f"{method} failed: {res.error}")
+            raise AssertionError(f"{method} failed ({res.outcome.value}): {res.error}")
         return res.output
 
     def advance(self, blocks: int = 1, seconds: int = 5) -> None:

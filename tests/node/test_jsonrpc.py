@@ -369,6 +369,34 @@ async def test_handler_rpc_error_is_sent() -> None:
     assert reply["error"] == {"code": INVALID_PARAMS, "message": "x must be even", "data": {"param": "x"}}
 
 
+class _Missing(Exception):
+    """An application error that a registry's map_error knows."""
+
+
+def _map_missing(exc: Exception) -> RpcError | None:
+    return RpcError(-32020, str(exc), {"reason": "not_found"}) if isinstance(exc, _Missing) else None
+
+
+async def test_application_errors_are_answered_by_the_registry_mapping() -> None:
+    registry = Registry(map_error=_map_missing)
+
+    async def lookup(kind: str) -> None:
+        raise _Missing(f"no {kind}") if kind == "missing" else ValueError("secret-internal-detail")
+
+    registry.add(Method("lookup", lookup, (Param("kind", {"type": "string"}),)))
+    expected = {"code": -32020, "message": "no missing", "data": {"reason": "not_found"}}
+    assert (await call(registry, "lookup", ["missing"]))["error"] == expected
+    assert await call(registry, "lookup", ["other"]) == err(INTERNAL_ERROR, "Internal error", 1)
+    # A child registry (the WebSocket one) maps the same way, its own methods and its parent's.
+    child = registry.with_methods([Method("child_lookup", lookup, (Param("kind", {"type": "string"}),))])
+    assert (await call(child, "lookup", ["missing"]))["error"] == expected
+    assert (await call(child, "child_lookup", ["missing"]))["error"] == expected
+    # Without a mapping the same error is an internal error.
+    plain = Registry()
+    plain.add(Method("lookup", lookup, (Param("kind", {"type": "string"}),)))
+    assert await call(plain, "lookup", ["missing"]) == err(INTERNAL_ERROR, "Internal error", 1)
+
+
 async def test_handler_exception_is_generic_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     registry, ran = failing_registry()
     with caplog.at_level(logging.ERROR, logger="node.jsonrpc"):

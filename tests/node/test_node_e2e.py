@@ -129,7 +129,11 @@ def test_rejections_are_typed(node):
         with pytest.raises(RpcCallError) as info:
             client.send_raw(raw)
         assert info.value.reason == reason
-    assert client.status()["height"] >= 0
+    # None of them got in, and the node goes on committing blocks.
+    assert client.call("mempool_status")["size"] == 0
+    sender = client.call("account_get", addr(0))
+    assert (sender["nonce"], sender["pending_nonce"]) == (0, 0)
+    node.wait_height(client.status()["height"] + 1)  # raises TimeoutError if no block follows
 
 
 def _post(url: str, body: bytes) -> tuple[int, object]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -281,7 +282,7 @@ async def test_subscribe_publish_unsubscribe_with_filter(server: RpcServer, sess
     all_ws = await ws_connect(session, server)
     alice_sub = (await ws_call(alice_ws, req("subscribe", ["txs", {"account": "0xa"}])))["result"]
     all_sub = (await ws_call(all_ws, req("subscribe", {"topic": "txs"})))["result"]
-    assert isinstance(alice_sub, str) and alice_sub.startswith("0x") and int(alice_sub, 16) >= 0
+    assert isinstance(alice_sub, str) and re.fullmatch("0x[0-9a-f]{32}", alice_sub), alice_sub
     assert alice_sub != all_sub
 
     server.publish("txs", {"account": "0xb", "n": 1})

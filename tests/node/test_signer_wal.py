@@ -3,7 +3,7 @@ import logging
 import pytest
 
 from node.block import PRECOMMIT, PREVOTE
-from node.signer import DoubleSignRefused, Signer
+from node.signer import DoubleSignRefused, Signer, SignerStateError
 from node.wal import WAL, read_records
 from tests.node.helpers import CHAIN_ID, key
 
@@ -26,10 +26,26 @@ def test_signer_refuses_conflicts_across_restarts(tmp_path):
     again.sign_proposal(5, 1, b"\x03" * 32, -1)
 
 
-def test_signer_refuses_to_start_on_a_corrupt_state(tmp_path):
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        '{"height": 1}',  # fields missing
+        '{"height": "x", "round": 0, "step": 1, "digest": "", "signature": ""}',  # not a number
+        "[]",  # not an object
+    ],
+)
+def test_signer_refuses_to_start_on_a_corrupt_state(tmp_path, content):
     path = tmp_path / "state.json"
-    path.write_text("{not json")
-    with pytest.raises(RuntimeError, match="refusing to sign"):
+    path.write_text(content)
+    with pytest.raises(SignerStateError, match="refusing to sign"):
+        Signer(key(1), CHAIN_ID, path)
+
+
+def test_signer_refuses_to_start_on_a_state_it_cannot_read(tmp_path):
+    path = tmp_path / "state.json"
+    path.mkdir()  # exists, but is no file
+    with pytest.raises(SignerStateError, match="refusing to sign"):
         Signer(key(1), CHAIN_ID, path)
 
 

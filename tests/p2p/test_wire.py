@@ -251,48 +251,78 @@ def test_encoding_an_invalid_message_is_our_fault() -> None:
 
 # ---------------------------------------------------------------------------------------------- fuzzing
 
+# Each fuzz test below also checks that valid input among the fuzz still decodes: without that, a
+# decoder that rejected everything would pass them.
+
 VALID_STREAM = b"".join(frame_message(m) for m in SAMPLES)
+FRAME_ENDS = [len(b"".join(frame_message(m) for m in SAMPLES[: i + 1])) for i in range(len(SAMPLES))]
+
+MESSAGES = st.one_of(
+    st.builds(Ping, st.integers(0, 2**64 - 1)),
+    st.builds(TxsMsg, st.lists(st.binary(max_size=100), max_size=20).map(tuple)),
+    st.builds(StatusResponse, st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1)),
+    st.builds(
+        VoteMsg,
+        st.integers(0, 255),
+        st.integers(0, 2**64 - 1),
+        st.integers(0, 2**31 - 1),
+        st.sampled_from([b"", b"\x01" * 32]),
+        st.binary(min_size=20, max_size=20),
+        st.binary(min_size=65, max_size=65),
+    ),
+)
 
 
-def feed(data: bytes, chunk: int) -> None:
+def feed(data: bytes, chunk: int) -> tuple[list[Message], PeerProtocolError | None]:
+    """The messages decoded from `data` fed in pieces of `chunk`, and the peer error that stopped
+    the decoder, if one did; any other exception escapes."""
     dec = MessageDecoder(max_message_size=64 * 1024)
-    for i in range(0, len(data), chunk):
-        dec.receive_data(data[i : i + chunk])
-        for _ in range(len(data) + 1):  # bounded: at most one message per byte
-            if dec.next_message() is None:
-                break
-    dec.receive_data(b"")
-    for _ in range(len(data) + 1):
-        if dec.next_message() is None:
-            break
+    out: list[Message] = []
+    pieces = [data[i : i + chunk] for i in range(0, len(data), chunk)]
+    try:
+        for piece in [*pieces, b""]:
+            dec.receive_data(piece)
+            for _ in range(len(data) + 1):  # bounded: at most one message per byte
+                msg = dec.next_message()
+                if msg is None:
+                    break
+                out.append(msg)
+    except PeerProtocolError as exc:
+        return out, exc
+    return out, None
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.binary(max_size=512), st.integers(1, 64))
-def test_random_bytes_only_raise_peer_protocol_error(data: bytes, chunk: int) -> None:
-    try:
-        feed(data, chunk)
-    except PeerProtocolError:
-        pass
+@given(st.binary(max_size=512), st.integers(1, 64), MESSAGES)
+def test_random_bytes_only_raise_peer_protocol_error(data: bytes, chunk: int, first: Message) -> None:
+    feed(data, chunk)
+    # A valid frame before the same garbage is still decoded, before the garbage is refused.
+    decoded, _ = feed(frame_message(first) + data, chunk)
+    assert decoded[:1] == [first]
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.binary(max_size=300), st.integers(0, 2**16))
-def test_random_frame_bodies_only_raise_peer_protocol_error(body: bytes, seed: int) -> None:
+@given(st.binary(max_size=300), st.integers(0, 2**16), MESSAGES)
+def test_random_frame_bodies_only_raise_peer_protocol_error(body: bytes, seed: int, msg: Message) -> None:
     for data in (body, bytes([0x90 + seed % 16]) + body, raw(seed % 6, seed % 7) + body):
         try:
             decode_message(data)
         except PeerProtocolError:
             pass
+    # The same bytes as the field of a valid message, and a generated message, decode as encoded.
+    for valid in (EvidenceMsg(body), TxsMsg((body, bytes([seed % 256]))), msg):
+        assert decode_message(encode_message(valid)) == valid
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.data())
 def test_mutated_valid_frames_only_raise_peer_protocol_error(data: st.DataObject) -> None:
     stream = bytearray(VALID_STREAM)
+    intact = len(stream)  # bytes before every mutation's position are unchanged
     for _ in range(data.draw(st.integers(1, 8))):
         op = data.draw(st.sampled_from(["flip", "insert", "delete", "truncate"]))
         pos = data.draw(st.integers(0, max(0, len(stream) - 1)))
+        intact = min(intact, pos)
         if op == "flip" and stream:
             stream[pos] ^= 1 << data.draw(st.integers(0, 7))
         elif op == "insert":
@@ -301,33 +331,16 @@ def test_mutated_valid_frames_only_raise_peer_protocol_error(data: st.DataObject
             del stream[pos : pos + data.draw(st.integers(1, 8))]
         elif op == "truncate":
             del stream[pos:]
-    try:
-        feed(bytes(stream), data.draw(st.integers(1, 200)))
-    except PeerProtocolError:
-        pass
+    chunk = data.draw(st.integers(1, 200))
+    decoded, _ = feed(bytes(stream), chunk)
+    # Every frame that ends before the first mutation decodes to its message.
+    whole = sum(1 for end in FRAME_ENDS if end <= intact)
+    assert decoded[:whole] == SAMPLES[:whole]
+    assert feed(VALID_STREAM, chunk) == (SAMPLES, None)
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    st.lists(
-        st.one_of(
-            st.builds(Ping, st.integers(0, 2**64 - 1)),
-            st.builds(TxsMsg, st.lists(st.binary(max_size=100), max_size=20).map(tuple)),
-            st.builds(StatusResponse, st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1)),
-            st.builds(
-                VoteMsg,
-                st.integers(0, 255),
-                st.integers(0, 2**64 - 1),
-                st.integers(0, 2**31 - 1),
-                st.sampled_from([b"", b"\x01" * 32]),
-                st.binary(min_size=20, max_size=20),
-                st.binary(min_size=65, max_size=65),
-            ),
-        ),
-        max_size=20,
-    ),
-    st.integers(1, 50),
-)
+@given(st.lists(MESSAGES, max_size=20), st.integers(1, 50))
 def test_generated_messages_roundtrip(msgs: list[Message], chunk: int) -> None:
     stream = b"".join(frame_message(m) for m in msgs)
     assert decode_all(stream, chunk) == msgs
