@@ -23,7 +23,7 @@ from node.mempool import ChainView, Mempool, MempoolConfig
 from node.network import Network
 from node.rpc_methods import NodeApi, NodeInfo, address_param, build_registry, bytes_param
 from node.rpc_server import RpcServer
-from node.signer import Signer
+from node.signer import Signer, SignerStateError
 from node.store import Store
 from node.views import event_json, header_json, hx
 from node.wal import WAL
@@ -219,7 +219,7 @@ async def serve(home: Path) -> None:
         node = Node(config)
     except StoreCorrupted as exc:
         raise StartupError(str(exc)) from exc
-    except RuntimeError as exc:  # the signer refuses an unreadable last-signed state
+    except SignerStateError as exc:  # the signer refuses an unreadable last-signed state
         raise StartupError(str(exc)) from exc
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

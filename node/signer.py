@@ -26,12 +26,8 @@ class DoubleSignRefused(Exception):
     """Signing this would conflict with something already signed."""
 
 
-class SignerStateError(RuntimeError):
-    """The last-signed state file exists but cannot be read: the node must not start signing.
-
-    A RuntimeError only so that callers that caught RuntimeError for it keep working; catch
-    this class.
-    """
+class SignerStateError(Exception):
+    """The last-signed state file exists but cannot be read: the node must not start signing."""
 
 
 @dataclass(frozen=True, slots=True)

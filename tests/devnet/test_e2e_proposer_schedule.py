@@ -12,7 +12,7 @@ import pytest
 
 from devnet.checks import round0_proposers
 from devnet.cluster import Cluster
-from node.client import Client, RpcError, TransportError
+from node.client import Client, RpcCallError, TransportError
 from node.crypto import parse_address
 from node.genesis import load_genesis
 
@@ -36,7 +36,7 @@ class Sampler(threading.Thread):
             for i, client in enumerate(self.clients):
                 try:
                     state = client.call("consensus_state")
-                except (RpcError, TransportError):
+                except (RpcCallError, TransportError):
                     continue  # paused or down: that is the point
                 if state.get("height") is None:
                     continue
