@@ -103,10 +103,12 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
         raise ValueError(f"{txs} transfers need at least {-(-txs // MAX_PER_SENDER)} accounts")
     with Cluster(validators, block_time_ms=block_time_ms, proxy=False, accounts=accounts) as cluster:
         keys = cluster.accounts
+        # The genesis may already have spent nonces (account 0 deploys the standard contracts).
+        first_nonce = [cluster.node(0).client.account(to_checksum_address(k.address))["nonce"] for k in keys]
         per_node: list[list[tuple[str, bytes]]] = [[] for _ in range(validators)]
         for n in range(txs):
             sender = n % accounts
-            tx = build_transfer(keys[sender], cluster.chain_id, n // accounts,
+            tx = build_transfer(keys[sender], cluster.chain_id, first_nonce[sender] + n // accounts,
                                 to_checksum_address(keys[(sender + 1) % accounts].address), 1)
             per_node[sender % validators].append(("0x" + tx.hash.hex(), tx.raw))
         wanted = {h for chunk in per_node for h, _ in chunk}
