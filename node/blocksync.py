@@ -16,6 +16,7 @@ from node.block import Commit
 from node.chain import Chain
 from node.codec import DecodeError, decode
 from node.engine import SyncedBlock
+from node.faults import FaultKind, PeerFault
 from p2p.messages import BlockRequest, BlockResponse, Message, NoBlockResponse, StatusRequest, StatusResponse
 from p2p.switch import Switch
 
@@ -28,10 +29,10 @@ PER_PEER_IN_FLIGHT = 16
 
 
 class BlockSync:
-    def __init__(self, chain: Chain, feed: Callable[[SyncedBlock], None]) -> None:
+    def __init__(self, chain: Chain, feed: Callable[[SyncedBlock], None], switch: Switch) -> None:
         self.chain = chain
         self.feed = feed
-        self.switch: Switch | None = None
+        self.switch = switch
         self.peer_heights: dict[str, int] = {}
         self.pending: dict[int, tuple[str, float]] = {}
         self.received: dict[int, tuple[bytes, Commit, str]] = {}
@@ -39,9 +40,6 @@ class BlockSync:
         self._last_status = 0.0
         self._rate_mark = (time.monotonic(), chain.height)
         self.blocks_per_s = 0.0
-
-    def attach(self, switch: Switch) -> None:
-        self.switch = switch
 
     @property
     def best_peer_height(self) -> int:
@@ -52,8 +50,7 @@ class BlockSync:
         return self.best_peer_height > self.chain.height + 1
 
     def on_peer_up(self, peer: str) -> None:
-        if self.switch is not None:
-            self.switch.send(peer, StatusRequest())
+        self.switch.send(peer, StatusRequest())
 
     def on_peer_down(self, peer: str) -> None:
         self.peer_heights.pop(peer, None)
@@ -67,8 +64,6 @@ class BlockSync:
 
     def on_message(self, peer: str, msg: Message) -> None:
         switch = self.switch
-        if switch is None:
-            return
         match msg:
             case StatusRequest():
                 switch.send(peer, StatusResponse(1 if self.chain.height else 0, self.chain.height))
@@ -83,7 +78,8 @@ class BlockSync:
                 try:
                     commit = Commit.from_list(decode(commit_raw))
                 except DecodeError as exc:
-                    switch.report(peer, f"undecodable commit: {exc}")
+                    fault = PeerFault(FaultKind.INVALID_SYNCED_BLOCK, f"undecodable commit: {exc}")
+                    switch.report(peer, str(fault), fault.severity)
                     return
                 if h > self.chain.height:
                     self.received[h] = (raw, commit, peer)
@@ -128,8 +124,6 @@ class BlockSync:
 
     def tick(self) -> None:
         switch = self.switch
-        if switch is None:
-            return
         now = time.monotonic()
         if now - self._last_status > STATUS_INTERVAL_S:
             self._last_status = now

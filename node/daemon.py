@@ -10,27 +10,25 @@ import time
 from pathlib import Path
 from typing import Any
 
-from node.blocksync import BlockSync
 from node.byzantine import OutOfTurnProposer
 from node.chain import Chain
 from node.config import NodeConfig, load_config, load_key
 from node.crypto import sha256
-from node.engine import CommittedBlock, Engine, EngineConfig
+from node.engine import BadPeer, CommittedBlock, Engine, EngineConfig, Outbox
 from node.errors import StoreCorrupted
-from node.faults import FaultKind, PeerFault
 from node.genesis import load_genesis
 from node.mempool import ChainView, Mempool, MempoolConfig
-from node.network import Network
+from node.network import Network, P2PSettings
 from node.rpc_methods import NodeApi, NodeInfo, address_param, build_registry, bytes_param
 from node.rpc_server import RpcServer
 from node.signer import Signer, SignerStateError
 from node.store import Store
+from node.verifier import TxVerifier
 from node.views import event_json, header_json, hx
 from node.wal import WAL
 from p2p.config import SwitchConfig
 from p2p.handshake import PROTOCOL_VERSION
 from p2p.handshake import NodeInfo as P2PInfo
-from p2p.switch import Switch
 
 log = logging.getLogger("finchain.node")
 
@@ -52,8 +50,12 @@ class Node:
         self.node_id = node_id_of(self.node_key.public_key)
         vkey = load_key(config.home / "config" / "validator_key.json")
         is_validator = any(v.address == vkey.address for v in self.genesis.validators)
+        # Built in dependency order: every object gets only what exists already. The engine
+        # speaks through its outbox, which `_dispatch` hands to the network and RPC built after it.
         self.store = Store(config.data_dir / "db")
         p = self.genesis.params
+        verifier = TxVerifier(p.max_tx_bytes)
+        self.chain = Chain(self.store, self.genesis, verifier.decode)
         self.mempool = Mempool(
             MempoolConfig(
                 max_txs=config.mempool_max_txs,
@@ -62,46 +64,40 @@ class Node:
                 nonce_gap=config.mempool_nonce_gap,
                 ttl_seconds=config.mempool_ttl_seconds,
             ),
-            ChainView(self.genesis.chain_id, 1, p.min_gas_price, p.max_block_gas),
-            lambda addr: self.chain.get_account(addr),
+            ChainView(self.genesis.chain_id, self.chain.height + 1, p.min_gas_price, p.max_block_gas),
+            self.chain,
+            verifier,
             time.monotonic,
         )
-        self.chain = Chain(self.store, self.genesis, self.mempool.decode_verified)
-        self.mempool.chain = ChainView(self.genesis.chain_id, self.chain.height + 1, p.min_gas_price, p.max_block_gas)
         signer = None
         self.validator_address = vkey.address if is_validator else None
         if is_validator:
             signer = Signer(vkey, self.genesis.chain_id, config.data_dir / "priv_validator_state.json")
         self.wal = WAL(config.data_dir / "cs.wal" / "wal")
+        self.outbox = Outbox()
         self.engine = Engine(
             self.chain,
             self.mempool,
             signer,
             self.wal,
             EngineConfig(config.create_empty_blocks, config.empty_block_interval_s, p.max_block_txs),
-            broadcast=lambda msg: self.network.broadcast(msg),
-            on_commit=self._on_commit,
-            on_bad_peer=self._on_bad_peer,
+            self.outbox,
         )
-        self.blocksync = BlockSync(self.chain, self.engine.submit)
-        self.network = Network(self.engine, self.mempool, self.blocksync)
-        self.switch = Switch(
+        self.network = Network(self.engine, self.mempool, self.chain, P2PSettings(
             self.node_key.secret,
             P2PInfo(self.node_id, self.genesis.chain_id, self.chain.genesis_hash, PROTOCOL_VERSION,
                     f"{config.p2p_host}:{config.p2p_port}", config.moniker),
             listen_host=config.p2p_host,
             listen_port=config.p2p_port,
-            persistent_peers=config.persistent_peers,
-            seeds=config.seeds,
+            persistent_peers=tuple(config.persistent_peers),
+            seeds=tuple(config.seeds),
             max_inbound=config.max_inbound,
             max_outbound=config.max_outbound,
             addrbook_path=config.data_dir / "addrbook.json",
-            on_message=self.network.on_message,
-            on_peer_up=self.network.on_peer_up,
-            on_peer_down=self.network.on_peer_down,
             config=SwitchConfig(pex=config.pex, backoff_cap=config.reconnect_max_s),
-        )
-        self.network.attach(self.switch)
+        ))
+        self.switch = self.network.switch
+        self.blocksync = self.network.blocksync
         # Test-only misbehaviour, None unless config.toml has [testing] propose_out_of_turn (node/byzantine.py).
         self.out_of_turn = OutOfTurnProposer.from_config(config, self.chain, signer.key if signer else None,
                                                          self.switch.broadcast)
@@ -125,10 +121,17 @@ class Node:
         self.rpc.register_topic("tx", accepts=_tx_accepts, validate=_tx_validate)
         self.rpc.register_topic("events", accepts=_event_accepts, validate=_event_validate)
 
-    def _on_bad_peer(self, peer: str, fault: PeerFault) -> None:
-        self.switch.report(peer, str(fault), fault.severity)
-        if fault.kind is FaultKind.INVALID_SYNCED_BLOCK:
-            self.blocksync.on_rejected(peer)
+    async def _dispatch(self) -> None:
+        """Hand what the engine says to those it concerns, in the engine's order."""
+        while True:
+            item = await self.outbox.get()
+            match item:
+                case CommittedBlock():
+                    self._on_commit(item)
+                case BadPeer(peer=peer, fault=fault):
+                    self.network.report(peer, fault)
+                case _:
+                    self.network.broadcast(item)
 
     def _sync_status(self) -> dict[str, Any]:
         return {"catching_up": self.blocksync.catching_up, "best_peer_height": self.blocksync.best_peer_height,
@@ -165,7 +168,8 @@ class Node:
                 # Listen first: a node that cannot take its P2P port must not sign anything.
                 switch_task = tg.create_task(self._run_switch())
                 await self.switch.wait_listening()
-                tasks = [tg.create_task(self.engine.run()), switch_task, tg.create_task(self.network.run())]
+                tasks = [tg.create_task(self.engine.run()), switch_task, tg.create_task(self.network.run()),
+                         tg.create_task(self._dispatch())]
                 await stop.wait()
                 log.info("shutting down")
                 for task in tasks:

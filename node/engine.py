@@ -146,6 +146,36 @@ class CommittedBlock:
 
 
 @dataclass(frozen=True, slots=True)
+class BadPeer:
+    peer: str
+    fault: PeerFault
+
+
+EngineOutput = Outgoing | CommittedBlock | BadPeer
+
+
+class Outbox:
+    """What the engine tells the rest of the node, in order: messages for peers, committed
+    blocks, peers to penalise. The engine is built before those who listen, so it only
+    puts; the node's dispatcher takes (`get`), or a test reads `drain()`."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[EngineOutput] = asyncio.Queue()
+
+    def put(self, item: EngineOutput) -> None:
+        self._queue.put_nowait(item)
+
+    async def get(self) -> EngineOutput:
+        return await self._queue.get()
+
+    def drain(self) -> list[EngineOutput]:
+        out = []
+        while not self._queue.empty():
+            out.append(self._queue.get_nowait())
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class EngineSnapshot:
     """A read-only view of the engine; every part is immutable."""
 
@@ -192,9 +222,7 @@ class Engine:
         signer: Signer | None,
         wal: WAL,
         config: EngineConfig,
-        broadcast: Callable[[Outgoing], None] = lambda msg: None,
-        on_commit: Callable[[CommittedBlock], None] = lambda c: None,
-        on_bad_peer: Callable[[str, PeerFault], None] = lambda peer, fault: None,
+        outbox: Outbox,
         clock: Clock | None = None,
     ) -> None:
         self._chain = chain
@@ -202,9 +230,7 @@ class Engine:
         self._signer = signer
         self._wal = wal
         self._config = config
-        self._broadcast = broadcast
-        self._on_commit = on_commit
-        self._on_bad_peer = on_bad_peer
+        self._outbox = outbox
         self._clock = clock or LoopClock()
         self._queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
         self._driver = Driver(driver_params(chain, signer.address if signer else None))
@@ -282,7 +308,7 @@ class Engine:
             case SignProposal(proposal=p, block=block):
                 return self._sign_proposal(p, block)
             case BroadcastVoteEffect() | BroadcastProposalEffect():
-                self._broadcast(effect)
+                self._outbox.put(effect)
             case ScheduleTimeout(kind=k, height=h, round=r, duration_ms=ms):
                 fired = TimeoutFired(k, h, r)
                 self._timers.append(self._clock.call_later(ms / 1000, lambda: self.submit(fired)))
@@ -385,7 +411,7 @@ class Engine:
 
     def _fault(self, peer: str, kind: FaultKind, detail: str) -> None:
         if peer:  # our own messages and WAL replays have no peer to blame
-            self._on_bad_peer(peer, PeerFault(kind, detail))
+            self._outbox.put(BadPeer(peer, PeerFault(kind, detail)))
 
     # -- evidence ---------------------------------------------------------------------
 
@@ -397,7 +423,7 @@ class Engine:
             return
         if self._evidence.add(ev):
             log.warning("evidence %s against %s at height %d", ev.hash().hex()[:16], ev.validator.hex(), ev.height)
-            self._broadcast(EvidenceOut(ev.encode(), peer))
+            self._outbox.put(EvidenceOut(ev.encode(), peer))
 
     def _on_peer_evidence(self, raw: bytes, peer: str) -> None:
         try:
@@ -465,7 +491,7 @@ class Engine:
                              executed.txs)
         log.info("committed height %d: %d txs, round %d, %.0f ms", executed.height, len(executed.txs), commit.round,
                  (self._clock.monotonic() - self._height_started_at) * 1000)
-        self._on_commit(CommittedBlock(executed, commit))
+        self._outbox.put(CommittedBlock(executed, commit))
 
 
 def _signed(v: Vote) -> SignedVote:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
-from node.crypto import TAG_TX_ID, tagged_hash
 from node.errors import (
     AlreadyKnown,
     BadSignature,
@@ -32,7 +31,8 @@ from node.errors import (
     WrongChain,
 )
 from node.execution import Account, ExecParams, validate_tx_limits
-from node.tx import SignedTx, decode_tx
+from node.tx import SignedTx
+from node.verifier import LRU, TxVerifier
 
 PERMANENT_REJECTIONS = (MalformedTransaction, BadSignature, WrongChain, TooLarge, GasLimitTooLow, NonceTooLow, Expired)
 
@@ -46,7 +46,6 @@ class MempoolConfig:
     ttl_seconds: float = 600.0
     # Pending transactions are found by id; this remembers the ones that left the pool
     # (committed by others, evicted) for the blocks that still carry them.
-    verified_cache: int = 200_000
     rejected_cache: int = 100_000
 
 
@@ -65,16 +64,8 @@ class _Entry:
         return self.tx.body.max_fee + self.tx.body.value
 
 
-class _LRU(OrderedDict[bytes, object]):
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def remember(self, key: bytes, value: object) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        if len(self) > self.size:
-            self.popitem(last=False)
+class AccountReader(Protocol):
+    def get_account(self, address: bytes) -> Account: ...
 
 
 class Mempool:
@@ -82,20 +73,21 @@ class Mempool:
         self,
         config: MempoolConfig,
         chain: ChainView,
-        get_account: Callable[[bytes], Account],
+        accounts: AccountReader,
+        verifier: TxVerifier,
         clock: Callable[[], float],
     ) -> None:
         self.config = config
         self.chain = chain
-        self._get_account = get_account
+        self._get_account = accounts.get_account
+        self._verifier = verifier
         self._clock = clock
         self._by_hash: dict[bytes, _Entry] = {}
         self._by_sender: dict[bytes, dict[int, _Entry]] = {}
         self._bytes = 0
         self._prices: dict[int, int] = {}  # gas price -> how many pending txs pay it
         self._seq = itertools.count()
-        self._verified: _LRU = _LRU(config.verified_cache)  # raw bytes -> SignedTx
-        self._rejected: _LRU = _LRU(config.rejected_cache)  # sha256(raw) -> InvalidTransaction
+        self._rejected = LRU(config.rejected_cache)  # sha256(raw) -> InvalidTransaction
 
     # -- queries ----------------------------------------------------------------------
 
@@ -121,16 +113,8 @@ class Mempool:
         return nonce
 
     def decode_verified(self, raw: bytes) -> SignedTx:
-        """Decode a raw tx, checking its signature only if this node never did."""
-        entry = self._by_hash.get(tagged_hash(TAG_TX_ID, raw))
-        if entry is not None and entry.tx.raw == raw:
-            return entry.tx
-        cached = self._verified.get(raw)
-        if isinstance(cached, SignedTx):
-            return cached
-        tx = decode_tx(raw, self.config.max_tx_bytes)
-        self._verified.remember(raw, tx)
-        return tx
+        """Decode a raw transaction through the shared verifier (its signature checked once per node)."""
+        return self._verifier.decode(raw)
 
     # -- admission --------------------------------------------------------------------
 
@@ -143,7 +127,7 @@ class Mempool:
         if isinstance(previous, InvalidTransaction):
             raise previous
         try:
-            tx = self.decode_verified(raw)
+            tx = self._verifier.decode(raw)
             self._admit(tx)
         except PERMANENT_REJECTIONS as exc:
             # These bytes can never be admitted: answer again without checking again.
@@ -185,6 +169,7 @@ class Mempool:
             self._remove(replaced)
         entry = _Entry(tx, self._clock(), next(self._seq))
         self._by_hash[tx.hash] = entry
+        self._verifier.hold(tx)
         self._by_sender.setdefault(tx.sender, {})[body.nonce] = entry
         self._bytes += tx.size
         price = tx.body.gas_price
@@ -209,6 +194,7 @@ class Mempool:
     def _remove(self, entry: _Entry) -> None:
         tx = entry.tx
         del self._by_hash[tx.hash]
+        self._verifier.release(tx.hash)
         txs = self._by_sender[tx.sender]
         del txs[tx.body.nonce]
         if not txs:

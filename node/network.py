@@ -13,15 +13,19 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from consensus.driver import BroadcastProposalEffect, BroadcastVoteEffect, PeerProposal, PeerVote
 from consensus.types import InvalidMessage, Proposal, Vote, VoteType
 from node.blocksync import BlockSync
+from node.chain import Chain
 from node.engine import Engine, EvidenceOut, Outgoing, PeerEvidence, TxsAvailable
 from node.errors import BadSignature, InvalidTransaction, MalformedTransaction, TooLarge
 from node.faults import FaultKind, PeerFault
 from node.mempool import Mempool
+from p2p.config import SwitchConfig
+from p2p.handshake import NodeInfo
 from p2p.messages import (
     BlockRequest,
     BlockResponse,
@@ -68,20 +72,38 @@ def proposal_to_msg(p: Proposal, raw: bytes) -> ProposalMsg:
     return ProposalMsg(p.height, p.round, p.value, p.valid_round, p.proposer, p.signature, raw)
 
 
+@dataclass(frozen=True, slots=True)
+class P2PSettings:
+    """What the switch of this node is built from (see p2p.switch.Switch)."""
+
+    node_key: bytes
+    info: NodeInfo
+    listen_host: str
+    listen_port: int
+    persistent_peers: tuple[str, ...]
+    seeds: tuple[str, ...]
+    max_inbound: int
+    max_outbound: int
+    addrbook_path: Path | None
+    config: SwitchConfig
+
+
 class Network:
-    def __init__(self, engine: Engine, mempool: Mempool, blocksync: BlockSync) -> None:
+    """The node's peers: builds the switch (whose messages it handles) and block sync over it."""
+
+    def __init__(self, engine: Engine, mempool: Mempool, chain: Chain, p2p: P2PSettings) -> None:
         self.engine = engine
         self.mempool = mempool
-        self.blocksync = blocksync
-        self.switch: Switch | None = None
+        self.switch = Switch(p2p.node_key, p2p.info, listen_host=p2p.listen_host, listen_port=p2p.listen_port,
+                             persistent_peers=p2p.persistent_peers, seeds=p2p.seeds, max_inbound=p2p.max_inbound,
+                             max_outbound=p2p.max_outbound, addrbook_path=p2p.addrbook_path,
+                             on_message=self.on_message, on_peer_up=self.on_peer_up,
+                             on_peer_down=self.on_peer_down, config=p2p.config)
+        self.blocksync = BlockSync(chain, engine.submit, self.switch)
         self.views: dict[str, PeerView] = {}
         self._tx_out: list[tuple[bytes, str | None]] = []
         self._last_step: tuple[int, int, int] | None = None
         self._announced_at = 0.0
-
-    def attach(self, switch: Switch) -> None:
-        self.switch = switch
-        self.blocksync.attach(switch)
 
     # -- from the switch (called synchronously on its read tasks) ----------------------
 
@@ -97,7 +119,7 @@ class Network:
     def peer_views(self) -> list[dict[str, Any]]:
         """Where each connected peer last said it was, and how its link is doing (for `consensus_state`)."""
         now = time.monotonic()
-        stats = {p.node_id: p for p in self.switch.peers()} if self.switch is not None else {}
+        stats = {p.node_id: p for p in self.switch.peers()}
         out = []
         for peer, view in sorted(self.views.items()):
             st = stats.get(peer)
@@ -116,7 +138,7 @@ class Network:
                     vote = Vote(VoteType(msg.vote_type), msg.height, msg.round, msg.block_hash or None,
                                 msg.validator, msg.signature)
                 except (InvalidMessage, ValueError) as exc:
-                    self._fault(peer, PeerFault(FaultKind.BAD_MESSAGE, f"vote: {exc}"))
+                    self.report(peer, PeerFault(FaultKind.BAD_MESSAGE, f"vote: {exc}"))
                     return
                 if msg.height == view.height:
                     view.known_votes.add((msg.round, msg.vote_type, msg.validator))
@@ -126,7 +148,7 @@ class Network:
                     proposal = Proposal(msg.height, msg.round, msg.block_hash, msg.valid_round, msg.proposer,
                                         msg.signature)
                 except InvalidMessage as exc:
-                    self._fault(peer, PeerFault(FaultKind.BAD_MESSAGE, f"proposal: {exc}"))
+                    self.report(peer, PeerFault(FaultKind.BAD_MESSAGE, f"proposal: {exc}"))
                     return
                 if msg.height == view.height:
                     view.has_proposal.add(msg.round)
@@ -151,10 +173,12 @@ class Network:
             case _:
                 pass  # messages of channels this node does not serve
 
-    def _fault(self, peer: str, fault: PeerFault) -> None:
+    def report(self, peer: str, fault: PeerFault) -> None:
+        """Penalise a peer for what it sent; a block sync answer that fails also moves sync to another peer."""
         log.info("peer %s: %s", peer[:12], fault)
-        if self.switch is not None:
-            self.switch.report(peer, str(fault), fault.severity)
+        self.switch.report(peer, str(fault), fault.severity)
+        if fault.kind is FaultKind.INVALID_SYNCED_BLOCK:
+            self.blocksync.on_rejected(peer)
 
     def _on_txs(self, peer: str, txs: tuple[bytes, ...]) -> None:
         bad = 0
@@ -168,8 +192,8 @@ class Network:
             self._tx_out.append((raw, peer))
         if txs:
             self.engine.submit(TxsAvailable())
-        if bad and self.switch is not None:
-            self._fault(peer, PeerFault(FaultKind.INVALID_TRANSACTIONS, f"{bad} of {len(txs)}", count=min(10, bad)))
+        if bad:
+            self.report(peer, PeerFault(FaultKind.INVALID_TRANSACTIONS, f"{bad} of {len(txs)}", count=min(10, bad)))
 
     # -- from the node ------------------------------------------------------------------
 
@@ -179,8 +203,6 @@ class Network:
 
     def broadcast(self, item: Outgoing) -> None:
         """The engine speaks: our own signed proposal or vote goes to every peer at once."""
-        if self.switch is None:
-            return
         match item:
             case BroadcastProposalEffect(proposal=p, block=raw):
                 self.switch.broadcast(proposal_to_msg(p, raw))
@@ -210,7 +232,7 @@ class Network:
         switch = self.switch
         snap = self.engine.snapshot()
         state = snap.state
-        if switch is None or state is None:
+        if state is None:
             return
         self._flush_txs(switch)
         step = (state.height, state.round, int(state.step))

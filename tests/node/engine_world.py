@@ -19,7 +19,7 @@ from consensus.types import Proposal, ValidatorSet, Vote, VoteType
 from node.block import proposal_sign_bytes, vote_sign_bytes
 from node.chain import Chain, ExecutedBlock
 from node.crypto import PrivateKey
-from node.engine import CommittedBlock, Engine, EngineConfig
+from node.engine import BadPeer, CommittedBlock, Engine, EngineConfig, Outbox
 from node.faults import PeerFault
 from node.genesis import Genesis, GenesisAccount, GenesisValidator, Params, TimeoutsMs
 from node.signer import Signer
@@ -73,13 +73,20 @@ class EngineWorld:
     def _new_engine(self) -> Engine:
         signer = Signer(self.me, CHAIN_ID, self.tmp / "node" / "signer.json")
         self.wal = WAL(self.tmp / "node" / "wal")
-        return Engine(self.chain, self.mempool, signer, self.wal, EngineConfig(), broadcast=self.sent.append,
-                      on_commit=self._committed, on_bad_peer=lambda peer, f: self.faults.append((peer, f)))
+        self.outbox = Outbox()
+        return Engine(self.chain, self.mempool, signer, self.wal, EngineConfig(), self.outbox)
 
-    def _committed(self, c: CommittedBlock) -> None:
-        self.commits.append(c)
-        if self.peer_chain.height < c.executed.height:
-            self.peer_chain.commit_block(self.peer_chain.validate_block(c.executed.raw), c.commit)
+    def _take_outbox(self) -> None:
+        for item in self.outbox.drain():
+            match item:
+                case CommittedBlock(executed=executed, commit=commit):
+                    self.commits.append(item)
+                    if self.peer_chain.height < executed.height:
+                        self.peer_chain.commit_block(self.peer_chain.validate_block(executed.raw), commit)
+                case BadPeer(peer=peer, fault=fault):
+                    self.faults.append((peer, fault))
+                case _:
+                    self.sent.append(item)
 
     # -- running ----------------------------------------------------------------------
 
@@ -104,7 +111,7 @@ class EngineWorld:
     async def until(self, what: Callable[[], object], timeout: float = 5.0) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not what():
+        while not (self._take_outbox() or what()):
             if loop.time() > deadline:
                 raise TimeoutError(f"engine never got there; state {self.state}")
             await asyncio.sleep(0.005)

@@ -9,6 +9,7 @@ from node.crypto import PrivateKey
 from node.genesis import Genesis, GenesisAccount, GenesisValidator, Params
 from node.mempool import ChainView, Mempool, MempoolConfig
 from node.store import Store
+from node.verifier import TxVerifier
 
 CHAIN_ID = "finchain-test"
 COIN = 10**18
@@ -40,13 +41,13 @@ def make_chain(
     genesis = genesis or make_genesis()
     store = Store(tmp / "db")
     now = clock if clock is not None else [0.0]
-    holder: dict[str, Chain] = {}
+    verifier = TxVerifier(genesis.params.max_tx_bytes)
+    chain = Chain(store, genesis, verifier.decode)
     mempool = Mempool(
         mempool_config or MempoolConfig(),
         ChainView(genesis.chain_id, 1, genesis.params.min_gas_price, genesis.params.max_block_gas),
-        lambda addr: holder["chain"].get_account(addr),
+        chain,
+        verifier,
         lambda: now[0],
     )
-    chain = Chain(store, genesis, mempool.decode_verified)
-    holder["chain"] = chain
     return chain, mempool

@@ -40,7 +40,7 @@ from node.block import (
 )
 from node.chain import Chain, compute_validators_hash
 from node.crypto import PrivateKey, parse_address, recover_address, to_checksum_address
-from node.engine import Engine, EngineConfig
+from node.engine import Engine, EngineConfig, Outbox
 from node.errors import TX_ERRORS
 from node.execution import Account, account_key
 from node.genesis import genesis_from_json
@@ -49,6 +49,7 @@ from node.rpc_methods import NodeApi, NodeInfo, build_registry
 from node.store import Store
 from node.trie import EMPTY_ROOT, SparseMerkleTree
 from node.tx import Transfer, TxBody, decode_tx
+from node.verifier import TxVerifier
 from node.wal import WAL
 from tests.doc_vectors import read_vectors
 
@@ -239,14 +240,13 @@ def test_block_scenario_and_rpc_answers(tmp_path):
     """Section 7.6 and the JSON-RPC answers of section 6, replayed on a real chain."""
     genesis = genesis_from_json(_genesis_json())
     params = genesis.params
-    holder: dict[str, Chain] = {}
+    verifier = TxVerifier(params.max_tx_bytes)
+    chain = Chain(Store(tmp_path / "db"), genesis, verifier.decode)
     mempool = Mempool(MempoolConfig(), ChainView(CHAIN_ID, 1, params.min_gas_price, params.max_block_gas),
-                      lambda addr: holder["chain"].get_account(addr), lambda: 0.0)
-    chain = Chain(Store(tmp_path / "db"), genesis, mempool.decode_verified)
-    holder["chain"] = chain
+                      chain, verifier, lambda: 0.0)
     assert chain.state_root == vb("state.genesis_root")
     assert chain.genesis_hash == vb("genesis.hash")
-    engine = Engine(chain, mempool, None, WAL(tmp_path / "wal"), EngineConfig())  # built, never run
+    engine = Engine(chain, mempool, None, WAL(tmp_path / "wal"), EngineConfig(), Outbox())  # built, never run
     registry = build_registry(NodeApi(chain, mempool, engine, NodeInfo("n", "m", None, list, bool)))
     key = _key()
     to = vb("to.address")
