@@ -18,6 +18,7 @@ from node.engine import CommittedBlock, Engine, EngineConfig
 from node.errors import StoreCorrupted
 from node.faults import FaultKind, PeerFault
 from node.genesis import load_genesis
+from node.kv import LevelDBKV
 from node.mempool import ChainView, Mempool, MempoolConfig
 from node.network import Network
 from node.rpc_methods import NodeApi, NodeInfo, address_param, build_registry, bytes_param
@@ -51,7 +52,7 @@ class Node:
         self.node_id = node_id_of(self.node_key.public_key)
         vkey = load_key(config.home / "config" / "validator_key.json")
         is_validator = any(v.address == vkey.address for v in self.genesis.validators)
-        self.store = Store(config.data_dir / "db")
+        self.store = Store(LevelDBKV(config.data_dir / "db"))
         p = self.genesis.params
         self.mempool = Mempool(
             MempoolConfig(

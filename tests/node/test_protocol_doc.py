@@ -44,6 +44,7 @@ from node.engine import Engine, EngineConfig
 from node.errors import TX_ERRORS
 from node.execution import Account, account_key
 from node.genesis import genesis_from_json
+from node.kv import LevelDBKV
 from node.mempool import ChainView, Mempool, MempoolConfig
 from node.rpc_methods import NodeApi, NodeInfo, build_registry
 from node.store import Store
@@ -242,7 +243,7 @@ def test_block_scenario_and_rpc_answers(tmp_path):
     holder: dict[str, Chain] = {}
     mempool = Mempool(MempoolConfig(), ChainView(CHAIN_ID, 1, params.min_gas_price, params.max_block_gas),
                       lambda addr: holder["chain"].get_account(addr), lambda: 0.0)
-    chain = Chain(Store(tmp_path / "db"), genesis, mempool.decode_verified)
+    chain = Chain(Store(LevelDBKV(tmp_path / "db")), genesis, mempool.decode_verified)
     holder["chain"] = chain
     assert chain.state_root == vb("state.genesis_root")
     assert chain.genesis_hash == vb("genesis.hash")
