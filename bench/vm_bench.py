@@ -139,7 +139,7 @@ class NodeWorld:
     def block(self, txs: list[Any]) -> float:
         """Build (execute + state root) and commit one block; returns the build time."""
         self.time_ms += 1000
-        last = self.chain.store.get_commit(self.chain.height) if self.chain.height else None
+        last = self.chain.reader.get_commit(self.chain.height) if self.chain.height else None
         start = time.perf_counter()
         executed = self.chain.build_block(self.validator.address, txs, last, self.time_ms)
         took = time.perf_counter() - start
@@ -160,7 +160,7 @@ def bench_node(kind: str, calls: int, n_users: int) -> tuple[float, float]:
         w.block([w.tx(*call) for call in setup_calls(admin, users, w.c)])
         txs = [w.tx(*op_call(kind, i, users, w.c)) for i in range(calls)]
         took = w.block(txs)
-        receipts = w.chain.store.get_tx(txs[0].hash)
+        receipts = w.chain.reader.get_tx(txs[0].hash)
         gas = receipts.receipt.gas_used if receipts else 0
         w.store.close()
         return calls / took, gas

@@ -38,6 +38,7 @@ from node.evidence import (
 )
 from node.execution import Account, ExecParams, StateOverlay, account_key, process_transaction, tx_parties
 from node.genesis import Genesis
+from node.reader import ChainReader
 from node.store import BlockWrite, Store
 from node.trie import EMPTY_ROOT, SparseMerkleTree
 from node.tx import SignedTx
@@ -84,6 +85,7 @@ class Chain:
         self._ensure_genesis()
         self._load_tip()
         self.next_validators = self._load_next_validators()
+        self.reader = ChainReader(self, store)  # what the RPC and block sync may see: no writes
 
     # -- setup ------------------------------------------------------------------------
 

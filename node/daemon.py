@@ -83,7 +83,7 @@ class Node:
             on_commit=self._on_commit,
             on_bad_peer=self._on_bad_peer,
         )
-        self.blocksync = BlockSync(self.chain, self.engine.submit)
+        self.blocksync = BlockSync(self.chain.reader, self.engine.submit)
         self.network = Network(self.engine, self.mempool, self.blocksync)
         self.switch = Switch(
             self.node_key.secret,
@@ -103,7 +103,7 @@ class Node:
         )
         self.network.attach(self.switch)
         self.api = NodeApi(
-            self.chain,
+            self.chain.reader,
             self.mempool,
             self.engine,
             NodeInfo(self.node_id, config.moniker, signer.address if signer else None, self.switch.peers,

@@ -248,7 +248,7 @@ def test_block_scenario_and_rpc_answers(tmp_path):
     assert chain.state_root == vb("state.genesis_root")
     assert chain.genesis_hash == vb("genesis.hash")
     engine = Engine(chain, mempool, None, WAL(tmp_path / "wal"), EngineConfig())  # built, never run
-    registry = build_registry(NodeApi(chain, mempool, engine, NodeInfo("n", "m", None, list, bool)))
+    registry = build_registry(NodeApi(chain.reader, mempool, engine, NodeInfo("n", "m", None, list, bool)))
     key = _key()
     to = vb("to.address")
     sender = to_checksum_address(key.address)
