@@ -32,6 +32,7 @@ from node.chain import Chain as NodeChain
 from node.client import build_call
 from node.crypto import PrivateKey
 from node.genesis import Genesis, GenesisAccount, GenesisValidator, Params
+from node.kv import LevelDBKV
 from node.store import Store
 from vm import Address
 from vm.testing import Chain, load_contract
@@ -122,7 +123,8 @@ class NodeWorld:
         genesis = Genesis(CHAIN_ID, 1_700_000_000_000, Params(max_block_txs=100_000, max_block_gas=10**12),
                           (GenesisValidator(self.validator.address, self.validator.public_key, 10),),
                           tuple(GenesisAccount(k.address, 10**30) for k in [self.admin, *self.users]), contracts)
-        self.chain = NodeChain(Store(db), genesis, lambda raw: None)  # type: ignore[arg-type,return-value]
+        self.store = Store(LevelDBKV(db))
+        self.chain = NodeChain(self.store, genesis, lambda raw: None)  # type: ignore[arg-type,return-value]
         self.c = {name: Address(bytes.fromhex(a[2:])) for name, a in addresses.items()}
         self.keys = {Address(k.address): k for k in [self.admin, *self.users]}
         self.nonces: dict[bytes, int] = {}
@@ -137,7 +139,7 @@ class NodeWorld:
     def block(self, txs: list[Any]) -> float:
         """Build (execute + state root) and commit one block; returns the build time."""
         self.time_ms += 1000
-        last = self.chain.store.get_commit(self.chain.height) if self.chain.height else None
+        last = self.chain.reader.get_commit(self.chain.height) if self.chain.height else None
         start = time.perf_counter()
         executed = self.chain.build_block(self.validator.address, txs, last, self.time_ms)
         took = time.perf_counter() - start
@@ -158,9 +160,9 @@ def bench_node(kind: str, calls: int, n_users: int) -> tuple[float, float]:
         w.block([w.tx(*call) for call in setup_calls(admin, users, w.c)])
         txs = [w.tx(*op_call(kind, i, users, w.c)) for i in range(calls)]
         took = w.block(txs)
-        receipts = w.chain.store.get_tx(txs[0].hash)
+        receipts = w.chain.reader.get_tx(txs[0].hash)
         gas = receipts.receipt.gas_used if receipts else 0
-        w.chain.store.close()
+        w.store.close()
         return calls / took, gas
 
 

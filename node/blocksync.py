@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 
 from node.block import Commit
-from node.chain import Chain
 from node.codec import DecodeError, decode
 from node.engine import SyncedBlock
 from node.faults import FaultKind, PeerFault
+from node.reader import ChainReader
 from p2p.messages import BlockRequest, BlockResponse, Message, NoBlockResponse, StatusRequest, StatusResponse
 from p2p.switch import Switch
 
@@ -29,7 +29,7 @@ PER_PEER_IN_FLIGHT = 16
 
 
 class BlockSync:
-    def __init__(self, chain: Chain, feed: Callable[[SyncedBlock], None], switch: Switch) -> None:
+    def __init__(self, chain: ChainReader, feed: Callable[[SyncedBlock], None], switch: Switch) -> None:
         self.chain = chain
         self.feed = feed
         self.switch = switch
@@ -91,11 +91,11 @@ class BlockSync:
                         self.peer_heights[peer] = h - 1
 
     def _serve(self, switch: Switch, peer: str, height: int) -> None:
-        store = self.chain.store
-        raw = store.get_block_raw(height) if 0 < height <= self.chain.height else None
+        chain = self.chain
+        raw = chain.get_block_raw(height) if 0 < height <= chain.height else None
         # The canonical commit of h is the last commit of h+1; at the tip, the one we saw.
-        nxt = store.get_block(height + 1) if raw is not None and height < self.chain.height else None
-        commit = nxt.last_commit if nxt is not None else store.get_commit(height)
+        nxt = chain.get_block(height + 1) if raw is not None and height < chain.height else None
+        commit = nxt.last_commit if nxt is not None else chain.get_commit(height)
         if raw is None or commit is None:
             switch.send(peer, NoBlockResponse(height))
             return

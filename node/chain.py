@@ -38,13 +38,12 @@ from node.evidence import (
 )
 from node.execution import Account, ExecParams, StateOverlay, account_key, process_transaction, tx_parties
 from node.genesis import Genesis
+from node.reader import ChainReader
 from node.store import BlockWrite, Store
 from node.trie import EMPTY_ROOT, SparseMerkleTree
 from node.tx import SignedTx
 
 MAX_CLOCK_DRIFT_MS = 10_000
-# The proposer priorities of the next height, [height, priorities], rewritten in every block's batch.
-META_VALSET = b"Mvalset"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +85,7 @@ class Chain:
         self._ensure_genesis()
         self._load_tip()
         self.next_validators = self._load_next_validators()
+        self.reader = ChainReader(self, store)  # what the RPC and block sync may see: no writes
 
     # -- setup ------------------------------------------------------------------------
 
@@ -105,7 +105,7 @@ class Chain:
             deploy_genesis_contracts(overlay, self.genesis.contracts, self.genesis.genesis_time_ms)
             state.update({k: v for k, v in overlay.changes.items() if v is not None})
         root, nodes = self.trie.update(EMPTY_ROOT, dict(state))
-        self.store.init_genesis(self.genesis_hash, state, nodes, root, {})
+        self.store.init_genesis(self.genesis_hash, state, nodes, root)
 
     def _load_tip(self) -> None:
         self.height = self.store.latest_height()
@@ -133,13 +133,11 @@ class Chain:
         proposer for every height and round. A database without the record (or with one
         from a node that stored shifted priorities) is derived again from genesis."""
         base = ValidatorSet.new(Validator(v.address, v.power) for v in self.genesis.validators)
-        raw = self.store.get_raw(META_VALSET)
-        if raw is not None:
+        stored = self.store.proposer_priorities()
+        if stored is not None and stored.height == self.height + 1:
             try:
-                height, priorities = codec.decode(raw)
-                if height == self.height + 1:
-                    return ValidatorSet(base.validators, tuple(priorities))
-            except (DecodeError, ValueError, TypeError, ConsensusError) as exc:
+                return ValidatorSet(base.validators, stored.priorities)
+            except (ValueError, TypeError, ConsensusError) as exc:
                 raise StoreCorrupted(f"the stored proposer priorities do not decode: {exc}") from exc
         vset = base
         for _ in range(self.height):
@@ -383,17 +381,11 @@ class Chain:
 
     # -- committing -------------------------------------------------------------------
 
-    def commit_block(self, executed: ExecutedBlock, commit: Commit, extra: dict[bytes, bytes] | None = None) -> None:
+    def commit_block(self, executed: ExecutedBlock, commit: Commit) -> None:
         if executed.height != self.height + 1 or executed.block.header.prev_hash != self.tip_hash:
             raise InvalidBlock("block no longer extends the tip")
         header = executed.block.header
-        extra = dict(extra or {})
         following = self.next_validators.increment(1)
-        extra[META_VALSET] = codec.encode([header.height + 1, list(following.priorities)])
-        for index, raw in enumerate(executed.block.evidence):
-            ev_hash = decode_evidence(raw).hash()
-            extra[b"e" + ev_hash] = header.height.to_bytes(8, "big")
-            extra[b"E" + header.height.to_bytes(8, "big") + index.to_bytes(2, "big")] = raw
         self.store.commit_block(
             BlockWrite(
                 block=executed.block,
@@ -405,7 +397,8 @@ class Chain:
                 state_changes=executed.changes,
                 trie_nodes=executed.trie_nodes,
                 state_root=header.state_root,
-                extra=extra,
+                next_priorities=following.priorities,
+                evidence_hashes=tuple(decode_evidence(raw).hash() for raw in executed.block.evidence),
             )
         )
         self._accounts.clear()

@@ -1,8 +1,8 @@
 """Contract transactions: the node's side of the VM (vm/), over the state overlay.
 
 Contract state lives in the same Merkle tree as accounts: code under `c ‖ address`, each
-storage slot under `s ‖ address ‖ key` (the key in the VM value encoding). A contract's
-native coin is an ordinary account balance.
+storage slot under `s ‖ address ‖ key` (the key in the VM value encoding; node/schema.py
+builds both). A contract's native coin is an ordinary account balance.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from node.block import STATUS_FAILED, STATUS_OK, Event, Receipt
 from node.genesis import GenesisContract, GenesisError
+from node.schema import code_key, slot_key
 from node.state import Account, StateOverlay
 from node.tx import Call, Deploy, SignedTx, intrinsic_gas
 from vm import VM, BlockInfo, CallResult, Writes, contract_address
@@ -19,18 +20,6 @@ from vm.values import decode_value
 
 if TYPE_CHECKING:
     from node.execution import ExecParams
-
-CODE_PREFIX = b"c"
-STORAGE_PREFIX = b"s"
-
-
-def code_key(address: bytes) -> bytes:
-    return CODE_PREFIX + address
-
-
-def slot_key(contract: bytes, key: bytes) -> bytes:
-    """A storage slot's state key: the contract, then the slot key in the VM value encoding."""
-    return STORAGE_PREFIX + contract + key
 
 
 class StateHost:

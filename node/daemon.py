@@ -17,6 +17,7 @@ from node.crypto import sha256
 from node.engine import BadPeer, CommittedBlock, Engine, EngineConfig, Outbox
 from node.errors import StoreCorrupted
 from node.genesis import load_genesis
+from node.kv import LevelDBKV
 from node.mempool import ChainView, Mempool, MempoolConfig
 from node.network import Network, P2PSettings
 from node.rpc_methods import NodeApi, NodeInfo, address_param, build_registry, bytes_param
@@ -52,7 +53,7 @@ class Node:
         is_validator = any(v.address == vkey.address for v in self.genesis.validators)
         # Built in dependency order: every object gets only what exists already. The engine
         # speaks through its outbox, which `_dispatch` hands to the network and RPC built after it.
-        self.store = Store(config.data_dir / "db")
+        self.store = Store(LevelDBKV(config.data_dir / "db"))
         p = self.genesis.params
         verifier = TxVerifier(p.max_tx_bytes)
         self.chain = Chain(self.store, self.genesis, verifier.decode)
@@ -102,7 +103,7 @@ class Node:
         self.out_of_turn = OutOfTurnProposer.from_config(config, self.chain, signer.key if signer else None,
                                                          self.switch.broadcast)
         self.api = NodeApi(
-            self.chain,
+            self.chain.reader,
             self.mempool,
             self.engine,
             NodeInfo(self.node_id, config.moniker, signer.address if signer else None, self.switch.peers,

@@ -99,7 +99,7 @@ class Network:
                              max_outbound=p2p.max_outbound, addrbook_path=p2p.addrbook_path,
                              on_message=self.on_message, on_peer_up=self.on_peer_up,
                              on_peer_down=self.on_peer_down, config=p2p.config)
-        self.blocksync = BlockSync(chain, engine.submit, self.switch)
+        self.blocksync = BlockSync(chain.reader, engine.submit, self.switch)
         self.views: dict[str, PeerView] = {}
         self._tx_out: list[tuple[bytes, str | None]] = []
         self._last_step: tuple[int, int, int] | None = None

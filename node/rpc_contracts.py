@@ -80,13 +80,9 @@ class ContractApi:
 
     def _host(self, height: int) -> StateHost:
         chain = self.api.chain
-        if height == chain.height:
-            read = chain.store.get_state
-        else:
-            root = chain.store.state_root(height)
-            if root is None:
-                raise errors.NotFound(f"no state at height {height}")
-            read = lambda key: chain.trie.get(root, key)  # noqa: E731
+        read = chain.state_at(height)
+        if read is None:
+            raise errors.NotFound(f"no state at height {height}")
         return StateHost(read, lambda a: chain.get_account(a, height))
 
     def _interface(self, host: StateHost, address: bytes) -> tuple[str, Interface]:
@@ -94,7 +90,7 @@ class ContractApi:
         if code is None:
             raise errors.NotFound(f"no contract at {to_checksum(address)}")
         source = code.decode()
-        return source, compile_contract(source, self.api.chain.store.code_cache).interface
+        return source, compile_contract(source, self.api.chain.code_cache).interface
 
     async def contract_call(self, address: str, method: str, args: list[Any] | None = None,
                             block: int | str = "latest", sender: str | None = None,
@@ -109,9 +105,9 @@ class ContractApi:
         limit = QUERY_GAS_CAP if gas is None else gas
         if not isinstance(limit, int) or not 0 < limit <= QUERY_GAS_CAP:
             raise invalid_params(f"gas: between 1 and {QUERY_GAS_CAP}")
-        header = self.api.chain.store.get_block(height) if height else None
+        header = self.api.chain.get_block(height) if height else None
         time_ms = header.header.time_ms if header else self.api.chain.genesis.genesis_time_ms
-        vm = VM(host, block_info(self.api.chain.exec_params(height, time_ms)), self.api.chain.store.code_cache)
+        vm = VM(host, block_info(self.api.chain.exec_params(height, time_ms)), self.api.chain.code_cache)
         res = vm.query(contract, method, values, limit, caller, amount)
         return {"height": height, **result_json(res)}
 
@@ -119,7 +115,7 @@ class ContractApi:
         contract = _address(address, "address")
         height = self.api._height_of(block)
         source, interface = self._interface(self._host(height), contract)
-        compiled = compile_contract(source, self.api.chain.store.code_cache)
+        compiled = compile_contract(source, self.api.chain.code_cache)
         return {"address": to_checksum(contract), "height": height, "source": source,
                 "code_hash": hx(compiled.code_hash), "interface": interface.to_json()}
 

@@ -9,12 +9,12 @@ from typing import Any
 
 from node import errors
 from node.block import Block
-from node.chain import Chain
 from node.crypto import AddressError, parse_address, to_checksum_address
 from node.engine import Engine, TxsAvailable
 from node.evidence import decode_evidence
 from node.jsonrpc import ErrorSpec, Method, Param, Registry, RpcError, invalid_params
 from node.mempool import Mempool
+from node.reader import ChainReader
 from node.rpc_consensus import consensus_methods
 from node.rpc_contracts import contract_methods
 from node.tx import SignedTx
@@ -75,7 +75,7 @@ def address_param(text: str, name: str = "address") -> bytes:
 class NodeApi:
     def __init__(
         self,
-        chain: Chain,
+        chain: ChainReader,
         mempool: Mempool,
         engine: Engine,
         info: NodeInfo,
@@ -100,14 +100,14 @@ class NodeApi:
             return block
         if isinstance(block, str) and block.isdigit():
             return self._height_of(int(block))
-        h = self.chain.store.height_of_block(bytes_param(block, "block", 32))
+        h = self.chain.height_of_block(bytes_param(block, "block", 32))
         if h is None:
             raise errors.NotFound(f"no block with hash {block}")
         return h
 
     def _block(self, block: int | str) -> Block:
         height = self._height_of(block)
-        found = self.chain.store.get_block(height) if height > 0 else None
+        found = self.chain.get_block(height) if height > 0 else None
         if found is None:
             raise errors.NotFound(f"no block at height {height}")
         return found
@@ -159,9 +159,9 @@ class NodeApi:
 
     async def tx_get(self, hash: str) -> dict[str, Any]:
         tx_hash = bytes_param(hash, "hash", 32)
-        loc = self.chain.store.get_tx(tx_hash)
+        loc = self.chain.get_tx(tx_hash)
         if loc is not None:
-            block = self.chain.store.get_block(loc.height)
+            block = self.chain.get_block(loc.height)
             if block is None:
                 raise RpcError(errors.StoreCorrupted.code, "indexed block is missing", {"reason": "store_corrupted"})
             tx = self.mempool.decode_verified(block.txs[loc.index])
@@ -210,13 +210,13 @@ class NodeApi:
             if not (0 <= before[0] < 2**64 and 0 <= before[1] < 2**32):
                 raise invalid_params("cursor: use the next_cursor of a previous answer")
         # One row more than asked says whether another page exists: next_cursor is null on the last one.
-        rows = self.chain.store.address_history(addr, limit + 1, before)
+        rows = self.chain.address_history(addr, limit + 1, before)
         more = len(rows) > limit
         rows = rows[:limit]
         items = []
         for height, index, tx_hash in rows:
-            loc = self.chain.store.get_tx(tx_hash)
-            block = self.chain.store.get_block(height)
+            loc = self.chain.get_tx(tx_hash)
+            block = self.chain.get_block(height)
             if loc is None or block is None:
                 continue
             items.append({
@@ -232,7 +232,7 @@ class NodeApi:
         if from_height < 0 or not 1 <= limit <= 1000:
             raise invalid_params("from_height >= 0 and limit between 1 and 1000")
         committed = [evidence_json(decode_evidence(raw), h)
-                     for h, raw in self.chain.store.committed_evidence(from_height, limit)]
+                     for h, raw in self.chain.committed_evidence(from_height, limit)]
         pending = [evidence_json(ev, None) for ev in self.engine.snapshot().evidence[:limit]]
         return {"committed": committed, "pending": pending}
 

@@ -8,12 +8,7 @@ from typing import Any
 
 from node import codec
 from node.errors import StoreCorrupted
-
-ACCOUNT_PREFIX = b"a"
-
-
-def account_key(address: bytes) -> bytes:
-    return ACCOUNT_PREFIX + address
+from node.schema import account_key
 
 
 @dataclass(frozen=True, slots=True)

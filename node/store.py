@@ -1,53 +1,35 @@
-"""LevelDB (plyvel) storage of blocks, commits, receipts, indexes and state.
+"""The node's records over a KV (node/kv.py): blocks, commits, receipts, indexes and state.
 
-Key layout (one prefix byte each):
-  M<name>                      meta: latest height, genesis hash
-  B<height:8>                  block bytes            H<block hash>    -> height
-  C<height:8>                  the commit we saw for that height (block h+1 carries the canonical one)
-  R<height:8>                  state root after that height
-  T<tx hash>                   [height, index, receipt]
-  X<address><height:8><idx:4>  tx hash: history of an address (sender or recipient), newest last
-  S<state key>                 latest state value (fast reads; the trie holds every height)
-  N<node hash>                 Merkle trie node
-  Mvalset                      [height, proposer priorities] of the next height (written by the chain)
-  e<evidence hash>             height it was committed at   E<height:8><idx:2>  the evidence bytes
-  K<fingerprint><code hash>    compiled contract code (a cache, not state: safe to delete)
-Everything a block changes is written in one write batch: a crash leaves the block
-fully applied or absent.
+The key layout is node/schema.py. Everything a block changes, with the next height's
+proposer priorities and the evidence it carries, is written in one synced write batch: a
+crash leaves the block fully applied or absent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-import plyvel
-
-from node import codec
+from node import codec, schema
 from node.block import Block, Commit, Receipt, decode_block
 from node.codec import DecodeError
 from node.errors import StoreCorrupted
-
-META_HEIGHT = b"Mheight"
-META_GENESIS = b"Mgenesis"
+from node.kv import KV
 
 
 class CompiledCode:
-    """The VM's store of compiled contracts (vm.compiler.CodeStore), under the K prefix."""
+    """The VM's store of compiled contracts (vm.compiler.CodeStore), a cache beside the state."""
 
-    def __init__(self, db: plyvel.DB) -> None:
-        self._db = db
+    def __init__(self, kv: KV) -> None:
+        self._kv = kv
 
     def get(self, key: bytes) -> bytes | None:
-        return self._db.get(b"K" + key)
+        return self._kv.get(schema.compiled_code_key(key))
 
     def put(self, key: bytes, value: bytes) -> None:
-        self._db.put(b"K" + key, value)
-
-
-def _h(height: int) -> bytes:
-    return height.to_bytes(8, "big")
+        # Not synced: a lost entry is compiled again.
+        with self._kv.batch() as wb:
+            wb.put(schema.compiled_code_key(key), value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +37,14 @@ class TxLocation:
     height: int
     index: int
     receipt: Receipt
+
+
+@dataclass(frozen=True, slots=True)
+class ProposerPriorities:
+    """The proposer priorities a commit left for the height after it."""
+
+    height: int
+    priorities: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,31 +60,26 @@ class BlockWrite:
     state_changes: Mapping[bytes, bytes | None]
     trie_nodes: Mapping[bytes, bytes]
     state_root: bytes
-    extra: Mapping[bytes, bytes] = field(default_factory=dict)
+    next_priorities: tuple[int, ...]  # of the validator set that runs the height after this block
+    evidence_hashes: tuple[bytes, ...] = ()  # of block.evidence, in its order
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        try:
-            # Trie nodes are keyed by hash, so reads land on random blocks: a bloom filter
-            # skips most misses and a block cache keeps the upper levels in memory.
-            self.db = plyvel.DB(str(path), create_if_missing=True, paranoid_checks=True,
-                                bloom_filter_bits=10, lru_cache_size=64 * 1024 * 1024)
-        except plyvel.Error as exc:
-            raise StoreCorrupted(f"cannot open the database at {path}: {exc}") from exc
+    def __init__(self, kv: KV) -> None:
+        self.kv = kv
+        self.code_cache = CompiledCode(kv)
 
     def close(self) -> None:
-        self.db.close()
+        self.kv.close()
 
     # -- meta -------------------------------------------------------------------------
 
     def latest_height(self) -> int:
-        raw = self.db.get(META_HEIGHT)
-        return 0 if raw is None else int.from_bytes(raw, "big")
+        raw = self.kv.get(schema.META_HEIGHT)
+        return 0 if raw is None else schema.decode_height(raw)
 
     def genesis_hash(self) -> bytes | None:
-        return self.db.get(META_GENESIS)
+        return self.kv.get(schema.META_GENESIS)
 
     def init_genesis(
         self,
@@ -102,39 +87,42 @@ class Store:
         state: Mapping[bytes, bytes],
         trie_nodes: Mapping[bytes, bytes],
         state_root: bytes,
-        extra: Mapping[bytes, bytes],
     ) -> None:
-        with self.db.write_batch(transaction=True, sync=True) as wb:
+        with self.kv.batch(sync=True) as wb:
             for key, value in state.items():
-                wb.put(b"S" + key, value)
+                wb.put(schema.state_key(key), value)
             for node_hash, node in trie_nodes.items():
-                wb.put(b"N" + node_hash, node)
-            for key, value in extra.items():
-                wb.put(key, value)
-            wb.put(b"R" + _h(0), state_root)
-            wb.put(META_HEIGHT, _h(0))
-            wb.put(META_GENESIS, genesis_hash)
+                wb.put(schema.trie_node_key(node_hash), node)
+            wb.put(schema.state_root_key(0), state_root)
+            wb.put(schema.META_HEIGHT, schema.encode_height(0))
+            wb.put(schema.META_GENESIS, genesis_hash)
+
+    def proposer_priorities(self) -> ProposerPriorities | None:
+        """What the last commit wrote for the next height; None in a store from before the record."""
+        raw = self.kv.get(schema.META_VALSET)
+        if raw is None:
+            return None
+        try:
+            height, priorities = codec.expect_list(codec.decode(raw), 2, "proposer priorities")
+            if not isinstance(priorities, list) or not all(type(p) is int for p in priorities):
+                raise DecodeError("priorities must be a list of integers")
+            return ProposerPriorities(codec.expect_uint(height, "height"), tuple(priorities))
+        except DecodeError as exc:
+            raise StoreCorrupted(f"the stored proposer priorities do not decode: {exc}") from exc
 
     # -- reads ------------------------------------------------------------------------
 
-    def get_raw(self, key: bytes) -> bytes | None:
-        return self.db.get(key)
-
     def get_state(self, key: bytes) -> bytes | None:
-        return self.db.get(b"S" + key)
-
-    @property
-    def code_cache(self) -> CompiledCode:
-        return CompiledCode(self.db)
+        return self.kv.get(schema.state_key(key))
 
     def get_node(self, node_hash: bytes) -> bytes | None:
-        return self.db.get(b"N" + node_hash)
+        return self.kv.get(schema.trie_node_key(node_hash))
 
     def state_root(self, height: int) -> bytes | None:
-        return self.db.get(b"R" + _h(height))
+        return self.kv.get(schema.state_root_key(height))
 
     def get_block_raw(self, height: int) -> bytes | None:
-        return self.db.get(b"B" + _h(height))
+        return self.kv.get(schema.block_key(height))
 
     def get_block(self, height: int) -> Block | None:
         raw = self.get_block_raw(height)
@@ -146,17 +134,17 @@ class Store:
             raise StoreCorrupted(f"block {height} in the database does not decode: {exc}") from exc
 
     def height_of_block(self, block_hash: bytes) -> int | None:
-        raw = self.db.get(b"H" + block_hash)
-        return None if raw is None else int.from_bytes(raw, "big")
+        raw = self.kv.get(schema.block_height_key(block_hash))
+        return None if raw is None else schema.decode_height(raw)
 
     def get_commit(self, height: int) -> Commit | None:
-        raw = self.db.get(b"C" + _h(height))
+        raw = self.kv.get(schema.commit_key(height))
         if raw is None:
             return None
         return Commit.from_list(codec.decode(raw))
 
     def get_tx(self, tx_hash: bytes) -> TxLocation | None:
-        raw = self.db.get(b"T" + tx_hash)
+        raw = self.kv.get(schema.tx_key(tx_hash))
         if raw is None:
             return None
         height, index, receipt = codec.decode(raw)
@@ -166,23 +154,22 @@ class Store:
         self, address: bytes, limit: int, before: tuple[int, int] | None = None
     ) -> list[tuple[int, int, bytes]]:
         """Up to `limit` (height, index, tx hash) of `address`, newest first, strictly before `before`."""
-        prefix = b"X" + address
-        stop = prefix + (_h(before[0]) + before[1].to_bytes(4, "big") if before else b"\xff" * 12)
+        start, stop = schema.history_range(address, before)
         out: list[tuple[int, int, bytes]] = []
-        for key, value in self.db.iterator(start=prefix, stop=stop, reverse=True):
-            out.append((int.from_bytes(key[21:29], "big"), int.from_bytes(key[29:33], "big"), value))
+        for key, value in self.kv.scan(start, stop, reverse=True):
+            out.append((*schema.parse_history_key(key), value))
             if len(out) >= limit:
                 break
         return out
 
     def is_evidence_committed(self, ev_hash: bytes) -> bool:
-        return self.db.get(b"e" + ev_hash) is not None
+        return self.kv.get(schema.evidence_height_key(ev_hash)) is not None
 
     def committed_evidence(self, from_height: int, limit: int) -> list[tuple[int, bytes]]:
         """(height, raw evidence) committed at or above `from_height`, oldest first."""
         out = []
-        for key, value in self.db.iterator(start=b"E" + _h(from_height), stop=b"F"):
-            out.append((int.from_bytes(key[1:9], "big"), value))
+        for key, value in self.kv.scan(*schema.evidence_range(from_height)):
+            out.append((schema.parse_evidence_key(key), value))
             if len(out) >= limit:
                 break
         return out
@@ -191,24 +178,25 @@ class Store:
 
     def commit_block(self, w: BlockWrite) -> None:
         height = w.block.height
-        hb = _h(height)
-        with self.db.write_batch(transaction=True, sync=True) as wb:
-            wb.put(b"B" + hb, w.block_raw)
-            wb.put(b"H" + w.block_hash, hb)
-            wb.put(b"C" + hb, w.commit.encode())
-            wb.put(b"R" + hb, w.state_root)
+        hb = schema.encode_height(height)
+        with self.kv.batch(sync=True) as wb:
+            wb.put(schema.block_key(height), w.block_raw)
+            wb.put(schema.block_height_key(w.block_hash), hb)
+            wb.put(schema.commit_key(height), w.commit.encode())
+            wb.put(schema.state_root_key(height), w.state_root)
             for index, (receipt, parties) in enumerate(zip(w.receipts, w.tx_parties, strict=True)):
-                wb.put(b"T" + receipt.tx_hash, codec.encode([height, index, receipt.to_list()]))
-                suffix = hb + index.to_bytes(4, "big")
+                wb.put(schema.tx_key(receipt.tx_hash), codec.encode([height, index, receipt.to_list()]))
                 for address in parties:
-                    wb.put(b"X" + address + suffix, receipt.tx_hash)
+                    wb.put(schema.history_key(address, height, index), receipt.tx_hash)
             for key, value in w.state_changes.items():
                 if value is None:
-                    wb.delete(b"S" + key)
+                    wb.delete(schema.state_key(key))
                 else:
-                    wb.put(b"S" + key, value)
+                    wb.put(schema.state_key(key), value)
             for node_hash, node in w.trie_nodes.items():
-                wb.put(b"N" + node_hash, node)
-            for key, value in w.extra.items():
-                wb.put(key, value)
-            wb.put(META_HEIGHT, hb)
+                wb.put(schema.trie_node_key(node_hash), node)
+            for index, (ev_hash, raw) in enumerate(zip(w.evidence_hashes, w.block.evidence, strict=True)):
+                wb.put(schema.evidence_height_key(ev_hash), hb)
+                wb.put(schema.evidence_key(height, index), raw)
+            wb.put(schema.META_VALSET, codec.encode([height + 1, list(w.next_priorities)]))
+            wb.put(schema.META_HEIGHT, hb)

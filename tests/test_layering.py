@@ -51,3 +51,21 @@ def test_consensus_has_no_io_or_clock():
         for name in imported_packages(p) & banned
     ]
     assert not bad, bad
+
+
+
+def test_only_the_chain_reaches_its_store():
+    """The RPC and block sync read through Chain.reader (node/reader.py), which cannot write."""
+    readers = {"rpc_methods.py", "rpc_contracts.py", "rpc_consensus.py", "blocksync.py"}
+    bad = []
+    for path in sorted([*(ROOT / "node").rglob("*.py"), *(ROOT / "bench").rglob("*.py")]):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        where = path.relative_to(ROOT)
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and node.attr == "store" and path.name != "chain.py"
+                    and ast.unparse(node.value).split(".")[-1] in {"chain", "_chain"}):
+                bad.append(f"{where}:{node.lineno} {ast.unparse(node)}")
+            if (path.name in readers and isinstance(node, ast.ImportFrom)
+                    and node.module in {"node.chain", "node.store"}):
+                bad.append(f"{where} imports {node.module}")
+    assert not bad, "\n".join(bad)

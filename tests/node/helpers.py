@@ -7,6 +7,7 @@ from pathlib import Path
 from node.chain import Chain
 from node.crypto import PrivateKey
 from node.genesis import Genesis, GenesisAccount, GenesisValidator, Params
+from node.kv import LevelDBKV
 from node.mempool import ChainView, Mempool, MempoolConfig
 from node.store import Store
 from node.verifier import TxVerifier
@@ -39,7 +40,7 @@ def make_chain(
     clock: list[float] | None = None,
 ) -> tuple[Chain, Mempool]:
     genesis = genesis or make_genesis()
-    store = Store(tmp / "db")
+    store = Store(LevelDBKV(tmp / "db"))
     now = clock if clock is not None else [0.0]
     verifier = TxVerifier(genesis.params.max_tx_bytes)
     chain = Chain(store, genesis, verifier.decode)

@@ -14,11 +14,13 @@ import time
 
 import pytest
 
+from node import schema
 from node.chain import Chain
 from node.client import RpcCallError, TransportError, build_transfer
 from node.crypto import to_checksum_address
 from node.execution import Account
 from node.genesis import load_genesis
+from node.kv import LevelDBKV
 from node.store import Store
 from tests.node.helpers import CHAIN_ID, key
 from tests.node.nodes import BALANCE, FUNDED, make_node_home
@@ -59,12 +61,12 @@ class Load(threading.Thread):
 
 
 def check_store(home, genesis) -> int:
-    store = Store(home / "data" / "db")
+    store = Store(LevelDBKV(home / "data" / "db"))
     try:
         chain = Chain(store, genesis, lambda raw: (_ for _ in ()).throw(AssertionError("no decoding needed")))
         root = store.state_root(chain.height)
         trie_items = dict(chain.trie.items(root))
-        flat = {k[1:]: v for k, v in store.db.iterator(prefix=b"S")}
+        flat = {k[1:]: v for k, v in store.kv.scan(*schema.prefix_range(schema.STATE))}
         assert trie_items == flat, "flat state and trie disagree: a block was half applied"
         total = sum(Account.decode(v).balance for v in flat.values())
         fees = 0

@@ -4,6 +4,7 @@ proposers and a store poisoned by an older version."""
 from __future__ import annotations
 
 from consensus.types import Validator, ValidatorSet, VoteType
+from node import schema
 from node.block import Commit, CommitSig, vote_sign_bytes
 from node.faults import FaultKind
 from tests.node.engine_world import (
@@ -107,7 +108,8 @@ async def test_a_store_poisoned_with_a_junk_commit_heals_in_our_next_proposal(tm
         good = w.chain.store.get_commit(1)
         junk = CommitSig(OUTSIDER.address, OUTSIDER.sign(vote_sign_bytes(CHAIN_ID, int(PC), 1, 0, block.hash)))
         poisoned = Commit(1, 0, block.hash, tuple(sorted((*good.signatures, junk), key=lambda s: s.validator)))
-        w.chain.store.db.put(b"C" + (1).to_bytes(8, "big"), poisoned.encode())
+        with w.chain.store.kv.batch() as wb:
+            wb.put(schema.commit_key(1), poisoned.encode())
         w.engine = w._new_engine()
         await w.start()
         await w.until(lambda: w.our_proposals(2))

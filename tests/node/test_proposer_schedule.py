@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from consensus.types import Validator, ValidatorSet
+from node import schema
 from node.block import PRECOMMIT, Commit, CommitSig, vote_sign_bytes
-from node.chain import META_VALSET, Chain
+from node.chain import Chain
+from node.kv import LevelDBKV
 from node.store import Store
 from tests.node.engine_world import VALIDATOR_KEYS, four_validator_genesis, key_of
 from tests.node.helpers import CHAIN_ID, make_chain
@@ -37,10 +39,12 @@ def test_every_way_of_reaching_a_height_names_the_same_proposers(tmp_path):
     expected = _schedule(a)
     assert len(set(expected[:4])) == 4  # equal powers: the rounds rotate through all four
     a.store.close()
-    reopened = Chain(Store(tmp_path / "a" / "db"), genesis, lambda raw: None)  # type: ignore[arg-type,return-value]
+    db = tmp_path / "a" / "db"
+    reopened = Chain(Store(LevelDBKV(db)), genesis, lambda raw: None)  # type: ignore[arg-type,return-value]
     assert _schedule(reopened) == expected
-    reopened.store.db.delete(META_VALSET)  # a store from before the record, or one that held shifted priorities
+    with reopened.store.kv.batch() as wb:  # a store from before the record, or one that held shifted priorities
+        wb.delete(schema.META_VALSET)
     reopened.store.close()
-    derived = Chain(Store(tmp_path / "a" / "db"), genesis, lambda raw: None)  # type: ignore[arg-type,return-value]
+    derived = Chain(Store(LevelDBKV(db)), genesis, lambda raw: None)  # type: ignore[arg-type,return-value]
     assert _schedule(derived) == expected == _schedule(synced)
     assert derived.validator_set(8).priorities == pure.priorities

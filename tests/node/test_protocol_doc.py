@@ -44,6 +44,7 @@ from node.engine import Engine, EngineConfig, Outbox
 from node.errors import TX_ERRORS
 from node.execution import Account, account_key
 from node.genesis import genesis_from_json
+from node.kv import LevelDBKV
 from node.mempool import ChainView, Mempool, MempoolConfig
 from node.rpc_methods import NodeApi, NodeInfo, build_registry
 from node.store import Store
@@ -241,13 +242,13 @@ def test_block_scenario_and_rpc_answers(tmp_path):
     genesis = genesis_from_json(_genesis_json())
     params = genesis.params
     verifier = TxVerifier(params.max_tx_bytes)
-    chain = Chain(Store(tmp_path / "db"), genesis, verifier.decode)
+    chain = Chain(Store(LevelDBKV(tmp_path / "db")), genesis, verifier.decode)
     mempool = Mempool(MempoolConfig(), ChainView(CHAIN_ID, 1, params.min_gas_price, params.max_block_gas),
                       chain, verifier, lambda: 0.0)
     assert chain.state_root == vb("state.genesis_root")
     assert chain.genesis_hash == vb("genesis.hash")
     engine = Engine(chain, mempool, None, WAL(tmp_path / "wal"), EngineConfig(), Outbox())  # built, never run
-    registry = build_registry(NodeApi(chain, mempool, engine, NodeInfo("n", "m", None, list, bool)))
+    registry = build_registry(NodeApi(chain.reader, mempool, engine, NodeInfo("n", "m", None, list, bool)))
     key = _key()
     to = vb("to.address")
     sender = to_checksum_address(key.address)

@@ -9,23 +9,19 @@ from typing import Any
 import pytest
 
 from node.crypto import to_checksum_address
+from node.engine import Engine, EngineConfig, Outbox
 from node.rpc_methods import NodeApi, NodeInfo, build_registry
+from node.wal import WAL
 from tests.node.helpers import key, make_chain
 
 NOT_FOUND = -32020
 
 
-class _Engine:
-    state = None
-
-    def txs_available(self) -> None:
-        pass
-
-
 @pytest.fixture
 def rpc(tmp_path):
     chain, mempool = make_chain(tmp_path)
-    registry = build_registry(NodeApi(chain, mempool, _Engine(), NodeInfo("n", "m", None, list, bool)))
+    engine = Engine(chain, mempool, None, WAL(tmp_path / "wal"), EngineConfig(), Outbox())  # built, never run
+    registry = build_registry(NodeApi(chain.reader, mempool, engine, NodeInfo("n", "m", None, list, bool)))
 
     def call(method: str, *params: Any) -> dict[str, Any]:
         request = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})

@@ -1,0 +1,122 @@
+"""A read-only view of the chain, for the JSON-RPC and for serving block sync.
+
+The chain makes one (`Chain.reader`); it follows every commit. It has no way to write the
+store: what it hands out reads committed data, and the overlays it builds keep their
+changes in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from node.block import Block, Commit
+from node.execution import Account, ExecParams, StateOverlay
+from node.genesis import Genesis
+from node.store import CompiledCode, Store, TxLocation
+
+if TYPE_CHECKING:
+    from node.chain import Chain
+
+
+class ReadOnlyCode:
+    """The compiled-code cache without its writes.
+
+    Every contract a block ran was compiled (and stored) when it ran, so what a query
+    compiles again is kept only in the compiler's memory cache."""
+
+    def __init__(self, code: CompiledCode) -> None:
+        self._code = code
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._code.get(key)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        pass
+
+
+class ChainReader:
+    def __init__(self, chain: Chain, store: Store) -> None:
+        self._chain = chain
+        self._store = store
+        self.code_cache = ReadOnlyCode(store.code_cache)
+
+    # -- the tip ----------------------------------------------------------------------
+
+    @property
+    def chain_id(self) -> str:
+        return self._chain.chain_id
+
+    @property
+    def genesis(self) -> Genesis:
+        return self._chain.genesis
+
+    @property
+    def genesis_hash(self) -> bytes:
+        return self._chain.genesis_hash
+
+    @property
+    def height(self) -> int:
+        return self._chain.height
+
+    @property
+    def tip_hash(self) -> bytes:
+        return self._chain.tip_hash
+
+    @property
+    def tip_time_ms(self) -> int:
+        return self._chain.tip_time_ms
+
+    @property
+    def state_root(self) -> bytes:
+        return self._chain.state_root
+
+    # -- blocks, commits, transactions, evidence --------------------------------------
+
+    def get_block(self, height: int) -> Block | None:
+        return self._store.get_block(height)
+
+    def get_block_raw(self, height: int) -> bytes | None:
+        return self._store.get_block_raw(height)
+
+    def height_of_block(self, block_hash: bytes) -> int | None:
+        return self._store.height_of_block(block_hash)
+
+    def get_commit(self, height: int) -> Commit | None:
+        return self._store.get_commit(height)
+
+    def get_tx(self, tx_hash: bytes) -> TxLocation | None:
+        return self._store.get_tx(tx_hash)
+
+    def address_history(
+        self, address: bytes, limit: int, before: tuple[int, int] | None = None
+    ) -> list[tuple[int, int, bytes]]:
+        return self._store.address_history(address, limit, before)
+
+    def committed_evidence(self, from_height: int, limit: int) -> list[tuple[int, bytes]]:
+        return self._store.committed_evidence(from_height, limit)
+
+    # -- state ------------------------------------------------------------------------
+
+    def get_account(self, address: bytes, height: int | None = None) -> Account:
+        """The account at `height` (default the latest); KeyError for a height without state."""
+        return self._chain.get_account(address, height)
+
+    def state_at(self, height: int) -> Callable[[bytes], bytes | None] | None:
+        """A read of the state after `height`, None if the store has no state for it."""
+        chain = self._chain
+        if height == chain.height:
+            return self._store.get_state
+        root = self._store.state_root(height)
+        if root is None:
+            return None
+        return lambda key: chain.trie.get(root, key)
+
+    def exec_params(self, height: int, time_ms: int = 0) -> ExecParams:
+        return self._chain.exec_params(height, time_ms)
+
+    def overlay(self) -> StateOverlay:
+        """Pending writes over the latest state, for a dry run: nothing reaches the store."""
+        state = StateOverlay(self._store.get_state)
+        state.code_store = self.code_cache
+        return state
