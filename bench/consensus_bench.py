@@ -15,11 +15,11 @@ from pathlib import Path
 
 from consensus.driver import vote_record
 from consensus.types import TimeoutKind, Vote, VoteType
-from node.block import PRECOMMIT, PREVOTE, sign_vote
 from node.config import init_home, load_config
-from node.crypto import PrivateKey
 from node.daemon import Node
-from node.wal import WAL
+from node.host.wal import WAL
+from node.types.block import PRECOMMIT, PREVOTE, sign_vote
+from node.types.crypto import PrivateKey
 from tests.consensus.simulator import Config, run
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from devnet.homes import derive_key, generate
 from devnet.process import NodeProcess
-from node.client import AsyncClient, build_transfer
-from node.crypto import to_checksum_address
+from node.client.sdk import AsyncClient, build_transfer
+from node.types.crypto import to_checksum_address
 
 
 async def load(url: str, chain_id: str, seed: str, txs: int, accounts: int) -> None:

@@ -1,4 +1,4 @@
-"""Benchmark of the state tree's per-block batch update (node/trie.py).
+"""Benchmark of the state tree's per-block batch update (node/state/trie.py).
 
 Builds the state in batches (as blocks would), and at each checkpoint size times batches of
 `--batch` changed accounts on top of it: the update itself (hashing and node encoding), and
@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from node.trie import EMPTY_ROOT, NodeReader, SparseMerkleTree
+from node.state.trie import EMPTY_ROOT, NodeReader, SparseMerkleTree
 
 KEY_SIZE = 20  # an address
 VALUE_SIZE = 40  # about an encoded account: nonce, balance, code hash prefix

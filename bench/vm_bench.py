@@ -27,13 +27,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from devnet.contracts import standard_contracts
-from node.block import Commit, CommitSig, sign_vote
 from node.chain import Chain as NodeChain
-from node.client import build_call
-from node.crypto import PrivateKey
-from node.genesis import Genesis, GenesisAccount, GenesisValidator, Params
-from node.kv import LevelDBKV
-from node.store import Store
+from node.client.sdk import build_call
+from node.storage.kv import LevelDBKV
+from node.storage.store import Store
+from node.types.block import Commit, CommitSig, sign_vote
+from node.types.crypto import PrivateKey
+from node.types.genesis import Genesis, GenesisAccount, GenesisValidator, Params
 from vm import Address
 from vm.testing import Chain, load_contract
 

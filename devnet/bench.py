@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from devnet.cluster import Cluster
-from node.client import AsyncClient, RpcCallError, build_transfer
-from node.crypto import to_checksum_address
+from node.client.sdk import AsyncClient, RpcCallError, build_transfer
+from node.types.crypto import to_checksum_address
 
 MAX_PER_SENDER = 60  # below the mempool's default nonce gap of 64
 

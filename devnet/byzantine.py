@@ -29,9 +29,9 @@ from typing import Any
 
 from devnet.errors import DevnetError
 from devnet.homes import Manifest
-from node.block import PRECOMMIT, sign_vote
-from node.crypto import PrivateKey, to_checksum_address
-from node.genesis import load_genesis
+from node.types.block import PRECOMMIT, sign_vote
+from node.types.crypto import PrivateKey, to_checksum_address
+from node.types.genesis import load_genesis
 from p2p.address import compute_node_id, parse_peer_address
 from p2p.errors import HandshakeError, P2PError
 from p2p.handshake import PROTOCOL_VERSION, NodeInfo, handshake, node_pubkey

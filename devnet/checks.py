@@ -16,8 +16,8 @@ from typing import Any
 
 from consensus.types import Validator, ValidatorSet
 from devnet.errors import DevnetError
-from node.block import PRECOMMIT, vote_sign_bytes
-from node.crypto import AddressError, SignatureError, parse_address, recover_address
+from node.types.block import PRECOMMIT, vote_sign_bytes
+from node.types.crypto import AddressError, SignatureError, parse_address, recover_address
 
 BATCH = 100  # the node's default rpc.max_batch
 

@@ -23,8 +23,8 @@ from devnet.homes import DevnetError, Manifest, NodeEntry, generate
 from devnet.ports import check_free, plan_free
 from devnet.process import NodeProcess
 from devnet.proxy_control import ProxyClient, ProxyThread
-from node.cli import build_parser, run
-from node.client import Client, TransportError
+from node.cli.main import build_parser, run
+from node.client.sdk import Client, TransportError
 
 
 def _alive(entry: NodeEntry) -> bool:

@@ -36,10 +36,10 @@ from devnet.ports import free_block, plan_free
 from devnet.process import NodeProcess
 from devnet.proxy import FaultProxy, Link
 from devnet.proxy_control import ProxyThread
-from node.client import Client, TransportError
-from node.crypto import PrivateKey, to_checksum_address
+from node.client.sdk import Client, TransportError
 from node.daemon import node_id_of
-from node.genesis import TimeoutsMs, load_genesis
+from node.types.crypto import PrivateKey, to_checksum_address
+from node.types.genesis import TimeoutsMs, load_genesis
 
 _live: weakref.WeakSet[Cluster] = weakref.WeakSet()
 

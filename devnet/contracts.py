@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from node.crypto import to_checksum_address
-from node.genesis import GenesisContract, genesis_contract
+from node.types.crypto import to_checksum_address
+from node.types.genesis import GenesisContract, genesis_contract
 from vm import contract_address
 from vm.contracts import source as load_contract
 

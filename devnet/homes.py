@@ -13,9 +13,9 @@ from devnet.contracts import standard_contracts
 from devnet.errors import DevnetError
 from devnet.ports import PortPlan, plan_from_base, port_is_free
 from node.config import init_home
-from node.crypto import SECP256K1_N, PrivateKey, sha256, to_checksum_address
 from node.daemon import node_id_of
-from node.genesis import Genesis, GenesisAccount, GenesisValidator, Params, TimeoutsMs
+from node.types.crypto import SECP256K1_N, PrivateKey, sha256, to_checksum_address
+from node.types.genesis import Genesis, GenesisAccount, GenesisValidator, Params, TimeoutsMs
 
 __all__ = ["DevnetError", "Manifest", "NodeEntry", "derive_key", "generate", "port_is_free", "write_node_home",
            "write_testing_options"]

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from node.client import Client, RpcCallError, TransportError, build_transfer
-from node.crypto import PrivateKey, to_checksum_address
+from node.client.sdk import Client, RpcCallError, TransportError, build_transfer
+from node.types.crypto import PrivateKey, to_checksum_address
 
 
 @dataclass(frozen=True, slots=True)

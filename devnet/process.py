@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from devnet.ports import free_block
-from node.client import Client, TransportError
+from node.client.sdk import Client, TransportError
 
 
 def free_port() -> int:

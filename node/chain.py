@@ -12,8 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from consensus.types import ConsensusError, Validator, ValidatorSet
-from node import codec
-from node.block import (
+from node.reader import ChainReader
+from node.state.contracts import deploy_genesis_contracts
+from node.state.execution import Account, ExecParams, StateOverlay, account_key, process_transaction, tx_parties
+from node.state.trie import EMPTY_ROOT, SparseMerkleTree
+from node.storage.store import BlockWrite, Store
+from node.types import codec
+from node.types.block import (
     PRECOMMIT,
     ZERO_HASH,
     Block,
@@ -25,23 +30,18 @@ from node.block import (
     merkle_root,
     vote_sign_bytes,
 )
-from node.codec import DecodeError
-from node.contracts import deploy_genesis_contracts
-from node.crypto import SignatureError, recover_address, sha256
-from node.errors import InvalidBlock, InvalidTransaction, StoreCorrupted
-from node.evidence import (
+from node.types.codec import DecodeError
+from node.types.crypto import SignatureError, recover_address, sha256
+from node.types.errors import InvalidBlock, InvalidTransaction, StoreCorrupted
+from node.types.evidence import (
     MAX_EVIDENCE_PER_BLOCK,
     DuplicateVoteEvidence,
     InvalidEvidence,
     decode_evidence,
     validate_evidence,
 )
-from node.execution import Account, ExecParams, StateOverlay, account_key, process_transaction, tx_parties
-from node.genesis import Genesis
-from node.reader import ChainReader
-from node.store import BlockWrite, Store
-from node.trie import EMPTY_ROOT, SparseMerkleTree
-from node.tx import SignedTx
+from node.types.genesis import Genesis
+from node.types.tx import SignedTx
 
 MAX_CLOCK_DRIFT_MS = 10_000
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from node.crypto import PrivateKey, to_checksum_address
-from node.genesis import Genesis, GenesisAccount, GenesisValidator, Params
-from node.signer import write_atomic
+from node.storage.files import write_atomic
+from node.types.crypto import PrivateKey, to_checksum_address
+from node.types.genesis import Genesis, GenesisAccount, GenesisValidator, Params
 
 
 class ConfigError(ValueError):
@@ -87,7 +87,7 @@ class NodeConfig:
     mempool_ttl_seconds: float = 600.0
     create_empty_blocks: bool = True
     empty_block_interval_s: float = 30.0
-    propose_out_of_turn: bool = False  # [testing], test-only misbehaviour (node/byzantine.py); never in production
+    propose_out_of_turn: bool = False  # [testing]: test-only misbehaviour (node/net/out_of_turn.py)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

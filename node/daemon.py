@@ -10,23 +10,25 @@ import time
 from pathlib import Path
 from typing import Any
 
-from node.byzantine import OutOfTurnProposer
 from node.chain import Chain
 from node.config import NodeConfig, load_config, load_key
-from node.crypto import sha256
-from node.engine import BadPeer, CommittedBlock, Engine, EngineConfig, Outbox
-from node.errors import StoreCorrupted
-from node.genesis import load_genesis
-from node.kv import LevelDBKV
-from node.mempool import ChainView, Mempool, MempoolConfig
-from node.network import Network, P2PSettings
-from node.rpc_methods import NodeApi, NodeInfo, address_param, build_registry, bytes_param
-from node.rpc_server import RpcServer
-from node.signer import Signer, SignerStateError
-from node.store import Store
-from node.verifier import TxVerifier
-from node.views import event_json, header_json, hx
-from node.wal import WAL
+from node.host.engine import BadPeer, CommittedBlock, Engine, EngineConfig, Outbox
+from node.host.signer import Signer, SignerStateError
+from node.host.wal import WAL
+from node.mempool.pool import ChainView, Mempool, MempoolConfig
+from node.mempool.verifier import TxVerifier
+from node.net.network import Network, P2PSettings
+from node.net.out_of_turn import OutOfTurnProposer
+from node.rpc.api import NodeApi, NodeInfo
+from node.rpc.methods import build_registry
+from node.rpc.params import address_param, bytes_param
+from node.rpc.server import RpcServer
+from node.rpc.views import event_json, header_json, hx
+from node.storage.kv import LevelDBKV
+from node.storage.store import Store
+from node.types.crypto import sha256
+from node.types.errors import StoreCorrupted
+from node.types.genesis import load_genesis
 from p2p.config import SwitchConfig
 from p2p.handshake import PROTOCOL_VERSION
 from p2p.handshake import NodeInfo as P2PInfo
@@ -99,7 +101,7 @@ class Node:
         ))
         self.switch = self.network.switch
         self.blocksync = self.network.blocksync
-        # Test-only misbehaviour, None unless config.toml has [testing] propose_out_of_turn (node/byzantine.py).
+        # Test-only misbehaviour, None unless config.toml has [testing] propose_out_of_turn (node/net/out_of_turn.py).
         self.out_of_turn = OutOfTurnProposer.from_config(config, self.chain, signer.key if signer else None,
                                                          self.switch.broadcast)
         self.api = NodeApi(
@@ -147,7 +149,7 @@ class Node:
                                     "index": index, "success": bool(receipt.status), "error": receipt.error or None})
             for event in receipt.events:
                 self.rpc.publish("events", {**event_json(event), "tx_hash": hx(tx.hash), "height": block.height})
-        if self.out_of_turn is not None:  # test-only, see node/byzantine.py
+        if self.out_of_turn is not None:  # test-only, see node/net/out_of_turn.py
             self.out_of_turn.on_commit(c)
 
     async def run(self, stop: asyncio.Event) -> None:

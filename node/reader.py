@@ -8,15 +8,28 @@ changes in memory.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from node.block import Block, Commit
-from node.execution import Account, ExecParams, StateOverlay
-from node.genesis import Genesis
-from node.store import CompiledCode, Store, TxLocation
+from node.state.execution import Account, ExecParams, StateOverlay
+from node.storage.store import CompiledCode, Store, TxLocation
+from node.types.block import Block, Commit
+from node.types.genesis import Genesis
 
-if TYPE_CHECKING:
-    from node.chain import Chain
+
+class Tip(Protocol):
+    """What the reader needs of the chain that made it (node.chain.Chain)."""
+
+    chain_id: str
+    genesis: Genesis
+    genesis_hash: bytes
+    height: int
+    state_root: bytes
+    tip_hash: bytes
+    tip_time_ms: int
+
+    def exec_params(self, height: int, time_ms: int = 0) -> ExecParams: ...
+
+    def get_account(self, address: bytes, height: int | None = None) -> Account: ...
 
 
 class ReadOnlyCode:
@@ -36,7 +49,7 @@ class ReadOnlyCode:
 
 
 class ChainReader:
-    def __init__(self, chain: Chain, store: Store) -> None:
+    def __init__(self, chain: Tip, store: Store) -> None:
         self._chain = chain
         self._store = store
         self.code_cache = ReadOnlyCode(store.code_cache)

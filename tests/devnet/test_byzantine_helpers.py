@@ -12,9 +12,9 @@ from devnet.byzantine import Target, junk_precommit, target_of
 from devnet.checks import last_commit_problems, round0_proposers
 from devnet.errors import DevnetError
 from devnet.homes import write_testing_options
-from node.block import PRECOMMIT, sign_vote, vote_sign_bytes
 from node.config import ConfigError, init_home, load_config
-from node.crypto import PrivateKey, recover_address, to_checksum_address
+from node.types.block import PRECOMMIT, sign_vote, vote_sign_bytes
+from node.types.crypto import PrivateKey, recover_address, to_checksum_address
 from p2p.messages import ProposalMsg, VoteMsg, decode_message, encode_message
 
 CHAIN = "finchain-test"

@@ -3,7 +3,7 @@
 A. A peer that is no validator sends every validator a correctly signed precommit, from its own
    non-validator key, for the block each height is deciding (`python -m devnet.byzantine`).
 B. One validator proposes out of turn: at each height it does not own it broadcasts a round-0
-   proposal ahead of the real proposer (`[testing] propose_out_of_turn`, node/byzantine.py).
+   proposal ahead of the real proposer (`[testing] propose_out_of_turn`, node/net/out_of_turn.py).
 
 In both, a correct chain keeps committing in round 0, every stored commit verifies against the
 genesis validators, and the misbehaving peer is penalised. Each test is bounded (about a minute).
@@ -23,8 +23,8 @@ import pytest
 
 from devnet.checks import blocks, last_commit_problems, round0_proposers
 from devnet.cluster import Cluster
-from node.crypto import to_checksum_address
-from node.genesis import load_genesis
+from node.types.crypto import to_checksum_address
+from node.types.genesis import load_genesis
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from devnet.cluster import Cluster
-from node.genesis import TimeoutsMs
+from node.types.genesis import TimeoutsMs
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]  # start + 180 s + 90 s + 30 s, with room
 

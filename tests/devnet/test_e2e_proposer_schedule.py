@@ -12,9 +12,9 @@ import pytest
 
 from devnet.checks import round0_proposers
 from devnet.cluster import Cluster
-from node.client import Client, RpcCallError, TransportError
-from node.crypto import parse_address
-from node.genesis import load_genesis
+from node.client.sdk import Client, RpcCallError, TransportError
+from node.types.crypto import parse_address
+from node.types.genesis import load_genesis
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -16,14 +16,14 @@ from pathlib import Path
 from consensus.driver import BroadcastProposalEffect, BroadcastVoteEffect, PeerProposal, PeerVote
 from consensus.state_machine import State
 from consensus.types import Proposal, ValidatorSet, Vote, VoteType
-from node.block import proposal_sign_bytes, vote_sign_bytes
 from node.chain import Chain, ExecutedBlock
-from node.crypto import PrivateKey
-from node.engine import BadPeer, CommittedBlock, Engine, EngineConfig, Outbox
-from node.faults import PeerFault
-from node.genesis import Genesis, GenesisAccount, GenesisValidator, Params, TimeoutsMs
-from node.signer import Signer
-from node.wal import WAL, read_records
+from node.host.engine import BadPeer, CommittedBlock, Engine, EngineConfig, Outbox
+from node.host.signer import Signer
+from node.host.wal import WAL, read_records
+from node.types.block import proposal_sign_bytes, vote_sign_bytes
+from node.types.crypto import PrivateKey
+from node.types.faults import PeerFault
+from node.types.genesis import Genesis, GenesisAccount, GenesisValidator, Params, TimeoutsMs
 from tests.node.helpers import CHAIN_ID, COIN, key, make_chain
 
 VALIDATOR_KEYS = [key(100 + i) for i in range(4)]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from node.chain import Chain
-from node.crypto import PrivateKey
-from node.genesis import Genesis, GenesisAccount, GenesisValidator, Params
-from node.kv import LevelDBKV
-from node.mempool import ChainView, Mempool, MempoolConfig
-from node.store import Store
-from node.verifier import TxVerifier
+from node.mempool.pool import ChainView, Mempool, MempoolConfig
+from node.mempool.verifier import TxVerifier
+from node.storage.kv import LevelDBKV
+from node.storage.store import Store
+from node.types.crypto import PrivateKey
+from node.types.genesis import Genesis, GenesisAccount, GenesisValidator, Params
 
 CHAIN_ID = "finchain-test"
 COIN = 10**18

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from devnet.process import NodeProcess, free_port
 from node.config import init_home, save_key
-from node.genesis import GenesisAccount, Params, TimeoutsMs
+from node.types.genesis import GenesisAccount, Params, TimeoutsMs
 from tests.node.helpers import CHAIN_ID, COIN, key
 
 FUNDED = 10

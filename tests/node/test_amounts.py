@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.amounts import DECIMALS, UINT256_MAX, AmountError, format_amount, parse_amount
+from node.types.amounts import DECIMALS, UINT256_MAX, AmountError, format_amount, parse_amount
 
 ONE = 10**DECIMALS
 

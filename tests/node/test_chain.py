@@ -1,8 +1,8 @@
 import pytest
 
-from node import errors
-from node.block import PRECOMMIT, Commit, CommitSig, sign_vote
-from node.tx import Transfer, TxBody
+from node.types import errors
+from node.types.block import PRECOMMIT, Commit, CommitSig, sign_vote
+from node.types.tx import Transfer, TxBody
 from tests.node.helpers import CHAIN_ID, COIN, key, make_chain, make_genesis
 
 T0 = 1_700_000_000_000
@@ -63,7 +63,7 @@ def test_validate_block_accepts_honest_and_rejects_tampered(tmp_path):
     executed = proposer_chain.build_block(VALIDATOR.address, [tx()], None, T0 + 1000)
     checked = follower.validate_block(executed.raw)
     assert checked.hash == executed.hash and checked.block.header.state_root == executed.block.header.state_root
-    from node.block import Block
+    from node.types.block import Block
 
     h = executed.block.header
     bad_root = Block(
@@ -108,7 +108,7 @@ def test_zero_transfer_to_a_new_address_creates_no_account(tmp_path):
     root_before = chain.state_root
     executed = advance(chain, [tx(nonce=0, amount=0, to=77)], T0 + 1000)
     assert executed.receipts[0].status == 1
-    from node.execution import account_key
+    from node.state.execution import account_key
 
     assert account_key(key(77).address) not in executed.changes
     assert chain.state_root != root_before  # the sender's nonce and fee still changed it

@@ -1,7 +1,7 @@
 """docs/consensus.md must not drift from the code.
 
 Every `vector <name>: <hex>` line in a fenced block of the page is recomputed with the real
-implementation (node.evidence, node.block, node.wal, consensus.types); a vector no test checks
+implementation (node.types.evidence, node.types.block, node.host.wal, consensus.types); a vector no test checks
 fails `test_every_vector_is_checked`. The priv_validator_state.json example is produced by the
 real Signer, and the numbers quoted in the prose are compared with the constants they come from.
 `test_independent_*` rebuild the WAL records and the evidence hash from the page alone.
@@ -16,15 +16,15 @@ import zlib
 from pathlib import Path
 
 from consensus.types import TimeoutKind, TimeoutParams, Validator, ValidatorSet
-from node import evidence as evidence_mod
-from node import wal as wal_mod
-from node.block import PRECOMMIT, PREVOTE, Commit, CommitSig, sign_vote, vote_sign_bytes
-from node.crypto import PrivateKey, recover_address
-from node.engine import EngineConfig
-from node.evidence import DuplicateVoteEvidence, SignedVote, decode_evidence, validate_evidence
-from node.genesis import TimeoutsMs
-from node.signer import Signer
-from node.wal import WAL, read_records
+from node.host import wal as wal_mod
+from node.host.engine import EngineConfig
+from node.host.signer import Signer
+from node.host.wal import WAL, read_records
+from node.types import evidence as evidence_mod
+from node.types.block import PRECOMMIT, PREVOTE, Commit, CommitSig, sign_vote, vote_sign_bytes
+from node.types.crypto import PrivateKey, recover_address
+from node.types.evidence import DuplicateVoteEvidence, SignedVote, decode_evidence, validate_evidence
+from node.types.genesis import TimeoutsMs
 from tests.doc_vectors import read_vectors
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "consensus.md").read_text(encoding="utf-8")

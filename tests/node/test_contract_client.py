@@ -14,16 +14,16 @@ import sys
 import aiohttp
 import pytest
 
-from node.cli import main
-from node.client import AsyncClient, RpcCallError, build_call
-from node.client_contracts import (
+from node.cli.main import main
+from node.client.contracts import (
     ContractError,
     EstimateFailed,
     constructor_values,
     method_values,
     parse_abi_type,
 )
-from node.crypto import to_checksum_address
+from node.client.sdk import AsyncClient, RpcCallError, build_call
+from node.types.crypto import to_checksum_address
 from tests.node.helpers import key
 from tests.node.nodes import make_node_home
 from vm import Address

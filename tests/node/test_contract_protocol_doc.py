@@ -6,9 +6,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.client import build_call, build_deploy
-from node.crypto import PrivateKey
-from node.tx import decode_tx
+from node.client.sdk import build_call, build_deploy
+from node.types.crypto import PrivateKey
+from node.types.tx import decode_tx
 from tests.doc_vectors import read_vectors
 from vm import Address, contract_address
 from vm.values import MAX_INT, decode_value, encode_value, to_checksum

@@ -4,12 +4,12 @@ import dataclasses
 
 import pytest
 
-from node import codec, errors
-from node.block import STATUS_FAILED, STATUS_OK
-from node.client import build_call, build_deploy
-from node.contracts import code_key
-from node.genesis import genesis_contract
-from node.tx import Call, Deploy, TxBody, decode_tx, intrinsic_gas
+from node.client.sdk import build_call, build_deploy
+from node.state.contracts import code_key
+from node.types import codec, errors
+from node.types.block import STATUS_FAILED, STATUS_OK
+from node.types.genesis import genesis_contract
+from node.types.tx import Call, Deploy, TxBody, decode_tx, intrinsic_gas
 from tests.node.helpers import CHAIN_ID, COIN, key, make_chain, make_genesis
 from tests.node.test_chain import T0, advance, commit_for
 from vm import Address, contract_address

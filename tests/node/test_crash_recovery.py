@@ -14,14 +14,14 @@ import time
 
 import pytest
 
-from node import schema
 from node.chain import Chain
-from node.client import RpcCallError, TransportError, build_transfer
-from node.crypto import to_checksum_address
-from node.execution import Account
-from node.genesis import load_genesis
-from node.kv import LevelDBKV
-from node.store import Store
+from node.client.sdk import RpcCallError, TransportError, build_transfer
+from node.state.execution import Account
+from node.storage import schema
+from node.storage.kv import LevelDBKV
+from node.storage.store import Store
+from node.types.crypto import to_checksum_address
+from node.types.genesis import load_genesis
 from tests.node.helpers import CHAIN_ID, key
 from tests.node.nodes import BALANCE, FUNDED, make_node_home
 
@@ -74,7 +74,7 @@ def check_store(home, genesis) -> int:
             block = store.get_block(h)
             assert block is not None and block.header.state_root == store.state_root(h)
             for raw in block.txs:
-                from node.tx import decode_tx
+                from node.types.tx import decode_tx
 
                 loc = store.get_tx(decode_tx(raw).hash)
                 assert loc is not None and loc.height == h

@@ -1,6 +1,6 @@
 import pytest
 
-from node.crypto import (
+from node.types.crypto import (
     HALF_N,
     SECP256K1_N,
     AddressError,

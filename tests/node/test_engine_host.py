@@ -4,9 +4,9 @@ proposers and a store poisoned by an older version."""
 from __future__ import annotations
 
 from consensus.types import Validator, ValidatorSet, VoteType
-from node import schema
-from node.block import Commit, CommitSig, vote_sign_bytes
-from node.faults import FaultKind
+from node.storage import schema
+from node.types.block import Commit, CommitSig, vote_sign_bytes
+from node.types.faults import FaultKind
 from tests.node.engine_world import (
     OUTSIDER,
     EngineWorld,

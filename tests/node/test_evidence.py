@@ -1,8 +1,8 @@
 import pytest
 
-from node.block import PREVOTE, sign_vote
-from node.errors import InvalidBlock
-from node.evidence import (
+from node.types.block import PREVOTE, sign_vote
+from node.types.errors import InvalidBlock
+from node.types.evidence import (
     MAX_EVIDENCE_AGE,
     DuplicateVoteEvidence,
     InvalidEvidence,
@@ -55,7 +55,7 @@ def test_invalid_evidence_rejected(build, current, message):
 
 def test_decoding_rejects_unordered_and_garbage():
     ev = equivocation()
-    from node import codec
+    from node.types import codec
 
     swapped = codec.encode([ev.second.to_list(), ev.first.to_list()])
     with pytest.raises(InvalidEvidence, match="ordered"):
@@ -79,7 +79,7 @@ def test_evidence_goes_into_a_block_once(tmp_path):
     assert again.block.evidence == ()
     proposer.commit_block(b1, commit_for(b1))
     forged = proposer.build_block(VALIDATOR.address, [], proposer.store.get_commit(1), T0 + 2000)
-    from node.block import Block
+    from node.types.block import Block
 
     bad = Block(forged.block.header, (), forged.block.last_commit, (ev.encode(),))
     with pytest.raises(InvalidBlock, match="already committed"):

@@ -1,4 +1,4 @@
-"""Conformance of node.jsonrpc with the JSON-RPC 2.0 specification, plus our binding rules."""
+"""Conformance of node.rpc.registry with the JSON-RPC 2.0 specification, plus our binding rules."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.jsonrpc import (
+from node.rpc.registry import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
@@ -399,7 +399,7 @@ async def test_application_errors_are_answered_by_the_registry_mapping() -> None
 
 async def test_handler_exception_is_generic_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     registry, ran = failing_registry()
-    with caplog.at_level(logging.ERROR, logger="node.jsonrpc"):
+    with caplog.at_level(logging.ERROR, logger="node.rpc.registry"):
         reply = await call(registry, "bug", ...)
     assert reply == err(INTERNAL_ERROR, "Internal error", 1)
     assert "secret-internal-detail" not in json.dumps(reply)

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from node.crypto import PrivateKey, keccak256, to_checksum_address
-from node.keystore import (
+from node.client.keystore import (
     DuplicateKey,
     KeyNotFound,
     Keystore,
@@ -19,6 +18,7 @@ from node.keystore import (
     decrypt_key,
     encrypt_key,
 )
+from node.types.crypto import PrivateKey, keccak256, to_checksum_address
 
 FAST_N = 1 << 10  # the official parameters cost ~0.5 s per derivation; the tests need many
 

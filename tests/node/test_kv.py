@@ -1,4 +1,4 @@
-"""MemoryKV and LevelDBKV hold to the same KV contract (node/kv.py)."""
+"""MemoryKV and LevelDBKV hold to the same KV contract (node/storage/kv.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.errors import StoreCorrupted
-from node.kv import KV, LevelDBKV, MemoryKV
+from node.storage.kv import KV, LevelDBKV, MemoryKV
+from node.types.errors import StoreCorrupted
 
 
 @pytest.fixture(params=["memory", "leveldb"])

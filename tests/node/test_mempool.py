@@ -1,9 +1,9 @@
 import pytest
 
-from node import errors
-from node.mempool import MempoolConfig
-from node.tx import Transfer, TxBody
-from node.verifier import TxVerifier
+from node.mempool.pool import MempoolConfig
+from node.mempool.verifier import TxVerifier
+from node.types import errors
+from node.types.tx import Transfer, TxBody
 from tests.node.helpers import CHAIN_ID, COIN, key, make_chain
 
 
@@ -42,10 +42,10 @@ def test_nonce_too_low_after_commit_and_expired(tmp_path):
     first = tx(nonce=0)
     pool.add(first.raw)
     executed = chain.build_block(key(100).address, pool.reap(10, 10**7, 10**9), None, 1_700_000_001_000)
-    from node.block import Commit
+    from node.types.block import Commit
 
     chain.commit_block(executed, Commit(1, 0, executed.hash, ()))
-    from node.mempool import ChainView
+    from node.mempool.pool import ChainView
 
     pool.update(ChainView(CHAIN_ID, 2, 1, 10**9), executed.txs)
     assert len(pool) == 0
@@ -116,7 +116,7 @@ def test_ttl_and_rejection_cache(tmp_path):
     chain, pool = make_chain(tmp_path, mempool_config=MempoolConfig(ttl_seconds=10), clock=clock)
     pool.add(tx().raw)
     clock[0] = 11
-    from node.mempool import ChainView
+    from node.mempool.pool import ChainView
 
     pool.update(ChainView(CHAIN_ID, 1, 1, 10**9), [])
     assert len(pool) == 0
@@ -156,7 +156,7 @@ def test_a_dropped_tx_can_be_sent_again(tmp_path):
     with pytest.raises(errors.AlreadyKnown):
         pool.add(t.raw)
     clock[0] = 11
-    from node.mempool import ChainView
+    from node.mempool.pool import ChainView
 
     pool.update(ChainView(CHAIN_ID, 1, 1, 10**9), [])
     assert pool.get(t.hash) is None

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from node.client import RpcCallError, build_transfer
-from node.crypto import to_checksum_address
+from node.client.sdk import RpcCallError, build_transfer
+from node.types.crypto import to_checksum_address
 from tests.node.helpers import CHAIN_ID, COIN, key
 from tests.node.nodes import BALANCE, FUNDED, make_node_home
 

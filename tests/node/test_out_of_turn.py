@@ -1,4 +1,4 @@
-"""`[testing] propose_out_of_turn` (node/byzantine.py) on a real chain: at a height it does not own, the
+"""`[testing] propose_out_of_turn` (node/net/out_of_turn.py) on a real chain: at a height it does not own, the
 validator broadcasts a signed round-0 proposal of a valid block; at its own height it stays quiet."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from node.block import PRECOMMIT, Commit, CommitSig, decode_block, proposal_sign_bytes, sign_vote
-from node.byzantine import OutOfTurnProposer, round0_proposer
 from node.config import ConfigError, NodeConfig
-from node.crypto import recover_address
-from node.engine import CommittedBlock
+from node.host.engine import CommittedBlock
+from node.net.out_of_turn import OutOfTurnProposer, round0_proposer
+from node.types.block import PRECOMMIT, Commit, CommitSig, decode_block, proposal_sign_bytes, sign_vote
+from node.types.crypto import recover_address
 from p2p.messages import Message, ProposalMsg
 from tests.node.helpers import CHAIN_ID, key, make_chain, make_genesis
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from consensus.types import Validator, ValidatorSet
-from node import schema
-from node.block import PRECOMMIT, Commit, CommitSig, vote_sign_bytes
 from node.chain import Chain
-from node.kv import LevelDBKV
-from node.store import Store
+from node.storage import schema
+from node.storage.kv import LevelDBKV
+from node.storage.store import Store
+from node.types.block import PRECOMMIT, Commit, CommitSig, vote_sign_bytes
 from tests.node.engine_world import VALIDATOR_KEYS, four_validator_genesis, key_of
 from tests.node.helpers import CHAIN_ID, make_chain
 

@@ -2,7 +2,7 @@
 
 Every `vector <name>: <value>` line in a fenced block of the page is recomputed here with the
 real implementation, the annotated byte tables are reassembled, the error table is compared
-with node/errors.py, and the JSON-RPC answers quoted on the page are replayed on a real chain.
+with node/types/errors.py, and the JSON-RPC answers quoted on the page are replayed on a real chain.
 
 `test_independent_*` re-implement the formats from the page alone (hand-built msgpack bytes,
 hashlib, coincurve and pycryptodome's Keccak) and compare with the node's output: the page is
@@ -25,8 +25,19 @@ from Crypto.Hash import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node import codec
-from node.block import (
+from node.chain import Chain, compute_validators_hash
+from node.host.engine import Engine, EngineConfig, Outbox
+from node.host.wal import WAL
+from node.mempool.pool import ChainView, Mempool, MempoolConfig
+from node.mempool.verifier import TxVerifier
+from node.rpc.api import NodeApi, NodeInfo
+from node.rpc.methods import build_registry
+from node.state.execution import Account, account_key
+from node.state.trie import EMPTY_ROOT, SparseMerkleTree
+from node.storage.kv import LevelDBKV
+from node.storage.store import Store
+from node.types import codec
+from node.types.block import (
     PRECOMMIT,
     PREVOTE,
     Commit,
@@ -38,20 +49,10 @@ from node.block import (
     sign_vote,
     vote_sign_bytes,
 )
-from node.chain import Chain, compute_validators_hash
-from node.crypto import PrivateKey, parse_address, recover_address, to_checksum_address
-from node.engine import Engine, EngineConfig, Outbox
-from node.errors import TX_ERRORS
-from node.execution import Account, account_key
-from node.genesis import genesis_from_json
-from node.kv import LevelDBKV
-from node.mempool import ChainView, Mempool, MempoolConfig
-from node.rpc_methods import NodeApi, NodeInfo, build_registry
-from node.store import Store
-from node.trie import EMPTY_ROOT, SparseMerkleTree
-from node.tx import Transfer, TxBody, decode_tx
-from node.verifier import TxVerifier
-from node.wal import WAL
+from node.types.crypto import PrivateKey, parse_address, recover_address, to_checksum_address
+from node.types.errors import TX_ERRORS
+from node.types.genesis import genesis_from_json
+from node.types.tx import Transfer, TxBody, decode_tx
 from tests.doc_vectors import read_vectors
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from node.crypto import to_checksum_address
-from node.engine import Engine, EngineConfig, Outbox
-from node.rpc_methods import NodeApi, NodeInfo, build_registry
-from node.wal import WAL
+from node.host.engine import Engine, EngineConfig, Outbox
+from node.host.wal import WAL
+from node.rpc.api import NodeApi, NodeInfo
+from node.rpc.methods import build_registry
+from node.types.crypto import to_checksum_address
 from tests.node.helpers import key, make_chain
 
 NOT_FOUND = -32020

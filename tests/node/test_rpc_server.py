@@ -1,4 +1,4 @@
-"""node.rpc_server against a real aiohttp server on 127.0.0.1, port 0, with toy methods."""
+"""node.rpc.server against a real aiohttp server on 127.0.0.1, port 0, with toy methods."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from node.jsonrpc import INVALID_PARAMS, INVALID_REQUEST, LIMIT_EXCEEDED, METHOD_NOT_FOUND, Method, Param, Registry
-from node.rpc_server import RpcServer
+from node.rpc.registry import INVALID_PARAMS, INVALID_REQUEST, LIMIT_EXCEEDED, METHOD_NOT_FOUND, Method, Param, Registry
+from node.rpc.server import RpcServer
 
 TIMEOUT = 10.0
 MAX_BODY = 64 * 1024

@@ -1,4 +1,4 @@
-"""The key schema (node/schema.py): prefixes declared once, distinct, and the on-disk bytes unchanged."""
+"""The key schema (node/storage/schema.py): prefixes declared once, distinct, and the on-disk bytes unchanged."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from node import codec, schema
-from node.errors import StoreCorrupted
-from node.kv import MemoryKV
-from node.store import Store
+from node.storage import schema
+from node.storage.kv import MemoryKV
+from node.storage.store import Store
+from node.types import codec
+from node.types.errors import StoreCorrupted
 from tests.node.helpers import key, make_chain
 from tests.node.test_chain import T0, VALIDATOR, advance, commit_for, tx
 from tests.node.test_evidence import equivocation
@@ -42,9 +43,9 @@ def test_no_module_but_the_schema_spells_a_key() -> None:
     modules = [p for p in sorted(NODE.rglob("*.py")) if p.name != "schema.py"]
     assert len(modules) > 20
     bad = [hit for path in modules for hit in _key_literals(path, prefixes)]
-    assert not bad, "keys built outside node/schema.py:\n" + "\n".join(bad)
+    assert not bad, "keys built outside node/storage/schema.py:\n" + "\n".join(bad)
     # The check sees what it looks for.
-    assert _key_literals(NODE / "schema.py", prefixes)
+    assert _key_literals(NODE / "storage" / "schema.py", prefixes)
 
 
 def test_prefix_ranges() -> None:

@@ -2,9 +2,9 @@ import logging
 
 import pytest
 
-from node.block import PRECOMMIT, PREVOTE
-from node.signer import DoubleSignRefused, Signer, SignerStateError
-from node.wal import WAL, read_records
+from node.host.signer import DoubleSignRefused, Signer, SignerStateError
+from node.host.wal import WAL, read_records
+from node.types.block import PRECOMMIT, PREVOTE
 from tests.node.helpers import CHAIN_ID, key
 
 

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.codec import DecodeError, encode
-from node.trie import (
+from node.state.trie import (
     EMPTY_ROOT,
     CorruptNode,
     MissingNode,
@@ -19,6 +18,7 @@ from node.trie import (
     SparseMerkleTree,
     verify_proof,
 )
+from node.types.codec import DecodeError, encode
 
 
 def sha(data: bytes) -> bytes:
@@ -26,7 +26,7 @@ def sha(data: bytes) -> bytes:
 
 
 def reference_root(state: dict[bytes, bytes]) -> bytes:
-    """The root straight from the specification in node/trie.py, recomputed from scratch."""
+    """The root straight from the specification in node/state/trie.py, recomputed from scratch."""
 
     def bit(path: bytes, depth: int) -> int:
         return (path[depth // 8] >> (7 - depth % 8)) & 1

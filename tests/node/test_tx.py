@@ -1,9 +1,9 @@
 import pytest
 
-from node import codec
-from node.crypto import SECP256K1_N, TAG_TX_ID, tagged_hash
-from node.errors import BadSignature, MalformedTransaction, TooLarge
-from node.tx import Transfer, TxBody, decode_tx
+from node.types import codec
+from node.types.crypto import SECP256K1_N, TAG_TX_ID, tagged_hash
+from node.types.errors import BadSignature, MalformedTransaction, TooLarge
+from node.types.tx import Transfer, TxBody, decode_tx
 from tests.node.helpers import CHAIN_ID, key
 
 

@@ -10,7 +10,7 @@ import secrets
 
 import pytest
 
-from node.genesis import load_genesis
+from node.types.genesis import load_genesis
 from p2p.address import compute_node_id
 from p2p.handshake import PROTOCOL_VERSION, NodeInfo, handshake, node_pubkey
 from p2p.messages import (

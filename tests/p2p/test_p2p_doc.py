@@ -18,7 +18,7 @@ import coincurve
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from node import blocksync, network
+from node.net import blocksync, network
 from p2p import handshake as hs
 from p2p.address import MAX_ADDR_LEN, compute_node_id
 from p2p.config import SwitchConfig

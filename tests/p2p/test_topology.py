@@ -14,8 +14,8 @@ import pytest
 from devnet.homes import DevnetError, Manifest, derive_key, generate
 from devnet.ports import SCAN_HIGH, SCAN_LOW
 from devnet.process import NodeProcess
-from node.client import build_transfer
-from node.crypto import to_checksum_address
+from node.client.sdk import build_transfer
+from node.types.crypto import to_checksum_address
 
 pytestmark = pytest.mark.slow
 

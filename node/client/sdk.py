@@ -1,0 +1,384 @@
+"""The Python SDK: JSON-RPC calls, transaction building, waiting for finality.
+
+`Client` is synchronous (stdlib HTTP, usable from any script); `AsyncClient` uses aiohttp.
+Both share the request and answer handling, and raise `RpcCallError` with the node's
+code, message and reason. Contract methods (deploy, call, query, code, gas estimates) take
+JSON-style arguments and convert them by the contract's declared types
+(node/client/contracts.py); problems found before sending raise `ContractError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import aiohttp
+
+from node.client.contracts import (
+    call_estimate,
+    call_params,
+    constructor_values,
+    deploy_estimate,
+    deployed_address,
+    method_values,
+    suggested_gas,
+    with_contract_address,
+)
+from node.types.crypto import PrivateKey, parse_address, to_checksum_address
+from node.types.tx import TRANSFER_GAS, Call, Deploy, SignedTx, Transfer, TxBody
+from vm.values import encode_value
+
+
+class RpcCallError(Exception):
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(f"{message} (code {code})")
+        self.code = code
+        self.message = message
+        self.data = data
+
+    @property
+    def reason(self) -> str | None:
+        return self.data.get("reason") if isinstance(self.data, dict) else None
+
+
+class TransportError(Exception):
+    """The node could not be reached or answered something that is not JSON-RPC."""
+
+
+_ids = itertools.count(1)
+
+
+def _request(method: str, params: list[Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": params}
+
+
+def _result(answer: Any) -> Any:
+    if not isinstance(answer, dict) or answer.get("jsonrpc") != "2.0":
+        raise TransportError(f"not a JSON-RPC answer: {answer!r:.200}")
+    if "error" in answer:
+        err = answer["error"]
+        raise RpcCallError(err.get("code", 0), err.get("message", ""), err.get("data"))
+    return answer.get("result")
+
+
+def build_transfer(
+    key: PrivateKey,
+    chain_id: str,
+    nonce: int,
+    to: str | bytes,
+    amount: int,
+    *,
+    gas_price: int = 1,
+    gas_limit: int = TRANSFER_GAS,
+    expiry_height: int = 0,
+) -> SignedTx:
+    to_bytes = parse_address(to) if isinstance(to, str) else to
+    body = TxBody(chain_id, nonce, gas_limit, gas_price, expiry_height, Transfer(to_bytes, amount))
+    return body.sign(key)
+
+
+def build_deploy(
+    key: PrivateKey,
+    chain_id: str,
+    nonce: int,
+    source: str,
+    args: list[Any] | None = None,
+    *,
+    value: int = 0,
+    gas_limit: int = 5_000_000,
+    gas_price: int = 1,
+    expiry_height: int = 0,
+) -> SignedTx:
+    """A deploy transaction; `args` are contract values (int, str, bytes, vm.Address, list, dict)."""
+    payload = Deploy(source, encode_value(list(args or [])), value)
+    return TxBody(chain_id, nonce, gas_limit, gas_price, expiry_height, payload).sign(key)
+
+
+def build_call(
+    key: PrivateKey,
+    chain_id: str,
+    nonce: int,
+    contract: str | bytes,
+    method: str,
+    args: list[Any] | None = None,
+    *,
+    value: int = 0,
+    gas_limit: int = 1_000_000,
+    gas_price: int = 1,
+    expiry_height: int = 0,
+) -> SignedTx:
+    """A contract call transaction; `args` are contract values (see build_deploy)."""
+    to = parse_address(contract) if isinstance(contract, str) else contract
+    payload = Call(to, method, encode_value(list(args or [])), value)
+    return TxBody(chain_id, nonce, gas_limit, gas_price, expiry_height, payload).sign(key)
+
+
+class Client:
+    def __init__(self, url: str = "http://127.0.0.1:8545", timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/") + "/"
+        self.timeout = timeout
+        self._chain_id: str | None = None
+        self._interfaces: dict[str, list[dict[str, Any]]] = {}
+
+    def call(self, method: str, *params: Any) -> Any:
+        body = json.dumps(_request(method, list(params))).encode()
+        req = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return _result(json.loads(resp.read()))
+        except urllib.error.HTTPError as exc:
+            try:
+                return _result(json.loads(exc.read()))
+            except (json.JSONDecodeError, TransportError):
+                raise TransportError(f"HTTP {exc.code} from {self.url}") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise TransportError(f"cannot reach {self.url}: {exc}") from exc
+
+    def status(self) -> dict[str, Any]:
+        return self.call("node_status")
+
+    def consensus_state(self) -> dict[str, Any]:
+        return self.call("consensus_state")
+
+    @property
+    def chain_id(self) -> str:
+        if self._chain_id is None:
+            self._chain_id = self.status()["chain_id"]
+        return self._chain_id
+
+    def account(self, address: str, block: int | str = "latest") -> dict[str, Any]:
+        return self.call("account_get", address, block)
+
+    def balance(self, address: str) -> int:
+        return int(self.account(address)["balance"])
+
+    def next_nonce(self, address: str) -> int:
+        return int(self.account(address)["pending_nonce"])
+
+    def send_raw(self, raw: bytes) -> str:
+        return self.call("tx_send", "0x" + raw.hex())
+
+    def get_tx(self, tx_hash: str) -> dict[str, Any]:
+        return self.call("tx_get", tx_hash)
+
+    def get_block(self, block: int | str = "latest", full: bool = False) -> dict[str, Any]:
+        return self.call("chain_getBlock", block, full)
+
+    def wait_for_tx(self, tx_hash: str, timeout: float = 30.0, poll: float = 0.2) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = self.get_tx(tx_hash)
+            if answer["status"] == "committed":
+                return answer
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"transaction {tx_hash} not committed after {timeout}s (status {answer['status']})")
+            time.sleep(poll)
+
+    def transfer(self, key: PrivateKey, to: str, amount: int, *, gas_price: int = 1, nonce: int | None = None,
+                 wait: bool = False, timeout: float = 30.0) -> str:
+        if nonce is None:
+            nonce = self.next_nonce(to_checksum_address(key.address))
+        tx = build_transfer(key, self.chain_id, nonce, to, amount, gas_price=gas_price)
+        tx_hash = self.send_raw(tx.raw)
+        if wait:
+            self.wait_for_tx(tx_hash, timeout)
+        return tx_hash
+
+    # -- contracts (helpers in node/client/contracts.py) ------------------------------------
+
+    def contract_call(self, address: str, method: str, args: list[Any] | None = None,
+                      block: int | str = "latest", sender: str | None = None) -> dict[str, Any]:
+        """Run a view (or dry-run a public method) on the node; `status` says whether it failed."""
+        return self.call("contract_call", *call_params(address, method, args, block, sender))
+
+    def get_code(self, address: str, block: int | str = "latest") -> dict[str, Any]:
+        return self.call("contract_getCode", address, block)
+
+    def estimate_gas(self, tx: dict[str, Any]) -> dict[str, Any]:
+        return self.call("tx_estimateGas", tx)
+
+    def interface(self, address: str) -> list[dict[str, Any]]:
+        """A contract's interface, cached: deployed code never changes."""
+        if address.lower() not in self._interfaces:
+            self._interfaces[address.lower()] = self.get_code(address)["interface"]
+        return self._interfaces[address.lower()]
+
+    def deploy(self, key: PrivateKey, source: str, args: list[Any] | None = None, *, value: int = 0,
+               gas_limit: int | None = None, gas_price: int = 1, nonce: int | None = None, wait: bool = True,
+               timeout: float = 30.0) -> Any:
+        """Deploy `source`; the tx_get answer with `contract_address` on top when `wait`, else the tx hash.
+
+        The source is checked locally and the args converted by the constructor's types
+        (ContractError); without `gas_limit` the node's estimate is used (EstimateFailed if
+        the deploy would fail).
+        """
+        values = constructor_values(source, args)
+        sender = to_checksum_address(key.address)
+        if gas_limit is None:
+            gas_limit = suggested_gas(self.estimate_gas(deploy_estimate(sender, source, values, value)),
+                                         "the deploy")
+        if nonce is None:
+            nonce = self.next_nonce(sender)
+        tx = build_deploy(key, self.chain_id, nonce, source, values, value=value, gas_limit=gas_limit,
+                          gas_price=gas_price)
+        tx_hash = self.send_raw(tx.raw)
+        if not wait:
+            return tx_hash
+        return with_contract_address(self.wait_for_tx(tx_hash, timeout), deployed_address(key.address, nonce))
+
+    def call_contract(self, key: PrivateKey, address: str, method: str, args: list[Any] | None = None, *,
+                      value: int = 0, gas_limit: int | None = None, gas_price: int = 1, nonce: int | None = None,
+                      wait: bool = True, timeout: float = 30.0) -> Any:
+        """Send a call transaction; the tx_get answer when `wait` (see its receipt's status), else the hash."""
+        values = method_values(self.interface(address), method, args)
+        sender = to_checksum_address(key.address)
+        if gas_limit is None:
+            estimate = self.estimate_gas(call_estimate(sender, address, method, values, value))
+            gas_limit = suggested_gas(estimate, f"the call of {method}")
+        if nonce is None:
+            nonce = self.next_nonce(sender)
+        tx = build_call(key, self.chain_id, nonce, address, method, values, value=value, gas_limit=gas_limit,
+                        gas_price=gas_price)
+        tx_hash = self.send_raw(tx.raw)
+        return self.wait_for_tx(tx_hash, timeout) if wait else tx_hash
+
+
+class AsyncClient:
+    def __init__(self, url: str = "http://127.0.0.1:8545", timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/") + "/"
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._chain_id: str | None = None
+        self._interfaces: dict[str, list[dict[str, Any]]] = {}
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _sess(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def _post(self, payload: Any) -> Any:
+        try:
+            async with self._sess().post(self.url, json=payload) as resp:
+                if resp.status == 204:
+                    return None
+                return await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError) as exc:
+            raise TransportError(f"cannot reach {self.url}: {exc}") from exc
+
+    async def call(self, method: str, *params: Any) -> Any:
+        return _result(await self._post(_request(method, list(params))))
+
+    async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        """Send calls in one JSON-RPC batch; each item is a result or an RpcCallError."""
+        reqs = [_request(m, p) for m, p in calls]
+        answers = await self._post(reqs)
+        if not isinstance(answers, list):
+            _result(answers)
+            raise TransportError("batch answered with a single object")
+        by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
+        out: list[Any] = []
+        for r in reqs:
+            try:
+                out.append(_result(by_id.get(r["id"])))
+            except RpcCallError as exc:
+                out.append(exc)
+        return out
+
+    async def status(self) -> dict[str, Any]:
+        return await self.call("node_status")
+
+    async def consensus_state(self) -> dict[str, Any]:
+        return await self.call("consensus_state")
+
+    async def send_raw(self, raw: bytes) -> str:
+        return await self.call("tx_send", "0x" + raw.hex())
+
+    async def get_tx(self, tx_hash: str) -> dict[str, Any]:
+        return await self.call("tx_get", tx_hash)
+
+    async def account(self, address: str, block: int | str = "latest") -> dict[str, Any]:
+        return await self.call("account_get", address, block)
+
+    async def wait_for_tx(self, tx_hash: str, timeout: float = 30.0, poll: float = 0.2) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = await self.get_tx(tx_hash)
+            if answer["status"] == "committed":
+                return answer
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"transaction {tx_hash} not committed after {timeout}s")
+            await asyncio.sleep(poll)
+
+    async def chain_id(self) -> str:
+        if self._chain_id is None:
+            self._chain_id = (await self.status())["chain_id"]
+        return self._chain_id
+
+    async def next_nonce(self, address: str) -> int:
+        return int((await self.account(address))["pending_nonce"])
+
+    # -- contracts: as in Client ------------------------------------------------------------
+
+    async def contract_call(self, address: str, method: str, args: list[Any] | None = None,
+                            block: int | str = "latest", sender: str | None = None) -> dict[str, Any]:
+        return await self.call("contract_call", *call_params(address, method, args, block, sender))
+
+    async def get_code(self, address: str, block: int | str = "latest") -> dict[str, Any]:
+        return await self.call("contract_getCode", address, block)
+
+    async def estimate_gas(self, tx: dict[str, Any]) -> dict[str, Any]:
+        return await self.call("tx_estimateGas", tx)
+
+    async def interface(self, address: str) -> list[dict[str, Any]]:
+        if address.lower() not in self._interfaces:
+            self._interfaces[address.lower()] = (await self.get_code(address))["interface"]
+        return self._interfaces[address.lower()]
+
+    async def deploy(self, key: PrivateKey, source: str, args: list[Any] | None = None, *, value: int = 0,
+                     gas_limit: int | None = None, gas_price: int = 1, nonce: int | None = None, wait: bool = True,
+                     timeout: float = 30.0) -> Any:
+        values = constructor_values(source, args)
+        sender = to_checksum_address(key.address)
+        if gas_limit is None:
+            estimate = await self.estimate_gas(deploy_estimate(sender, source, values, value))
+            gas_limit = suggested_gas(estimate, "the deploy")
+        if nonce is None:
+            nonce = await self.next_nonce(sender)
+        tx = build_deploy(key, await self.chain_id(), nonce, source, values, value=value, gas_limit=gas_limit,
+                          gas_price=gas_price)
+        tx_hash = await self.send_raw(tx.raw)
+        if not wait:
+            return tx_hash
+        answer = await self.wait_for_tx(tx_hash, timeout)
+        return with_contract_address(answer, deployed_address(key.address, nonce))
+
+    async def call_contract(self, key: PrivateKey, address: str, method: str, args: list[Any] | None = None, *,
+                            value: int = 0, gas_limit: int | None = None, gas_price: int = 1,
+                            nonce: int | None = None, wait: bool = True, timeout: float = 30.0) -> Any:
+        values = method_values(await self.interface(address), method, args)
+        sender = to_checksum_address(key.address)
+        if gas_limit is None:
+            estimate = await self.estimate_gas(call_estimate(sender, address, method, values, value))
+            gas_limit = suggested_gas(estimate, f"the call of {method}")
+        if nonce is None:
+            nonce = await self.next_nonce(sender)
+        tx = build_call(key, await self.chain_id(), nonce, address, method, values, value=value,
+                        gas_limit=gas_limit, gas_price=gas_price)
+        tx_hash = await self.send_raw(tx.raw)
+        return await self.wait_for_tx(tx_hash, timeout) if wait else tx_hash

@@ -1,0 +1,281 @@
+"""The mempool: admission checks, per-sender nonce order, replace-by-fee, bounds.
+
+A transaction's signature is checked once per node: `verified` remembers the decoded
+form of every raw transaction seen recently, and block validation asks it before
+decoding again. Rejections are remembered too, so a flood of the same bad bytes
+costs one check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from node.mempool.verifier import LRU, TxVerifier
+from node.state.execution import Account, ExecParams, validate_tx_limits
+from node.types.errors import (
+    AlreadyKnown,
+    BadSignature,
+    Expired,
+    GasLimitTooLow,
+    InsufficientFunds,
+    InvalidTransaction,
+    MalformedTransaction,
+    MempoolFull,
+    NonceTooHigh,
+    NonceTooLow,
+    ReplacementUnderpriced,
+    TooLarge,
+    WrongChain,
+)
+from node.types.tx import SignedTx
+
+PERMANENT_REJECTIONS = (MalformedTransaction, BadSignature, WrongChain, TooLarge, GasLimitTooLow, NonceTooLow, Expired)
+
+
+@dataclass(frozen=True, slots=True)
+class MempoolConfig:
+    max_txs: int = 50_000
+    max_bytes: int = 64 * 1024 * 1024
+    max_tx_bytes: int = 128 * 1024
+    nonce_gap: int = 64  # how far above the account nonce a tx may be queued
+    ttl_seconds: float = 600.0
+    # Pending transactions are found by id; this remembers the ones that left the pool
+    # (committed by others, evicted) for the blocks that still carry them.
+    rejected_cache: int = 100_000
+
+
+# What admission needs to know of the chain, for the next height; refreshed after each block.
+ChainView = ExecParams
+
+
+@dataclass(slots=True)
+class _Entry:
+    tx: SignedTx
+    added_at: float
+    seq: int
+
+    @property
+    def cost(self) -> int:
+        return self.tx.body.max_fee + self.tx.body.value
+
+
+class AccountReader(Protocol):
+    def get_account(self, address: bytes) -> Account: ...
+
+
+class Mempool:
+    def __init__(
+        self,
+        config: MempoolConfig,
+        chain: ChainView,
+        accounts: AccountReader,
+        verifier: TxVerifier,
+        clock: Callable[[], float],
+    ) -> None:
+        self.config = config
+        self.chain = chain
+        self._get_account = accounts.get_account
+        self._verifier = verifier
+        self._clock = clock
+        self._by_hash: dict[bytes, _Entry] = {}
+        self._by_sender: dict[bytes, dict[int, _Entry]] = {}
+        self._bytes = 0
+        self._prices: dict[int, int] = {}  # gas price -> how many pending txs pay it
+        self._seq = itertools.count()
+        self._rejected = LRU(config.rejected_cache)  # sha256(raw) -> InvalidTransaction
+
+    # -- queries ----------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    @property
+    def total_bytes(self) -> int:
+        return self._bytes
+
+    def get(self, tx_hash: bytes) -> SignedTx | None:
+        entry = self._by_hash.get(tx_hash)
+        return entry.tx if entry else None
+
+    def pending_nonce(self, sender: bytes) -> int | None:
+        """The next nonce after the sender's contiguous pending chain, or None if it has none."""
+        txs = self._by_sender.get(sender)
+        if not txs:
+            return None
+        nonce = self._get_account(sender).nonce
+        while nonce in txs:
+            nonce += 1
+        return nonce
+
+    def decode_verified(self, raw: bytes) -> SignedTx:
+        """Decode a raw transaction through the shared verifier (its signature checked once per node)."""
+        return self._verifier.decode(raw)
+
+    # -- admission --------------------------------------------------------------------
+
+    def add(self, raw: bytes) -> SignedTx:
+        """Admit a raw transaction or raise the InvalidTransaction that says why not."""
+        if len(raw) > self.config.max_tx_bytes:
+            raise TooLarge(f"transaction is {len(raw)} bytes, the limit is {self.config.max_tx_bytes}")
+        digest = hashlib.sha256(raw).digest()
+        previous = self._rejected.get(digest)
+        if isinstance(previous, InvalidTransaction):
+            raise previous
+        try:
+            tx = self._verifier.decode(raw)
+            self._admit(tx)
+        except PERMANENT_REJECTIONS as exc:
+            # These bytes can never be admitted: answer again without checking again.
+            self._rejected.remember(digest, exc)
+            raise
+        return tx
+
+    def _admit(self, tx: SignedTx) -> None:
+        if tx.hash in self._by_hash:
+            raise AlreadyKnown(f"transaction {tx.hash.hex()} is already in the mempool")
+        body = tx.body
+        validate_tx_limits(body, self.chain)
+        account = self._get_account(tx.sender)
+        if body.nonce < account.nonce:
+            raise NonceTooLow(f"nonce {body.nonce} is below the account nonce {account.nonce}")
+        if body.nonce >= account.nonce + self.config.nonce_gap:
+            raise NonceTooHigh(
+                f"nonce {body.nonce} is too far above the account nonce {account.nonce} "
+                f"(at most {self.config.nonce_gap - 1} ahead)"
+            )
+        mine = self._by_sender.get(tx.sender, {})
+        replaced = mine.get(body.nonce)
+        if replaced is not None and body.gas_price * 10 < replaced.tx.body.gas_price * 11:
+            raise ReplacementUnderpriced(
+                f"a transaction with nonce {body.nonce} is pending at gas price {replaced.tx.body.gas_price}; "
+                "a replacement must pay at least 10% more"
+            )
+        # Everything the sender has queued up to this nonce must be payable together.
+        committed = sum(e.cost for n, e in mine.items() if n < body.nonce)
+        cost = body.max_fee + body.value
+        if committed + cost > account.balance:
+            raise InsufficientFunds(
+                f"balance {account.balance} does not cover this transaction's maximum cost {cost} "
+                f"(gas limit x gas price + amount) after {committed} already pending"
+            )
+        if replaced is None:
+            self._make_room(tx)
+        else:
+            self._remove(replaced)
+        entry = _Entry(tx, self._clock(), next(self._seq))
+        self._by_hash[tx.hash] = entry
+        self._verifier.hold(tx)
+        self._by_sender.setdefault(tx.sender, {})[body.nonce] = entry
+        self._bytes += tx.size
+        price = tx.body.gas_price
+        self._prices[price] = self._prices.get(price, 0) + 1
+
+    def _make_room(self, tx: SignedTx) -> None:
+        full = len(self._by_hash) >= self.config.max_txs or self._bytes + tx.size > self.config.max_bytes
+        if full and tx.body.gas_price <= min(self._prices, default=0):
+            # Nothing in the pool pays less: answer at once, without looking for a victim.
+            raise MempoolFull("the mempool is full and this transaction does not pay more than the cheapest one")
+        while len(self._by_hash) >= self.config.max_txs or self._bytes + tx.size > self.config.max_bytes:
+            victim = self._cheapest_evictable()
+            if victim is None or victim.tx.body.gas_price >= tx.body.gas_price:
+                raise MempoolFull("the mempool is full and this transaction does not pay more than the cheapest one")
+            self._remove(victim)
+
+    def _cheapest_evictable(self) -> _Entry | None:
+        # Only the last tx of each sender's queue may go, so no queue gets a gap.
+        tails = (txs[max(txs)] for txs in self._by_sender.values() if txs)
+        return min(tails, key=lambda e: (e.tx.body.gas_price, -e.seq), default=None)
+
+    def _remove(self, entry: _Entry) -> None:
+        tx = entry.tx
+        del self._by_hash[tx.hash]
+        self._verifier.release(tx.hash)
+        txs = self._by_sender[tx.sender]
+        del txs[tx.body.nonce]
+        if not txs:
+            del self._by_sender[tx.sender]
+        self._bytes -= tx.size
+        price = tx.body.gas_price
+        left = self._prices[price] - 1
+        if left:
+            self._prices[price] = left
+        else:
+            del self._prices[price]
+
+    # -- block production and maintenance ---------------------------------------------
+
+    def reap(self, max_txs: int, max_bytes: int, max_gas: int) -> list[SignedTx]:
+        """Ready transactions, best gas price first, each sender's in nonce order."""
+        heap: list[tuple[int, int, bytes, int]] = []
+        for sender, txs in self._by_sender.items():
+            nonce = self._get_account(sender).nonce
+            head = txs.get(nonce)
+            if head is not None:
+                heap.append((-head.tx.body.gas_price, head.seq, sender, nonce))
+        heapq.heapify(heap)
+        out: list[SignedTx] = []
+        size = gas = 0
+        while heap and len(out) < max_txs:
+            _, _, sender, nonce = heapq.heappop(heap)
+            tx = self._by_sender[sender][nonce].tx
+            if size + tx.size > max_bytes or gas + tx.body.gas_limit > max_gas:
+                continue  # this sender's next nonces cannot follow either
+            out.append(tx)
+            size += tx.size
+            gas += tx.body.gas_limit
+            nxt = self._by_sender[sender].get(nonce + 1)
+            if nxt is not None:
+                heapq.heappush(heap, (-nxt.tx.body.gas_price, nxt.seq, sender, nonce + 1))
+        return out
+
+    def update(self, chain: ChainView, committed: Iterable[SignedTx]) -> int:
+        """After a block: drop committed, stale, expired and unpayable transactions. Returns how many went."""
+        self.chain = chain
+        before = len(self._by_hash)
+        touched = set()
+        for tx in committed:
+            entry = self._by_hash.get(tx.hash)
+            if entry is not None:
+                self._remove(entry)
+            touched.add(tx.sender)
+        now = self._clock()
+        for entry in list(self._by_hash.values()):
+            body = entry.tx.body
+            if (body.expiry_height and body.expiry_height < chain.height) or (
+                now - entry.added_at > self.config.ttl_seconds
+            ):
+                self._remove(entry)
+                touched.add(entry.tx.sender)
+        for sender in touched:
+            self._recheck_sender(sender)
+        return before - len(self._by_hash)
+
+    def _recheck_sender(self, sender: bytes) -> None:
+        txs = self._by_sender.get(sender)
+        if not txs:
+            return
+        account = self._get_account(sender)
+        spent = 0
+        broken = False
+        for nonce in sorted(txs):
+            entry = txs[nonce]
+            if nonce < account.nonce:
+                self._remove(entry)
+                continue
+            spent += entry.cost
+            if broken or spent > account.balance:
+                broken = True  # everything above an unpayable nonce would wait forever
+                self._remove(entry)
+            if sender not in self._by_sender:
+                return
+
+    def remove(self, tx_hashes: Iterable[bytes]) -> None:
+        for tx_hash in tx_hashes:
+            entry = self._by_hash.get(tx_hash)
+            if entry is not None:
+                self._remove(entry)

@@ -1,0 +1,208 @@
+"""The chain, transaction and account methods of the node's JSON-RPC (`NodeApi`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from node.host.engine import Engine, TxsAvailable
+from node.mempool.pool import Mempool
+from node.reader import ChainReader
+from node.rpc.params import STALL_AFTER_S, VERSION, address_param, bytes_param, invalid_params, rpc_error
+from node.rpc.registry import RpcError
+from node.rpc.views import block_json, evidence_json, header_json, hx, iso_ms, receipt_json, tx_json
+from node.types import errors
+from node.types.block import Block
+from node.types.crypto import to_checksum_address
+from node.types.evidence import decode_evidence
+from node.types.tx import SignedTx
+
+
+@dataclass
+class NodeInfo:
+    node_id: str
+    moniker: str
+    validator: bytes | None
+    peers: Callable[[], list[Any]]
+    catching_up: Callable[[], bool]
+    sync_status: Callable[[], dict[str, Any]] = dict
+    consensus_peers: Callable[[], list[dict[str, Any]]] = list
+
+
+class NodeApi:
+    def __init__(
+        self,
+        chain: ChainReader,
+        mempool: Mempool,
+        engine: Engine,
+        info: NodeInfo,
+        on_tx_admitted: Callable[[bytes], None] = lambda raw: None,
+    ) -> None:
+        self.on_tx_admitted = on_tx_admitted
+        self.chain = chain
+        self.mempool = mempool
+        self.engine = engine
+        self.info = info
+
+    def _decode_all(self, block: Block) -> list[SignedTx]:
+        return [self.mempool.decode_verified(raw) for raw in block.txs]
+
+    def _height_of(self, block: int | str) -> int:
+        tip = self.chain.height
+        if block == "latest":
+            return tip
+        if isinstance(block, int):
+            if block < 0 or block > tip:
+                raise errors.NotFound(f"no block at height {block} (the latest is {tip})")
+            return block
+        if isinstance(block, str) and block.isdigit():
+            return self._height_of(int(block))
+        h = self.chain.height_of_block(bytes_param(block, "block", 32))
+        if h is None:
+            raise errors.NotFound(f"no block with hash {block}")
+        return h
+
+    def _block(self, block: int | str) -> Block:
+        height = self._height_of(block)
+        found = self.chain.get_block(height) if height > 0 else None
+        if found is None:
+            raise errors.NotFound(f"no block at height {height}")
+        return found
+
+    # -- methods ----------------------------------------------------------------------
+
+    async def node_status(self) -> dict[str, Any]:
+        chain = self.chain
+        state = self.engine.snapshot().state
+        return {
+            "chain_id": chain.chain_id,
+            "genesis_hash": hx(chain.genesis_hash),
+            "node_id": self.info.node_id,
+            "moniker": self.info.moniker,
+            "version": VERSION,
+            "validator": to_checksum_address(self.info.validator) if self.info.validator else None,
+            "height": chain.height,
+            "latest_block_hash": hx(chain.tip_hash),
+            "latest_block_time_ms": chain.tip_time_ms,
+            "latest_block_time": iso_ms(chain.tip_time_ms),
+            "state_root": hx(chain.state_root),
+            "catching_up": self.info.catching_up(),
+            "peers": len(self.info.peers()),
+            "sync": self.info.sync_status(),
+            "consensus": {
+                "height": state.height if state else None,
+                "round": state.round if state else None,
+                "step": state.step.name.lower() if state else None,
+            },
+            "mempool_size": len(self.mempool),
+        }
+
+    async def chain_getBlock(self, block: int | str = "latest", full: bool = False) -> dict[str, Any]:
+        found = self._block(block)
+        return block_json(found, self._decode_all(found), full)
+
+    async def chain_getHeader(self, block: int | str = "latest") -> dict[str, Any]:
+        return header_json(self._block(block).header)
+
+    async def tx_send(self, raw: str) -> str:
+        data = bytes_param(raw, "raw")
+        try:
+            tx = self.mempool.add(data)
+        except errors.InvalidTransaction as exc:
+            raise rpc_error(exc) from exc
+        self.engine.submit(TxsAvailable())
+        self.on_tx_admitted(data)
+        return hx(tx.hash)
+
+    async def tx_get(self, hash: str) -> dict[str, Any]:
+        tx_hash = bytes_param(hash, "hash", 32)
+        loc = self.chain.get_tx(tx_hash)
+        if loc is not None:
+            block = self.chain.get_block(loc.height)
+            if block is None:
+                raise RpcError(errors.StoreCorrupted.code, "indexed block is missing", {"reason": "store_corrupted"})
+            tx = self.mempool.decode_verified(block.txs[loc.index])
+            return {
+                "hash": hash.lower(),
+                "status": "committed",
+                "height": loc.height,
+                "index": loc.index,
+                "block_hash": hx(block.hash()),
+                "tx": tx_json(tx),
+                "receipt": receipt_json(loc.receipt),
+            }
+        pending = self.mempool.get(tx_hash)
+        if pending is not None:
+            return {"hash": hash.lower(), "status": "pending", "height": None, "index": None, "block_hash": None,
+                    "tx": tx_json(pending), "receipt": None}
+        return {"hash": hash.lower(), "status": "unknown", "height": None, "index": None, "block_hash": None,
+                "tx": None, "receipt": None}
+
+    async def account_get(self, address: str, block: int | str = "latest") -> dict[str, Any]:
+        addr = address_param(address)
+        height = self._height_of(block)
+        account = self.chain.get_account(addr, height)
+        out: dict[str, Any] = {
+            "address": to_checksum_address(addr),
+            "balance": str(account.balance),
+            "nonce": account.nonce,
+            "height": height,
+        }
+        if height == self.chain.height:
+            pending = self.mempool.pending_nonce(addr)
+            out["pending_nonce"] = account.nonce if pending is None else pending
+        return out
+
+    async def account_txs(self, address: str, limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
+        addr = address_param(address)
+        if not 1 <= limit <= 1000:
+            raise invalid_params("limit: between 1 and 1000")
+        before = None
+        if cursor is not None:
+            try:
+                h, i = cursor.split(":")
+                before = (int(h), int(i))
+            except ValueError as exc:
+                raise invalid_params("cursor: use the next_cursor of a previous answer") from exc
+            if not (0 <= before[0] < 2**64 and 0 <= before[1] < 2**32):
+                raise invalid_params("cursor: use the next_cursor of a previous answer")
+        # One row more than asked says whether another page exists: next_cursor is null on the last one.
+        rows = self.chain.address_history(addr, limit + 1, before)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = []
+        for height, index, tx_hash in rows:
+            loc = self.chain.get_tx(tx_hash)
+            block = self.chain.get_block(height)
+            if loc is None or block is None:
+                continue
+            items.append({
+                "height": height,
+                "index": index,
+                "tx": tx_json(self.mempool.decode_verified(block.txs[index])),
+                "receipt": receipt_json(loc.receipt),
+            })
+        next_cursor = f"{rows[-1][0]}:{rows[-1][1]}" if more else None
+        return {"address": to_checksum_address(addr), "txs": items, "next_cursor": next_cursor}
+
+    async def chain_getEvidence(self, from_height: int = 1, limit: int = 100) -> dict[str, Any]:
+        if from_height < 0 or not 1 <= limit <= 1000:
+            raise invalid_params("from_height >= 0 and limit between 1 and 1000")
+        committed = [evidence_json(decode_evidence(raw), h)
+                     for h, raw in self.chain.committed_evidence(from_height, limit)]
+        pending = [evidence_json(ev, None) for ev in self.engine.snapshot().evidence[:limit]]
+        return {"committed": committed, "pending": pending}
+
+    async def mempool_status(self) -> dict[str, Any]:
+        cfg = self.mempool.config
+        return {"size": len(self.mempool), "bytes": self.mempool.total_bytes, "max_txs": cfg.max_txs,
+                "max_bytes": cfg.max_bytes}
+
+    async def health(self) -> dict[str, Any]:
+        age = time.time() - self.chain.tip_time_ms / 1000
+        # With empty blocks on, a quiet minute means consensus is stuck (or we are cut off).
+        stalled = self.engine.snapshot().create_empty_blocks and age > STALL_AFTER_S
+        return {"status": "stalled" if stalled else "ok", "height": self.chain.height,
+                "last_block_age_s": round(age, 3), "catching_up": self.info.catching_up()}
