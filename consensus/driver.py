@@ -13,7 +13,11 @@ Persist before you speak is the order of the effects: every input that reaches t
 is appended to the WAL first; before anything is signed the WAL is synced (a replay must
 lead to the same vote, or the double-sign guard would rightly refuse it and leave the
 validator mute); our own signed vote or proposal is appended and synced before it is
-broadcast. After a crash, `StartHeight` with the WAL's records replays them through the
+broadcast. The answer to a signature (`VoteSigned`, `ProposalSigned`) must be handled before
+the effects that follow it: one step may ask for two signatures (a prevote and a
+precommit), and if the second were signed before the first's record is in the WAL, a crash
+between them would leave a replay asking for the first below what the guard has signed.
+After a crash, `StartHeight` with the WAL's records replays them through the
 same core without signing or saying anything, then asks again only for what the WAL
 shows was never signed (the guard gives the same signature for the same message).
 

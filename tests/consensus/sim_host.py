@@ -196,6 +196,13 @@ class HonestNode:
         finally:
             self.processing = False
 
+    def answer_now(self, event: Event) -> None:
+        """A signature is logged before the next effect runs, as the engine does: one step
+        may ask for two, and the second must not be signed before the first is in the WAL."""
+        self.driver, effects = handle(self.driver, event)
+        for effect in effects:
+            self.execute(effect)
+
     def execute(self, effect: Effect) -> None:
         match effect:
             case WalStartHeight(height=h):
@@ -207,11 +214,11 @@ class HonestNode:
             case SignVote(vote=v):
                 signed = self.sign(_vote_content(v), (v.height, v.round, int(v.type)))
                 if signed is not None:
-                    self.pending.append(VoteSigned(replace(v, signature=signed)))
+                    self.answer_now(VoteSigned(replace(v, signature=signed)))
             case SignProposal(proposal=p, block=block):
                 signed = self.sign(_proposal_content(p), (p.height, p.round, 0))
                 if signed is not None:
-                    self.pending.append(ProposalSigned(replace(p, signature=signed), block))
+                    self.answer_now(ProposalSigned(replace(p, signature=signed), block))
             case BroadcastVoteEffect(vote=v):
                 self.publish(MsgVote(v))
             case BroadcastProposalEffect(proposal=p):
