@@ -153,6 +153,7 @@ class HonestNode:
         # test bookkeeping
         self.torn_armed = False
         self.had_torn_crash = False
+        self.effects_to_crash = 0  # > 0: the node dies just before its n-th next effect
         self.refusals = 0
         self.reports = 0
 
@@ -171,6 +172,7 @@ class HonestNode:
         self.epoch += 1
         self.wal = self.wal[: self.wal_synced]  # the unsynced tail is lost
         self.driver, self.pending, self.processing, self.sent = Driver(self.params), deque(), False, []
+        self.effects_to_crash = 0
 
     def restart(self) -> None:
         self.up = True
@@ -204,6 +206,10 @@ class HonestNode:
             self.execute(effect)
 
     def execute(self, effect: Effect) -> None:
+        if self.effects_to_crash:
+            self.effects_to_crash -= 1
+            if not self.effects_to_crash:
+                raise _Crashed  # between two effects: what was done stays done, the rest never happens
         match effect:
             case WalStartHeight(height=h):
                 self.wal, self.wal_synced = [["H", h]], 1
