@@ -13,7 +13,8 @@ What is modelled, and why:
   `sim_host.py` only carries out its effects. The guard is keyed on (height, round, step)
   and re-issues the same signature for identical content; the WAL is a list whose synced
   prefix survives a crash, a "torn" crash strikes right after the guard signed but
-  before the WAL write, and a "mid" crash strikes between two effects of one input. A restart hands the WAL to the driver, which replays it.
+  before the WAL write, and a "mid" crash strikes between two effects of one input. A
+  restart hands the WAL to the driver, which replays it.
 - The network (before GST) delays, drops, duplicates and reorders messages and is cut by
   partitions that heal; after GST it is reliable with bounded delay.
 - Gossip is modelled simply, as the p2p layer would do it: every tick a node broadcasts its

@@ -229,8 +229,8 @@ def test_a_copy_of_an_equivocators_second_vote_is_dropped_before_the_wal():
 def test_the_next_heights_buffer_holds_only_members_and_a_bounded_share_of_each():
     d = run_steps(Driver(params(B)), [Step_(StartHeight(1, VSET), [WalStartHeight(1), timeout(TimeoutKind.PROPOSE)])])
     junk = Vote(PV, 2, 0, None, OUTSIDER, b"junk")
-    d = run_steps(d, [Step_(PeerVote(junk, "x"), [ReportPeer("x", Fault.NOT_A_VALIDATOR, f"vote from {OUTSIDER.hex()}")],
-                            {"future": 0})])
+    refused = ReportPeer("x", Fault.NOT_A_VALIDATOR, f"vote from {OUTSIDER.hex()}")
+    d = run_steps(d, [Step_(PeerVote(junk, "x"), [refused], {"future": 0})])
     forged = Vote(PV, 2, 0, None, C, b"not C's signature")
     d = run_steps(d, [Step_(PeerVote(forged, "y"), [ReportPeer("y", Fault.BAD_SIGNATURE, f"vote signed as {C.hex()}")],
                             {"future": 0})])
