@@ -13,7 +13,11 @@ Persist before you speak is the order of the effects: every input that reaches t
 is appended to the WAL first; before anything is signed the WAL is synced (a replay must
 lead to the same vote, or the double-sign guard would rightly refuse it and leave the
 validator mute); our own signed vote or proposal is appended and synced before it is
-broadcast. After a crash, `StartHeight` with the WAL's records replays them through the
+broadcast. The answer to a signature (`VoteSigned`, `ProposalSigned`) must be handled before
+the effects that follow it: one step may ask for two signatures (a prevote and a
+precommit), and if the second were signed before the first's record is in the WAL, a crash
+between them would leave a replay asking for the first below what the guard has signed.
+After a crash, `StartHeight` with the WAL's records replays them through the
 same core without signing or saying anything, then asks again only for what the WAL
 shows was never signed (the guard gives the same signature for the same message).
 
@@ -54,6 +58,7 @@ from consensus.types import (
 MAX_ROUNDS_AHEAD = 100  # votes and proposals further ahead of our round are not taken in (memory)
 MAX_PROPOSALS_PER_ROUND = 4  # distinct proposals kept of one proposer in one round: two prove equivocation
 MAX_FUTURE = 10_000  # messages for the next height kept while we sit out the commit pause
+MAX_FUTURE_PER_VALIDATOR = 64  # of those, signed by one member: no one can crowd out the others
 
 WalRecord = list[Any]
 """["H", height] | ["V", type, h, r, value|None, validator, sig] | ["T", kind, h, r] | ["B", h, r, value, block]
@@ -399,10 +404,31 @@ def _event_height(ev: PeerVote | PeerProposal) -> int:
     return ev.vote.height if isinstance(ev, PeerVote) else ev.proposal.height
 
 
+def _signer(ev: PeerVote | PeerProposal) -> bytes:
+    return ev.vote.validator if isinstance(ev, PeerVote) else ev.proposal.proposer
+
+
+def _message(ev: PeerVote | PeerProposal) -> Vote | Proposal:
+    return ev.vote if isinstance(ev, PeerVote) else ev.proposal
+
+
 def _buffer(d: Driver, ev: PeerVote | PeerProposal) -> tuple[Driver, list[Effect]]:
-    # A peer may start the next height while we sit out our commit pause.
-    if len(d.future) >= MAX_FUTURE:
+    # A peer may start the next height while we sit out our commit pause. The next height has
+    # the same members (only the proposer priorities move), so what no member signed is
+    # refused now, and each member gets a bounded share: a flood cannot push out the others.
+    core = d.core
+    assert core is not None
+    signer, msg = _signer(ev), _message(ev)
+    kind = "vote" if isinstance(msg, Vote) else "proposal"
+    if core.votes.powers.get(signer, 0) <= 0:
+        return d, [ReportPeer(ev.peer, Fault.NOT_A_VALIDATOR, f"{kind} from {signer.hex()}")]
+    if any(_message(e) == msg for e in d.future):
+        return d, []  # a copy relayed by another peer
+    if len(d.future) >= MAX_FUTURE or sum(_signer(e) == signer for e in d.future) >= MAX_FUTURE_PER_VALIDATOR:
         return d, []
+    ok = d.params.verify_vote(msg) if isinstance(msg, Vote) else d.params.verify_proposal(msg)
+    if not ok:
+        return d, [ReportPeer(ev.peer, Fault.BAD_SIGNATURE, f"{kind} signed as {signer.hex()}")]
     return replace(d, future=(*d.future, ev)), []
 
 
@@ -420,9 +446,8 @@ def _on_peer_vote(d: Driver, v: Vote, peer: str, ev: PeerVote) -> tuple[Driver, 
     # Members only, judged before anything is stored, relayed or even verified.
     if core.votes.powers.get(v.validator, 0) <= 0:
         return d, [ReportPeer(peer, Fault.NOT_A_VALIDATOR, f"vote from {v.validator.hex()}")]
-    known = core.votes.vote_of(v.round, v.type, v.validator)
-    if known is not None and known.value == v.value:
-        return d, []  # a copy relayed by another peer: checked once already
+    if core.votes.holds(v):
+        return d, []  # a copy relayed by another peer (an equivocator's second vote too): checked once already
     if not d.params.verify_vote(v):
         return d, [ReportPeer(peer, Fault.BAD_SIGNATURE, f"vote signed as {v.validator.hex()}")]
     return _feed(d, VoteReceived(v), [WalAppend(vote_record(v))])

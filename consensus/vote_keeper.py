@@ -181,6 +181,10 @@ class VoteKeeper:
     def votes_in(self, round: int, type: VoteType) -> tuple[Vote, ...]:
         return tuple(self._live().by_round_type.get((round, type), ()))
 
+    def holds(self, vote: Vote) -> bool:
+        """Whether this very vote (round, type, validator, value) is counted already."""
+        return (vote.round, vote.type, vote.validator, vote.value) in self._live().seen
+
     def vote_of(self, round: int, type: VoteType, validator: bytes) -> Vote | None:
         """The validator's first vote in (round, type)."""
         return self._live().by_key.get((round, type, validator))

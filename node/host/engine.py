@@ -292,7 +292,13 @@ class Engine:
                      core.round_proposer.hex()[:8])
         for effect in effects:
             answer = self._execute(effect)
-            if answer is not None:
+            if isinstance(answer, VoteSigned | ProposalSigned):
+                # A signature is logged before the next effect runs: one step may ask for two
+                # (a prevote and a precommit), and a crash between them must not leave the
+                # second signed while the first's WAL record is missing (the replay would ask
+                # again for the first, below what the guard has signed, and be refused).
+                self._drive(answer, pending)
+            elif answer is not None:
                 pending.append(answer)
 
     def _execute(self, effect: Effect) -> Event | None:

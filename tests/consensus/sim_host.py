@@ -153,6 +153,7 @@ class HonestNode:
         # test bookkeeping
         self.torn_armed = False
         self.had_torn_crash = False
+        self.effects_to_crash = 0  # > 0: the node dies just before its n-th next effect
         self.refusals = 0
         self.reports = 0
 
@@ -171,6 +172,7 @@ class HonestNode:
         self.epoch += 1
         self.wal = self.wal[: self.wal_synced]  # the unsynced tail is lost
         self.driver, self.pending, self.processing, self.sent = Driver(self.params), deque(), False, []
+        self.effects_to_crash = 0
 
     def restart(self) -> None:
         self.up = True
@@ -196,7 +198,18 @@ class HonestNode:
         finally:
             self.processing = False
 
+    def answer_now(self, event: Event) -> None:
+        """A signature is logged before the next effect runs, as the engine does: one step
+        may ask for two, and the second must not be signed before the first is in the WAL."""
+        self.driver, effects = handle(self.driver, event)
+        for effect in effects:
+            self.execute(effect)
+
     def execute(self, effect: Effect) -> None:
+        if self.effects_to_crash:
+            self.effects_to_crash -= 1
+            if not self.effects_to_crash:
+                raise _Crashed  # between two effects: what was done stays done, the rest never happens
         match effect:
             case WalStartHeight(height=h):
                 self.wal, self.wal_synced = [["H", h]], 1
@@ -207,11 +220,11 @@ class HonestNode:
             case SignVote(vote=v):
                 signed = self.sign(_vote_content(v), (v.height, v.round, int(v.type)))
                 if signed is not None:
-                    self.pending.append(VoteSigned(replace(v, signature=signed)))
+                    self.answer_now(VoteSigned(replace(v, signature=signed)))
             case SignProposal(proposal=p, block=block):
                 signed = self.sign(_proposal_content(p), (p.height, p.round, 0))
                 if signed is not None:
-                    self.pending.append(ProposalSigned(replace(p, signature=signed), block))
+                    self.answer_now(ProposalSigned(replace(p, signature=signed), block))
             case BroadcastVoteEffect(vote=v):
                 self.publish(MsgVote(v))
             case BroadcastProposalEffect(proposal=p):

@@ -12,8 +12,9 @@ What is modelled, and why:
   core (a `CoreFns` value, so negative controls can pass a deliberately broken one);
   `sim_host.py` only carries out its effects. The guard is keyed on (height, round, step)
   and re-issues the same signature for identical content; the WAL is a list whose synced
-  prefix survives a crash, and a "torn" crash strikes right after the guard signed but
-  before the WAL write. A restart hands the WAL to the driver, which replays it.
+  prefix survives a crash, a "torn" crash strikes right after the guard signed but
+  before the WAL write, and a "mid" crash strikes between two effects of one input. A
+  restart hands the WAL to the driver, which replays it.
 - The network (before GST) delays, drops, duplicates and reorders messages and is cut by
   partitions that heal; after GST it is reliable with bounded delay.
 - Gossip is modelled simply, as the p2p layer would do it: every tick a node broadcasts its
@@ -104,6 +105,7 @@ class World:
         self.stats = {
             "crashes": 0,
             "torn": 0,
+            "mid": 0,
             "resigned": 0,
             "replayed": 0,
             "partitions": 0,
@@ -161,13 +163,16 @@ class World:
             node = rng.choice(crashable)
             t = rng.randint(100, cfg.chaos_ms - 1500)
             down = rng.randint(50, 1200)
-            torn = rng.random() < 0.4
-            self.at(t, None, self._crash_event, node, down, torn)
+            kind = rng.random()
+            self.at(t, None, self._crash_event, node, down, kind < 0.3, 0.3 <= kind < 0.6)
 
-    def _crash_event(self, node: HonestNode, down: int, torn: bool) -> None:
-        if not node.up or node.torn_armed:
+    def _crash_event(self, node: HonestNode, down: int, torn: bool, mid: bool = False) -> None:
+        if not node.up or node.torn_armed or node.effects_to_crash:
             return
-        if torn:
+        if mid:
+            node.effects_to_crash = self.rng.randint(1, 12)  # crash between effects, or in 500 ms
+            self.at(self.now + 500, node, self._crash_now, node, down)
+        elif torn:
             node.torn_armed = True  # crash at its next signature, or in 500 ms
             self.at(self.now + 500, node, self._crash_now, node, down)
         else:
@@ -176,8 +181,8 @@ class World:
     def _crash_now(self, node: HonestNode, down: int) -> None:
         if not node.up:
             return
-        if node.torn_armed:
-            node.torn_armed = False
+        node.torn_armed = False
+        node.effects_to_crash = 0
         self.stats["crashes"] += 1
         node.crash()
         self.at(min(self.now + down, self.gst - 1), None, self._restart, node)
@@ -190,10 +195,10 @@ class World:
         try:
             fn(*args)
         except _Crashed:
+            self.stats["crashes"] += 1
+            self.stats["mid" if node.effects_to_crash == 0 and not node.torn_armed else "torn"] += 1
             node.torn_armed = False
             node.had_torn_crash = True
-            self.stats["crashes"] += 1
-            self.stats["torn"] += 1
             node.crash()
             self.at(
                 min(self.now + self.rng.randint(50, 1200), max(self.gst - 1, self.now + 1)),

@@ -215,3 +215,29 @@ def test_a_replay_asks_again_only_for_what_was_never_signed():
         Step_(StartHeight(2, VSET.increment(1), wal), [WalStartHeight(2), timeout(TimeoutKind.PROPOSE, h=2)],
               {"height": 2, "votes": 0}),
     ])
+
+
+def test_a_copy_of_an_equivocators_second_vote_is_dropped_before_the_wal():
+    d = run_steps(Driver(params(B)), [Step_(StartHeight(1, VSET), [WalStartHeight(1), timeout(TimeoutKind.PROPOSE)])])
+    d, _ = handle(d, PeerVote(vote(PV, C, V1), "a"))
+    d, effects = handle(d, PeerVote(vote(PV, C, None), "a"))
+    assert WalAppend(vote_record(vote(PV, C, None))) in effects
+    # Relayed again (by anyone, any number of times): checked and logged once only.
+    run_steps(d, [Step_(PeerVote(vote(PV, C, None), "b"), [], {"unchanged": True})])
+
+
+def test_the_next_heights_buffer_holds_only_members_and_a_bounded_share_of_each():
+    d = run_steps(Driver(params(B)), [Step_(StartHeight(1, VSET), [WalStartHeight(1), timeout(TimeoutKind.PROPOSE)])])
+    junk = Vote(PV, 2, 0, None, OUTSIDER, b"junk")
+    refused = ReportPeer("x", Fault.NOT_A_VALIDATOR, f"vote from {OUTSIDER.hex()}")
+    d = run_steps(d, [Step_(PeerVote(junk, "x"), [refused], {"future": 0})])
+    forged = Vote(PV, 2, 0, None, C, b"not C's signature")
+    d = run_steps(d, [Step_(PeerVote(forged, "y"), [ReportPeer("y", Fault.BAD_SIGNATURE, f"vote signed as {C.hex()}")],
+                            {"future": 0})])
+    for r in range(1000):  # a member that floods the next height fills only its own share
+        d, _ = handle(d, PeerVote(vote(PV, C, None, h=2, r=r), "c"))
+        d, _ = handle(d, PeerProposal(proposal(C, h=2, r=r), b"x" * 1000, "c"))
+    assert 0 < len(d.future) <= 2 * 64
+    early = vote(PV, D, V1, h=2)
+    d = run_steps(d, [Step_(PeerVote(early, "d"), [])])
+    assert d.future[-1] == PeerVote(early, "d")  # another member's message still gets in

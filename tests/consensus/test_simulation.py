@@ -54,7 +54,7 @@ def test_random_schedules(name: str) -> None:
         assert totals["evidence"] > 0, totals
         assert totals["partitions"] > 0, totals
         if not cfg.twins:
-            assert totals["crashes"] > 0 and totals["torn"] > 0 and totals["replayed"] > 0, totals
+            assert totals["crashes"] > 0 and totals["torn"] > 0 and totals["mid"] > 0 and totals["replayed"] > 0, totals
 
 
 def test_replay() -> None:

@@ -117,3 +117,40 @@ async def test_a_store_poisoned_with_a_junk_commit_heals_in_our_next_proposal(tm
         w.peer_chain.validate_block(proposed.block)  # raises InvalidBlock on a poisoned last commit
     finally:
         await w.stop()
+
+
+class _Crash(Exception):
+    """The process dies at this point."""
+
+
+async def test_a_crash_between_two_signatures_of_one_step_leaves_nothing_the_guard_refuses(tmp_path):
+    """The proposal comes after the others' prevotes: one core step asks for our prevote and
+    our precommit. If both were signed before the prevote's WAL record is written, a crash
+    there leaves a replay that wants the prevote again below the guard's precommit: refused,
+    and our prevote is lost for good."""
+    w = _world(tmp_path, proposer_at=2)
+    await w.start()
+    p = w.proposer(1)
+    block = w.build(p)
+    w.send_votes(PV, 1, 0, block.hash, [k for k in w.others()])
+    await w.until(lambda: w.state is not None and len(w.state.votes.all_votes()) == 3)
+    wal = w.engine._wal
+    real_append = wal.append
+
+    def append(record, sync=False):
+        if record[0] == "V" and record[5] == w.me.address and record[1] == int(PV):
+            raise _Crash  # our prevote is signed, its record never written
+        real_append(record, sync)
+
+    wal.append = append
+    w.send_proposal(signed_proposal(p, 1, 0, block.hash), block.raw)
+    await w.until(lambda: w._task.done())
+    assert isinstance(w._task.exception(), _Crash)
+    w._task = None
+    wal.append = real_append
+    await w.restart()
+    try:
+        await w.until(lambda: w.our_votes(PV, 1) and w.our_votes(PC, 1))
+        assert [v.value for v in w.our_votes(PV, 1)] == [block.hash]
+    finally:
+        await w.stop()
