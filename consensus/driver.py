@@ -57,6 +57,8 @@ from consensus.types import (
 
 MAX_ROUNDS_AHEAD = 100  # votes and proposals further ahead of our round are not taken in (memory)
 MAX_PROPOSALS_PER_ROUND = 4  # distinct proposals kept of one proposer in one round: two prove equivocation
+MAX_VOTES_PER_STEP = MAX_PROPOSALS_PER_ROUND + 1  # distinct votes of one validator in a (round, type): each
+# value it could matter for (a proposal we hold, or nil) once; an equivocator sending more only costs us
 MAX_FUTURE = 10_000  # messages for the next height kept while we sit out the commit pause
 MAX_FUTURE_PER_VALIDATOR = 64  # of those, signed by one member: no one can crowd out the others
 
@@ -371,8 +373,8 @@ def _replay(d: Driver, outputs: list[Output], records: tuple[WalRecord, ...]) ->
                 continue
             case BroadcastProposal(proposal=p) if p.round in proposed_rounds:
                 continue
-            case RequestValue(round=r) if r in proposed_rounds or r in built_rounds:
-                continue
+            case RequestValue(round=r) if r in proposed_rounds or r in built_rounds or r < last_round:
+                continue  # built, proposed, or a round we have left
             case ScheduleTimeout(round=r) if r < last_round:
                 continue  # the core ignores the timeouts of rounds it has left
         wanted.append(out)
@@ -448,6 +450,8 @@ def _on_peer_vote(d: Driver, v: Vote, peer: str, ev: PeerVote) -> tuple[Driver, 
         return d, [ReportPeer(peer, Fault.NOT_A_VALIDATOR, f"vote from {v.validator.hex()}")]
     if core.votes.holds(v):
         return d, []  # a copy relayed by another peer (an equivocator's second vote too): checked once already
+    if core.votes.distinct_votes(v.round, v.type, v.validator) >= MAX_VOTES_PER_STEP:
+        return d, []  # an equivocator: the votes held already prove it
     if not d.params.verify_vote(v):
         return d, [ReportPeer(peer, Fault.BAD_SIGNATURE, f"vote signed as {v.validator.hex()}")]
     return _feed(d, VoteReceived(v), [WalAppend(vote_record(v))])

@@ -57,6 +57,7 @@ class _Tally:
         "round_power",
         "round_voters",
         "seen",
+        "step_votes",
         "value_power",
     )
 
@@ -69,6 +70,7 @@ class _Tally:
         self.round_power: dict[int, int] = {}  # distinct validators with any vote in the round (L55)
         self.round_voters: set[tuple[int, bytes]] = set()
         self.seen: set[tuple[int, VoteType, bytes, bytes | None]] = set()  # (round, type, validator, value)
+        self.step_votes: dict[tuple[int, VoteType, bytes], int] = {}  # distinct votes of a validator in a step
 
     def count(self, vote: Vote, power: int) -> None:
         r, t = vote.round, vote.type
@@ -83,6 +85,7 @@ class _Tally:
         vk = (r, t, vote.value)
         self.value_power[vk] = self.value_power.get(vk, 0) + power
         key = (r, t, vote.validator)
+        self.step_votes[key] = self.step_votes.get(key, 0) + 1
         if key in self.by_key:
             return  # an equivocator's other vote: its value only (see the module docstring)
         self.by_key[key] = vote
@@ -173,6 +176,10 @@ class VoteKeeper:
     def votes_for(self, round: int, type: VoteType, value: bytes | None) -> tuple[Vote, ...]:
         """The votes for `value`, one per validator: a commit (precommits) or a POL (prevotes)."""
         return tuple(v for v in self._live().by_round_type.get((round, type), ()) if v.value == value)
+
+    def distinct_votes(self, round: int, type: VoteType, validator: bytes) -> int:
+        """How many different votes of `validator` this (round, type) holds (more than one: equivocation)."""
+        return self._live().step_votes.get((round, type, validator), 0)
 
     def all_votes(self) -> tuple[Vote, ...]:
         """Every counted vote of the height, in the order counted (what a host gossips)."""

@@ -112,17 +112,30 @@ def validate_evidence(
         raise InvalidEvidence("evidence is already committed")
 
 
+MAX_PENDING_EVIDENCE = 1_000
+
+
 class EvidencePool:
-    """Valid evidence not yet in a block, in arrival order."""
+    """Valid evidence not yet in a block, in arrival order: one item per offence (validator,
+    height, round, vote type), since one proves it and an equivocator can make endless pairs;
+    at most MAX_PENDING_EVIDENCE items."""
 
     def __init__(self) -> None:
         self.pending: dict[bytes, DuplicateVoteEvidence] = {}
+        self._offences: set[tuple[bytes, int, int, int]] = set()
+
+    @staticmethod
+    def _offence(ev: DuplicateVoteEvidence) -> tuple[bytes, int, int, int]:
+        v = ev.first
+        return (v.validator, v.height, v.round, v.vote_type)
 
     def add(self, ev: DuplicateVoteEvidence) -> bool:
         h = ev.hash()
-        if h in self.pending:
+        offence = self._offence(ev)
+        if h in self.pending or offence in self._offences or len(self.pending) >= MAX_PENDING_EVIDENCE:
             return False
         self.pending[h] = ev
+        self._offences.add(offence)
         return True
 
     def take(self, limit: int = MAX_EVIDENCE_PER_BLOCK) -> list[DuplicateVoteEvidence]:
@@ -131,6 +144,8 @@ class EvidencePool:
     def remove(self, hashes: list[bytes]) -> None:
         for h in hashes:
             self.pending.pop(h, None)
+        self._offences = {self._offence(ev) for ev in self.pending.values()}
 
     def prune(self, keep: Callable[[DuplicateVoteEvidence], bool]) -> None:
         self.pending = {h: ev for h, ev in self.pending.items() if keep(ev)}
+        self._offences = {self._offence(ev) for ev in self.pending.values()}

@@ -241,3 +241,13 @@ def test_the_next_heights_buffer_holds_only_members_and_a_bounded_share_of_each(
     early = vote(PV, D, V1, h=2)
     d = run_steps(d, [Step_(PeerVote(early, "d"), [])])
     assert d.future[-1] == PeerVote(early, "d")  # another member's message still gets in
+
+
+def test_an_equivocator_gets_at_most_five_votes_per_step_into_the_wal():
+    d = run_steps(Driver(params(B)), [Step_(StartHeight(1, VSET), [WalStartHeight(1), timeout(TimeoutKind.PROPOSE)])])
+    logged = 0
+    for i in range(20):
+        d, effects = handle(d, PeerVote(vote(PV, C, bytes([i]) * 32), "c"))
+        logged += sum(isinstance(e, WalAppend) for e in effects)
+    assert logged == 5
+    assert d.core.votes.distinct_votes(0, PV, C) == 5

@@ -87,3 +87,24 @@ def test_evidence_goes_into_a_block_once(tmp_path):
     advance(proposer, [], T0 + 3000)
     proposer.store.close()
     follower.store.close()
+
+
+def test_the_pool_keeps_one_item_per_offence_and_a_bounded_number():
+    from node.types.evidence import MAX_PENDING_EVIDENCE, DuplicateVoteEvidence, EvidencePool, SignedVote
+
+    def pair(validator: bytes, height: int, a: bytes, b: bytes) -> DuplicateVoteEvidence:
+        return DuplicateVoteEvidence.of(SignedVote(1, height, 0, a, validator, b"s" * 65),
+                                        SignVote_(validator, height, b))
+
+    def SignVote_(validator: bytes, height: int, value: bytes) -> SignedVote:
+        return SignedVote(1, height, 0, value, validator, b"t" * 65)
+
+    pool = EvidencePool()
+    assert pool.add(pair(b"v" * 20, 5, b"a" * 32, b"b" * 32))
+    assert not pool.add(pair(b"v" * 20, 5, b"a" * 32, b"c" * 32))  # the same offence, another pair
+    assert pool.add(pair(b"v" * 20, 6, b"a" * 32, b"c" * 32))
+    for h in range(7, 7 + MAX_PENDING_EVIDENCE):
+        pool.add(pair(b"w" * 20, h, b"a" * 32, b"b" * 32))
+    assert len(pool.pending) == MAX_PENDING_EVIDENCE
+    pool.prune(lambda ev: ev.first.height != 5)
+    assert pool.add(pair(b"v" * 20, 5, b"a" * 32, b"d" * 32))  # pruned: room again, and the offence is free
