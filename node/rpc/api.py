@@ -218,7 +218,8 @@ class NodeApi:
         return encode_json({"address": to_checksum_address(addr), "txs": items, "next_cursor": next_cursor})
 
     async def chain_getEvidence(self, from_height: int = 1, limit: int = 100) -> dict[str, Any]:
-        if from_height < 0 or not 1 <= limit <= 1000:
+        # Heights are 64-bit in the store's keys: a bigger one would not encode.
+        if not 0 <= from_height < 2**64 or not 1 <= limit <= 1000:
             raise invalid_params("from_height >= 0 and limit between 1 and 1000")
         committed = await self.pool.run(lambda: [evidence_json(decode_evidence(raw), h)
                                                  for h, raw in self.chain.committed_evidence(from_height, limit)])
