@@ -49,6 +49,7 @@ WS_HEARTBEAT_SECONDS: Final = 30.0
 WS_CLOSE_TIMEOUT_SECONDS: Final = 5.0
 # A WebSocket write that cannot finish in this time means the client stopped reading.
 WS_SEND_TIMEOUT_SECONDS: Final = 10.0
+LINGER_SECONDS: Final = 2.0
 HEALTH_TIMEOUT_SECONDS: Final = 5.0
 JSON_CONTENT_TYPE: Final = "application/json"
 
@@ -171,7 +172,9 @@ class RpcServer:
         app.router.add_get("/ws", self._on_ws)
         # keepalive_timeout also bounds a connection that sends nothing or its headers slowly:
         # aiohttp closes one that has no complete request when it fires.
-        handler_kwargs: dict[str, Any] = {"keepalive_timeout": self._idle_timeout, "access_log": None}
+        # lingering_time bounds how long the unread rest of a refused body is drained.
+        handler_kwargs: dict[str, Any] = {"keepalive_timeout": self._idle_timeout, "access_log": None,
+                                          "lingering_time": LINGER_SECONDS}
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=self._shutdown_timeout, **handler_kwargs)
         await runner.setup()
         warn_if_fds_short(self._counter.limits.max_total)
@@ -361,12 +364,13 @@ class RpcServer:
         return bytes(body)
 
     def _timed_out(self) -> web.Response:
-        return web.Response(
+        resp = web.Response(
             status=408,
             body=_error_body(INVALID_REQUEST, f"request body not received within {self._body_timeout:g} s"),
             content_type=JSON_CONTENT_TYPE,
-            headers={"Connection": "close"},
         )
+        resp.force_close()
+        return resp
 
     async def _on_post(self, request: web.Request) -> web.StreamResponse:
         if not self._origin_allowed(request):
@@ -377,8 +381,8 @@ class RpcServer:
             async with asyncio.timeout(self._body_timeout):
                 body = await self._read_body(request)
         except TimeoutError:
-            # A slow body holds a connection and a buffer: answer and close instead of waiting.
-            request.protocol.force_close()
+            # A slow body holds a connection and a buffer: answer, then close (aiohttp's bounded
+            # lingering read lets the client see the answer rather than a reset).
             return self._timed_out()
         if body is None:
             # aiohttp then reads and discards the rest for a bounded lingering time, so that
