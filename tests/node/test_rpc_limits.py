@@ -204,3 +204,20 @@ async def test_subscriptions_are_capped_in_total_and_published_by_index(servers:
         assert (await b.receive_json(timeout=TIMEOUT))["params"]["result"]["n"] == 1
         await a.close()
         await b.close()
+
+
+def test_config_writes_and_reads_every_rpc_limit(tmp_path) -> None:
+    from node.config import ConfigError, NodeConfig, init_home, load_config
+
+    init_home(tmp_path / "home")
+    loaded = load_config(tmp_path / "home")
+    defaults = NodeConfig(home=tmp_path / "home")
+    for name in ("max_connections", "max_connections_per_ip", "idle_timeout_s", "body_timeout_s",
+                 "max_response_bytes", "max_expensive_calls", "max_expensive_calls_per_ip", "read_threads",
+                 "ws_max_send_bytes", "ws_max_subscriptions", "ws_max_subscriptions_total"):
+        assert getattr(loaded, f"rpc_{name}") == getattr(defaults, f"rpc_{name}")
+        assert f"\n{name} = " in (tmp_path / "home" / "config" / "config.toml").read_text()
+    path = tmp_path / "home" / "config" / "config.toml"
+    path.write_text(path.read_text().replace("max_connections = 1024", "max_connections = 0"))
+    with pytest.raises(ConfigError, match=r"rpc\.max_connections must be at least 1"):
+        load_config(tmp_path / "home")
