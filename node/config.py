@@ -36,6 +36,27 @@ max_batch = 100
 # Comma-separated browser origins allowed to call (e.g. "http://localhost:3000", or "*" for any).
 # A request with an Origin header not listed gets 403; clients outside a browser send none.
 cors_origins = ""
+# Limits against clients that would exhaust the node (docs/operations.md, "RPC limits").
+# TCP connections (HTTP and WebSocket) in all and per client IP; beyond either: 503 and close.
+max_connections = 1024
+max_connections_per_ip = 64
+# A connection with no request in progress (idle, or sending its headers slowly) is closed after this.
+idle_timeout_s = 10
+# A request body must arrive within this; otherwise 408 and close.
+body_timeout_s = 30
+# Bytes of one answer (a batch's members together); members past it get error -32050.
+max_response_bytes = 16777216
+# Expensive calls (blocks, receipts, history, contract_call, tx_estimateGas) running at once,
+# in all and per client IP; more wait their turn. Each batch member counts.
+max_expensive_calls = 8
+max_expensive_calls_per_ip = 4
+# Threads that run expensive calls off the consensus event loop.
+read_threads = 2
+# Bytes waiting to be sent to one WebSocket; a client that lets more pile up is dropped (1008).
+ws_max_send_bytes = 4194304
+# Subscriptions per WebSocket and on the whole node.
+ws_max_subscriptions = 100
+ws_max_subscriptions_total = 10000
 
 [p2p]
 listen = "127.0.0.1:{p2p_port}"
@@ -73,6 +94,17 @@ class NodeConfig:
     rpc_max_body_bytes: int = 1 << 20
     rpc_max_batch: int = 100
     rpc_cors_origins: tuple[str, ...] = ()
+    rpc_max_connections: int = 1024
+    rpc_max_connections_per_ip: int = 64
+    rpc_idle_timeout_s: float = 10.0
+    rpc_body_timeout_s: float = 30.0
+    rpc_max_response_bytes: int = 16 << 20
+    rpc_max_expensive_calls: int = 8
+    rpc_max_expensive_calls_per_ip: int = 4
+    rpc_read_threads: int = 2
+    rpc_ws_max_send_bytes: int = 4 << 20
+    rpc_ws_max_subscriptions: int = 100
+    rpc_ws_max_subscriptions_total: int = 10_000
     p2p_host: str = "127.0.0.1"
     p2p_port: int = 26656
     persistent_peers: tuple[str, ...] = ()
@@ -138,6 +170,13 @@ def load_config(home: Path) -> NodeConfig:
     if log_format not in ("text", "json"):
         raise ConfigError(f"{path}: node.log_format must be \"text\" or \"json\"")
 
+    def positive(table: dict[str, Any], key: str, kind: type, default: Any, minimum: float = 1) -> Any:
+        # A limit of 0 (or less) would refuse everything or nothing: neither is meant.
+        value = typed(table, key, kind, default, "rpc")
+        if value < minimum:
+            raise ConfigError(f"{path}: rpc.{key} must be at least {minimum:g}, got {value!r}")
+        return value
+
     def listed(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
         return tuple(x.strip() for x in typed(table, key, str, "", where).split(",") if x.strip())
 
@@ -151,6 +190,19 @@ def load_config(home: Path) -> NodeConfig:
         rpc_max_body_bytes=typed(r, "max_body_bytes", int, d.rpc_max_body_bytes, "rpc"),
         rpc_max_batch=typed(r, "max_batch", int, d.rpc_max_batch, "rpc"),
         rpc_cors_origins=listed(r, "cors_origins", "rpc"),
+        rpc_max_connections=positive(r, "max_connections", int, d.rpc_max_connections),
+        rpc_max_connections_per_ip=positive(r, "max_connections_per_ip", int, d.rpc_max_connections_per_ip),
+        rpc_idle_timeout_s=positive(r, "idle_timeout_s", float, d.rpc_idle_timeout_s),
+        rpc_body_timeout_s=positive(r, "body_timeout_s", float, d.rpc_body_timeout_s),
+        rpc_max_response_bytes=positive(r, "max_response_bytes", int, d.rpc_max_response_bytes, 1024),
+        rpc_max_expensive_calls=positive(r, "max_expensive_calls", int, d.rpc_max_expensive_calls),
+        rpc_max_expensive_calls_per_ip=positive(r, "max_expensive_calls_per_ip", int,
+                                                d.rpc_max_expensive_calls_per_ip),
+        rpc_read_threads=positive(r, "read_threads", int, d.rpc_read_threads),
+        rpc_ws_max_send_bytes=positive(r, "ws_max_send_bytes", int, d.rpc_ws_max_send_bytes, 1024),
+        rpc_ws_max_subscriptions=positive(r, "ws_max_subscriptions", int, d.rpc_ws_max_subscriptions),
+        rpc_ws_max_subscriptions_total=positive(r, "ws_max_subscriptions_total", int,
+                                                d.rpc_ws_max_subscriptions_total),
         p2p_host=p2p_host,
         p2p_port=p2p_port,
         persistent_peers=listed(p, "persistent_peers", "p2p"),

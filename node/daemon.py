@@ -20,10 +20,10 @@ from node.mempool.verifier import TxVerifier
 from node.net.network import Network, P2PSettings
 from node.net.out_of_turn import OutOfTurnProposer
 from node.rpc.api import NodeApi, NodeInfo
+from node.rpc.limits import CallLimiter, CallLimits, ReadPool
 from node.rpc.methods import build_registry
-from node.rpc.params import address_param, bytes_param
+from node.rpc.notify import CommitNotifier, register_topics
 from node.rpc.server import RpcServer
-from node.rpc.views import event_json, header_json, hx
 from node.storage.kv import LevelDBKV
 from node.storage.store import Store
 from node.types.crypto import sha256
@@ -104,6 +104,9 @@ class Node:
         # Test-only misbehaviour, None unless config.toml has [testing] propose_out_of_turn (node/net/out_of_turn.py).
         self.out_of_turn = OutOfTurnProposer.from_config(config, self.chain, signer.key if signer else None,
                                                          self.switch.broadcast)
+        # Expensive reads run in these threads, at most so many per client and in all.
+        self.read_pool = ReadPool(config.rpc_read_threads)
+        limiter = CallLimiter(CallLimits(config.rpc_max_expensive_calls, config.rpc_max_expensive_calls_per_ip))
         self.api = NodeApi(
             self.chain.reader,
             self.mempool,
@@ -111,18 +114,26 @@ class Node:
             NodeInfo(self.node_id, config.moniker, signer.address if signer else None, self.switch.peers,
                      lambda: self.blocksync.catching_up, self._sync_status, self.network.peer_views),
             on_tx_admitted=self.network.tx_admitted,
+            pool=self.read_pool,
         )
         self.rpc = RpcServer(
-            build_registry(self.api, config.rpc_max_batch),
+            build_registry(self.api, config.rpc_max_batch, guard=limiter.slot,
+                           max_response_bytes=config.rpc_max_response_bytes),
             host=config.rpc_host,
             port=config.rpc_port,
             max_body_bytes=config.rpc_max_body_bytes,
             cors_origins=config.rpc_cors_origins,
             health=self.api.health,
+            max_connections=config.rpc_max_connections,
+            max_connections_per_client=config.rpc_max_connections_per_ip,
+            idle_timeout=config.rpc_idle_timeout_s,
+            body_timeout=config.rpc_body_timeout_s,
+            max_ws_send_bytes=config.rpc_ws_max_send_bytes,
+            max_subscriptions=config.rpc_ws_max_subscriptions,
+            max_subscriptions_total=config.rpc_ws_max_subscriptions_total,
         )
-        self.rpc.register_topic("newHeads")
-        self.rpc.register_topic("tx", accepts=_tx_accepts, validate=_tx_validate)
-        self.rpc.register_topic("events", accepts=_event_accepts, validate=_event_validate)
+        register_topics(self.rpc)
+        self.notifier = CommitNotifier(self.rpc)
 
     async def _dispatch(self) -> None:
         """Hand what the engine says to those it concerns, in the engine's order."""
@@ -142,13 +153,7 @@ class Node:
 
     def _on_commit(self, c: CommittedBlock) -> None:
         self.blocksync.on_committed()
-        block = c.executed.block
-        self.rpc.publish("newHeads", header_json(block.header))
-        for index, (tx, receipt) in enumerate(zip(c.executed.txs, c.executed.receipts, strict=True)):
-            self.rpc.publish("tx", {"hash": hx(tx.hash), "status": "committed", "height": block.height,
-                                    "index": index, "success": bool(receipt.status), "error": receipt.error or None})
-            for event in receipt.events:
-                self.rpc.publish("events", {**event_json(event), "tx_hash": hx(tx.hash), "height": block.height})
+        self.notifier.on_commit(c.executed)  # queued: the fan-out runs in the notifier's task
         if self.out_of_turn is not None:  # test-only, see node/net/out_of_turn.py
             self.out_of_turn.on_commit(c)
 
@@ -172,13 +177,14 @@ class Node:
                 switch_task = tg.create_task(self._run_switch())
                 await self.switch.wait_listening()
                 tasks = [tg.create_task(self.engine.run()), switch_task, tg.create_task(self.network.run()),
-                         tg.create_task(self._dispatch())]
+                         tg.create_task(self._dispatch()), tg.create_task(self.notifier.run())]
                 await stop.wait()
                 log.info("shutting down")
                 for task in tasks:
                     task.cancel()
         finally:
             await self.rpc.stop()
+            self.read_pool.close()
             self.wal.close()
             self.store.close()
             log.info("stopped at height %d", self.chain.height)
@@ -191,33 +197,6 @@ class Node:
             exc = group.exceptions[0]
             raise StartupError(f"cannot listen for P2P on {self.config.p2p_host}:{self.config.p2p_port}: "
                                f"{getattr(exc, 'strerror', None) or exc}") from None
-
-
-def _tx_validate(params: dict[str, Any]) -> None:
-    if set(params) != {"hash"}:
-        raise ValueError("tx subscription needs params {\"hash\": \"0x<64 hex>\"}")
-    bytes_param(params["hash"], "hash", 32)
-
-
-def _tx_accepts(params: dict[str, Any], payload: Any) -> bool:
-    return str(params.get("hash", "")).lower() == payload["hash"]
-
-
-def _event_validate(params: dict[str, Any]) -> None:
-    # A misspelt key or a bad address would otherwise subscribe to everything, or to nothing, silently.
-    unknown = set(params) - {"address", "name"}
-    if unknown:
-        raise ValueError(f"events filter takes \"address\" and \"name\" only, not {sorted(unknown)}")
-    if "address" in params:
-        address_param(params["address"])
-    if "name" in params and not isinstance(params["name"], str):
-        raise ValueError("events filter name must be a string")
-
-
-def _event_accepts(params: dict[str, Any], payload: Any) -> bool:
-    if "address" in params and params["address"].lower() != payload["address"].lower():
-        return False
-    return "name" not in params or params["name"] == payload["name"]
 
 
 async def serve(home: Path) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from node.state.execution import Account, ExecParams, StateOverlay
+from node.state.trie import SparseMerkleTree
 from node.storage.store import CompiledCode, Store, TxLocation
 from node.types.block import Block, Commit
 from node.types.genesis import Genesis
@@ -46,6 +47,14 @@ class ReadOnlyCode:
 
     def put(self, key: bytes, value: bytes) -> None:
         pass
+
+
+SNAPSHOT_CACHE_NODES = 4096
+
+
+class _StoreNodes:
+    def __init__(self, store: Store) -> None:
+        self.get = store.get_node
 
 
 class ChainReader:
@@ -124,6 +133,18 @@ class ChainReader:
         if root is None:
             return None
         return lambda key: chain.trie.get(root, key)
+
+    def state_snapshot(self, height: int) -> Callable[[bytes], bytes | None] | None:
+        """A read of the state after `height` through its stored trie root, None if none is stored.
+
+        For worker threads: the trie's nodes are immutable and a later commit only adds nodes,
+        so the answers never change; the tree is this snapshot's own (a tree's node cache is
+        not thread-safe) and small, since a snapshot serves one call."""
+        root = self._store.state_root(height)
+        if root is None:
+            return None
+        trie = SparseMerkleTree(_StoreNodes(self._store), cache_size=SNAPSHOT_CACHE_NODES)
+        return lambda key: trie.get(root, key)
 
     def exec_params(self, height: int, time_ms: int = 0) -> ExecParams:
         return self._chain.exec_params(height, time_ms)

@@ -1,4 +1,11 @@
-"""The chain, transaction and account methods of the node's JSON-RPC (`NodeApi`)."""
+"""The chain, transaction and account methods of the node's JSON-RPC (`NodeApi`).
+
+What may cost much (decoding a block's transactions, a large receipt, a page of history)
+runs in the read pool's threads, not on the event loop that runs consensus, and is encoded
+to JSON there too. A thread reads only what a commit never changes: blocks, receipts,
+history rows and state by its trie root at a fixed height; it decodes transactions
+without the mempool's shared cache (which the loop writes).
+"""
 
 from __future__ import annotations
 
@@ -10,14 +17,26 @@ from typing import Any
 from node.host.engine import Engine, TxsAvailable
 from node.mempool.pool import Mempool
 from node.reader import ChainReader
-from node.rpc.params import STALL_AFTER_S, VERSION, address_param, bytes_param, invalid_params, rpc_error
-from node.rpc.registry import RpcError
+from node.rpc.limits import ReadPool
+from node.rpc.params import (
+    STALL_AFTER_S,
+    VERSION,
+    address_param,
+    bytes_param,
+    height_text,
+    invalid_params,
+    parse_cursor,
+    rpc_error,
+)
+from node.rpc.registry import RawJson, RpcError, encode_json
 from node.rpc.views import block_json, evidence_json, header_json, hx, iso_ms, receipt_json, tx_json
 from node.types import errors
 from node.types.block import Block
 from node.types.crypto import to_checksum_address
 from node.types.evidence import decode_evidence
-from node.types.tx import SignedTx
+from node.types.tx import SignedTx, decode_tx
+
+DEFAULT_READ_THREADS = 2
 
 
 @dataclass
@@ -39,7 +58,9 @@ class NodeApi:
         engine: Engine,
         info: NodeInfo,
         on_tx_admitted: Callable[[bytes], None] = lambda raw: None,
+        pool: ReadPool | None = None,
     ) -> None:
+        self.pool = pool if pool is not None else ReadPool(DEFAULT_READ_THREADS)
         self.on_tx_admitted = on_tx_admitted
         self.chain = chain
         self.mempool = mempool
@@ -47,7 +68,8 @@ class NodeApi:
         self.info = info
 
     def _decode_all(self, block: Block) -> list[SignedTx]:
-        return [self.mempool.decode_verified(raw) for raw in block.txs]
+        # In a thread: the mempool's verifier cache is the loop's; committed txs decode anyway.
+        return [decode_tx(raw, self.chain.genesis.params.max_tx_bytes) for raw in block.txs]
 
     def _height_of(self, block: int | str) -> int:
         tip = self.chain.height
@@ -57,19 +79,13 @@ class NodeApi:
             if block < 0 or block > tip:
                 raise errors.NotFound(f"no block at height {block} (the latest is {tip})")
             return block
-        if isinstance(block, str) and block.isdigit():
-            return self._height_of(int(block))
+        digits = height_text(block)
+        if digits is not None:
+            return self._height_of(digits)
         h = self.chain.height_of_block(bytes_param(block, "block", 32))
         if h is None:
             raise errors.NotFound(f"no block with hash {block}")
         return h
-
-    def _block(self, block: int | str) -> Block:
-        height = self._height_of(block)
-        found = self.chain.get_block(height) if height > 0 else None
-        if found is None:
-            raise errors.NotFound(f"no block at height {height}")
-        return found
 
     # -- methods ----------------------------------------------------------------------
 
@@ -99,12 +115,24 @@ class NodeApi:
             "mempool_size": len(self.mempool),
         }
 
-    async def chain_getBlock(self, block: int | str = "latest", full: bool = False) -> dict[str, Any]:
-        found = self._block(block)
-        return block_json(found, self._decode_all(found), full)
+    def _block_at(self, height: int) -> Block:
+        found = self.chain.get_block(height) if height > 0 else None
+        if found is None:
+            raise errors.NotFound(f"no block at height {height}")
+        return found
 
-    async def chain_getHeader(self, block: int | str = "latest") -> dict[str, Any]:
-        return header_json(self._block(block).header)
+    async def chain_getBlock(self, block: int | str = "latest", full: bool = False) -> RawJson:
+        height = self._height_of(block)
+
+        def read() -> RawJson:
+            found = self._block_at(height)
+            return encode_json(block_json(found, self._decode_all(found), full))
+
+        return await self.pool.run(read)
+
+    async def chain_getHeader(self, block: int | str = "latest") -> RawJson:
+        height = self._height_of(block)
+        return await self.pool.run(lambda: encode_json(header_json(self._block_at(height).header)))
 
     async def tx_send(self, raw: str) -> str:
         data = bytes_param(raw, "raw")
@@ -116,23 +144,29 @@ class NodeApi:
         self.on_tx_admitted(data)
         return hx(tx.hash)
 
-    async def tx_get(self, hash: str) -> dict[str, Any]:
-        tx_hash = bytes_param(hash, "hash", 32)
+    def _committed_tx(self, tx_hash: bytes, hash: str) -> RawJson | None:
         loc = self.chain.get_tx(tx_hash)
-        if loc is not None:
-            block = self.chain.get_block(loc.height)
-            if block is None:
-                raise RpcError(errors.StoreCorrupted.code, "indexed block is missing", {"reason": "store_corrupted"})
-            tx = self.mempool.decode_verified(block.txs[loc.index])
-            return {
-                "hash": hash.lower(),
-                "status": "committed",
-                "height": loc.height,
-                "index": loc.index,
-                "block_hash": hx(block.hash()),
-                "tx": tx_json(tx),
-                "receipt": receipt_json(loc.receipt),
-            }
+        if loc is None:
+            return None
+        block = self.chain.get_block(loc.height)
+        if block is None:
+            raise RpcError(errors.StoreCorrupted.code, "indexed block is missing", {"reason": "store_corrupted"})
+        tx = decode_tx(block.txs[loc.index], self.chain.genesis.params.max_tx_bytes)
+        return encode_json({
+            "hash": hash.lower(),
+            "status": "committed",
+            "height": loc.height,
+            "index": loc.index,
+            "block_hash": hx(block.hash()),
+            "tx": tx_json(tx),
+            "receipt": receipt_json(loc.receipt),
+        })
+
+    async def tx_get(self, hash: str) -> dict[str, Any] | RawJson:
+        tx_hash = bytes_param(hash, "hash", 32)
+        committed = await self.pool.run(lambda: self._committed_tx(tx_hash, hash))
+        if committed is not None:
+            return committed
         pending = self.mempool.get(tx_hash)
         if pending is not None:
             return {"hash": hash.lower(), "status": "pending", "height": None, "index": None, "block_hash": None,
@@ -155,19 +189,15 @@ class NodeApi:
             out["pending_nonce"] = account.nonce if pending is None else pending
         return out
 
-    async def account_txs(self, address: str, limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
+    async def account_txs(self, address: str, limit: int = 20, cursor: str | None = None) -> RawJson:
         addr = address_param(address)
         if not 1 <= limit <= 1000:
             raise invalid_params("limit: between 1 and 1000")
-        before = None
-        if cursor is not None:
-            try:
-                h, i = cursor.split(":")
-                before = (int(h), int(i))
-            except ValueError as exc:
-                raise invalid_params("cursor: use the next_cursor of a previous answer") from exc
-            if not (0 <= before[0] < 2**64 and 0 <= before[1] < 2**32):
-                raise invalid_params("cursor: use the next_cursor of a previous answer")
+        before = None if cursor is None else parse_cursor(cursor)
+        return await self.pool.run(lambda: self._history(addr, limit, before))
+
+    def _history(self, addr: bytes, limit: int, before: tuple[int, int] | None) -> RawJson:
+        max_tx = self.chain.genesis.params.max_tx_bytes
         # One row more than asked says whether another page exists: next_cursor is null on the last one.
         rows = self.chain.address_history(addr, limit + 1, before)
         more = len(rows) > limit
@@ -181,17 +211,18 @@ class NodeApi:
             items.append({
                 "height": height,
                 "index": index,
-                "tx": tx_json(self.mempool.decode_verified(block.txs[index])),
+                "tx": tx_json(decode_tx(block.txs[index], max_tx)),
                 "receipt": receipt_json(loc.receipt),
             })
         next_cursor = f"{rows[-1][0]}:{rows[-1][1]}" if more else None
-        return {"address": to_checksum_address(addr), "txs": items, "next_cursor": next_cursor}
+        return encode_json({"address": to_checksum_address(addr), "txs": items, "next_cursor": next_cursor})
 
     async def chain_getEvidence(self, from_height: int = 1, limit: int = 100) -> dict[str, Any]:
-        if from_height < 0 or not 1 <= limit <= 1000:
+        # Heights are 64-bit in the store's keys: a bigger one would not encode.
+        if not 0 <= from_height < 2**64 or not 1 <= limit <= 1000:
             raise invalid_params("from_height >= 0 and limit between 1 and 1000")
-        committed = [evidence_json(decode_evidence(raw), h)
-                     for h, raw in self.chain.committed_evidence(from_height, limit)]
+        committed = await self.pool.run(lambda: [evidence_json(decode_evidence(raw), h)
+                                                 for h, raw in self.chain.committed_evidence(from_height, limit)])
         pending = [evidence_json(ev, None) for ev in self.engine.snapshot().evidence[:limit]]
         return {"committed": committed, "pending": pending}
 

@@ -1,12 +1,18 @@
-"""JSON-RPC methods for contracts: read-only calls, code and interface, gas estimates."""
+"""JSON-RPC methods for contracts: read-only calls, code and interface, gas estimates.
+
+Each runs the VM in the read pool's threads (node.rpc.api), over a snapshot of the state at
+a height fixed on the event loop: a commit meanwhile changes nothing the run reads.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from node.rpc.registry import ErrorSpec, Method, Param, invalid_params
+from node.rpc.registry import ErrorSpec, Method, Param, RawJson, encode_json, invalid_params
 from node.rpc.views import hx
+from node.state.accounts import Account, StateOverlay
 from node.state.contracts import StateHost, block_info, overlay_vm
+from node.storage.schema import account_key
 from node.types import errors
 from node.types.tx import PAYLOAD_BYTE_GAS, TRANSFER_GAS
 from vm import VM, AbiError, CallResult, CheckError, Outcome
@@ -17,8 +23,8 @@ from vm.values import ZERO_ADDRESS, encode_value, from_json, parse_address, to_c
 if TYPE_CHECKING:
     from node.rpc.api import NodeApi
 
-QUERY_GAS_CAP = 20_000_000  # about 0.2 s of contract code: the RPC loop must stay responsive
-ESTIMATE_GAS_CAP = QUERY_GAS_CAP  # estimates run on the same loop as consensus: keep them short
+QUERY_GAS_CAP = 20_000_000  # about 0.2 s of contract code per call, in a read-pool thread
+ESTIMATE_GAS_CAP = QUERY_GAS_CAP
 ADDRESS = {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$", "description": "EIP-55 address"}
 
 
@@ -74,16 +80,24 @@ def event_json_vm(e: Any) -> dict[str, Any]:
     return {"address": to_checksum(e.address), "name": e.name, "data": to_json(e.data)}
 
 
+def _account_from(read: Any, address: bytes) -> Account:
+    raw = read(account_key(address))
+    return Account() if raw is None else Account.decode(raw)
+
+
 class ContractApi:
     def __init__(self, api: NodeApi) -> None:
         self.api = api
 
-    def _host(self, height: int) -> StateHost:
-        chain = self.api.chain
-        read = chain.state_at(height)
+    def _snapshot(self, height: int) -> Any:
+        read = self.api.chain.state_snapshot(height)
         if read is None:
             raise errors.NotFound(f"no state at height {height}")
-        return StateHost(read, lambda a: chain.get_account(a, height))
+        return read
+
+    def _host(self, height: int) -> StateHost:
+        read = self._snapshot(height)
+        return StateHost(read, lambda a: _account_from(read, a))
 
     def _interface(self, host: StateHost, address: bytes) -> tuple[str, Interface]:
         code = host.get_code(address)
@@ -94,32 +108,40 @@ class ContractApi:
 
     async def contract_call(self, address: str, method: str, args: list[Any] | None = None,
                             block: int | str = "latest", sender: str | None = None,
-                            gas: int | None = None, value: int | str = 0) -> dict[str, Any]:
+                            gas: int | None = None, value: int | str = 0) -> RawJson:
         contract = _address(address, "address")
         amount = _amount(value)
         caller = ZERO_ADDRESS if sender is None else _address(sender, "sender")
-        height = self.api._height_of(block)
-        host = self._host(height)
-        _, interface = self._interface(host, contract)
-        values = convert_args(interface, method, args or [])
         limit = QUERY_GAS_CAP if gas is None else gas
         if not isinstance(limit, int) or not 0 < limit <= QUERY_GAS_CAP:
             raise invalid_params(f"gas: between 1 and {QUERY_GAS_CAP}")
+        height = self.api._height_of(block)
+        return await self.api.pool.run(lambda: self._call(height, contract, method, args or [], caller, limit,
+                                                          amount))
+
+    def _call(self, height: int, contract: bytes, method: str, args: list[Any], caller: bytes, limit: int,
+              amount: int) -> RawJson:
+        host = self._host(height)
+        _, interface = self._interface(host, contract)
+        values = convert_args(interface, method, args)
         header = self.api.chain.get_block(height) if height else None
         time_ms = header.header.time_ms if header else self.api.chain.genesis.genesis_time_ms
         vm = VM(host, block_info(self.api.chain.exec_params(height, time_ms)), self.api.chain.code_cache)
         res = vm.query(contract, method, values, limit, caller, amount)
-        return {"height": height, **result_json(res)}
+        return encode_json({"height": height, **result_json(res)})
 
-    async def contract_getCode(self, address: str, block: int | str = "latest") -> dict[str, Any]:
+    async def contract_getCode(self, address: str, block: int | str = "latest") -> RawJson:
         contract = _address(address, "address")
         height = self.api._height_of(block)
+        return await self.api.pool.run(lambda: self._code(height, contract))
+
+    def _code(self, height: int, contract: bytes) -> RawJson:
         source, interface = self._interface(self._host(height), contract)
         compiled = compile_contract(source, self.api.chain.code_cache)
-        return {"address": to_checksum(contract), "height": height, "source": source,
-                "code_hash": hx(compiled.code_hash), "interface": interface.to_json()}
+        return encode_json({"address": to_checksum(contract), "height": height, "source": source,
+                            "code_hash": hx(compiled.code_hash), "interface": interface.to_json()})
 
-    async def tx_estimateGas(self, tx: dict[str, Any]) -> dict[str, Any]:
+    async def tx_estimateGas(self, tx: dict[str, Any]) -> RawJson:
         """Run a transaction against the latest state without a signature; nothing is kept."""
         if not isinstance(tx, dict):
             raise invalid_params("tx: expected an object")
@@ -128,11 +150,19 @@ class ContractApi:
             raise invalid_params(f"tx: unknown fields {sorted(unknown)}")
         chain = self.api.chain
         sender = _address(tx.get("from"), "from")
-        value = tx.get("value", "0")
-        amount = _amount(value)
-        height = chain.height
-        params = chain.exec_params(height + 1, chain.tip_time_ms)
-        state = chain.overlay()
+        amount = _amount(tx.get("value", "0"))
+        # Fixed here, on the loop: the tip and the mempool are the loop's to change.
+        height, tip_time_ms = chain.height, chain.tip_time_ms
+        pending_nonce = self.api.mempool.pending_nonce(sender) if "source" in tx else None
+        return await self.api.pool.run(
+            lambda: encode_json(self._estimate(tx, sender, amount, height, tip_time_ms, pending_nonce)))
+
+    def _estimate(self, tx: dict[str, Any], sender: bytes, amount: int, height: int, tip_time_ms: int,
+                  pending_nonce: int | None) -> dict[str, Any]:
+        chain = self.api.chain
+        params = chain.exec_params(height + 1, tip_time_ms)
+        state = StateOverlay(self._snapshot(height))
+        state.code_store = chain.code_cache
         vm = overlay_vm(state, params)
         host = StateHost(state.get, state.get_account)
         if "source" in tx:
@@ -146,8 +176,7 @@ class ContractApi:
             except CheckError as exc:
                 return _estimate(intrinsic, CallResult(Outcome.FAULT, 0, None, (), f"contract rejected: {exc}"))
             values = convert_args(interface, None, tx.get("args", []))
-            nonce = self.api.mempool.pending_nonce(sender)
-            nonce = chain.get_account(sender).nonce if nonce is None else nonce
+            nonce = state.get_account(sender).nonce if pending_nonce is None else pending_nonce
             intrinsic += PAYLOAD_BYTE_GAS * len(encode_value(values))
             res = vm.deploy(sender, nonce, source, values, amount, ESTIMATE_GAS_CAP)
             out = _estimate(intrinsic, res)
@@ -191,12 +220,14 @@ def contract_methods(api: NodeApi) -> list[Method]:
                 Param("value", {"oneOf": [{"type": "integer"}, {"type": "string"}]}, False,
                       "native coin sent with a dry run (a decimal string), default 0")),
                {"name": "result", "type": "object"},
-               "Run a view (or dry-run a public method) at a height; nothing is kept.", nf),
+               "Run a view (or dry-run a public method) at a height; nothing is kept.", nf, expensive=True),
         Method("contract_getCode", c.contract_getCode, (Param("address", ADDRESS), block),
-               {"name": "code", "type": "object"}, "A contract's source, code hash and interface (its ABI).", nf),
+               {"name": "code", "type": "object"}, "A contract's source, code hash and interface (its ABI).", nf,
+               expensive=True),
         Method("tx_estimateGas", c.tx_estimateGas,
                (Param("tx", {"type": "object"}, True,
                       "{from, to?, value?, source?, method?, args?}: a transfer, a deploy (source) or a call"),),
                {"name": "estimate", "type": "object"},
-               "Gas a transaction would use now (gas_used) and a limit to sign with (gas), with the outcome.", nf),
+               "Gas a transaction would use now (gas_used) and a limit to sign with (gas), with the outcome.", nf,
+               expensive=True),
     ]

@@ -6,36 +6,43 @@ from node.rpc.api import NodeApi
 from node.rpc.consensus import consensus_methods
 from node.rpc.contracts import contract_methods
 from node.rpc.params import ADDRESS, BLOCK_ID, HASH, HEX, NOT_FOUND, TX_ERROR_SPECS, VERSION, map_node_error
-from node.rpc.registry import Method, Param, Registry
+from node.rpc.registry import DEFAULT_MAX_RESPONSE_BYTES, CallGuard, Method, Param, Registry
 
 
-def build_registry(api: NodeApi, max_batch: int = 100) -> Registry:
-    reg = Registry(max_batch=max_batch, title="finchain JSON-RPC", version=VERSION, map_error=map_node_error)
+def build_registry(api: NodeApi, max_batch: int = 100, *, guard: CallGuard | None = None,
+                   max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> Registry:
+    """The node's methods; those marked expensive (they read blocks, receipts or run the VM)
+    run inside `guard`, which bounds them per client and in total (node.rpc.limits)."""
+    reg = Registry(max_batch=max_batch, title="finchain JSON-RPC", version=VERSION, map_error=map_node_error,
+                   guard=guard, max_response_bytes=max_response_bytes)
     block_param = Param("block", BLOCK_ID, required=False, description="default \"latest\"")
     reg.add(Method("node_status", api.node_status, (), {"name": "status", "type": "object"},
                    "Chain id, node id, latest height, block hash and time, state root, sync state, peers."))
     reg.add(Method("chain_getBlock", api.chain_getBlock,
                    (block_param, Param("full", {"type": "boolean"}, False, "full transactions, not hashes")),
-                   {"name": "block", "type": "object"}, "A committed block with its last commit.", (NOT_FOUND,)))
+                   {"name": "block", "type": "object"}, "A committed block with its last commit.", (NOT_FOUND,),
+                   expensive=True))
     reg.add(Method("chain_getHeader", api.chain_getHeader, (block_param,), {"name": "header", "type": "object"},
-                   "A committed block header.", (NOT_FOUND,)))
+                   "A committed block header.", (NOT_FOUND,), expensive=True))
     reg.add(Method("tx_send", api.tx_send, (Param("raw", HEX, description="signed transaction bytes"),),
                    {"name": "hash", **HASH}, "Admit a signed transaction to the mempool; returns its hash.",
                    TX_ERROR_SPECS))
     reg.add(Method("tx_get", api.tx_get, (Param("hash", HASH),), {"name": "tx", "type": "object"},
-                   "A transaction's status (pending, committed, unknown), position and receipt."))
+                   "A transaction's status (pending, committed, unknown), position and receipt.", expensive=True))
     reg.add(Method("account_get", api.account_get, (Param("address", ADDRESS), block_param),
                    {"name": "account", "type": "object"}, "Balance (decimal string of base units) and nonce.",
                    (NOT_FOUND,)))
     reg.add(Method("account_txs", api.account_txs,
                    (Param("address", ADDRESS), Param("limit", {"type": "integer"}, False, "1..1000, default 20"),
                     Param("cursor", {"type": "string"}, False, "next_cursor of the previous page")),
-                   {"name": "history", "type": "object"}, "Committed transactions of an address, newest first."))
+                   {"name": "history", "type": "object"}, "Committed transactions of an address, newest first.",
+                   expensive=True))
     reg.add(Method("chain_getEvidence", api.chain_getEvidence,
                    (Param("from_height", {"type": "integer"}, False, "default 1"),
                     Param("limit", {"type": "integer"}, False, "1..1000, default 100")),
                    {"name": "evidence", "type": "object"},
-                   "Equivocation evidence: committed (with the height of the block holding it) and pending."))
+                   "Equivocation evidence: committed (with the height of the block holding it) and pending.",
+                   expensive=True))
     for method in contract_methods(api) + consensus_methods(api):
         reg.add(method)
     reg.add(Method("mempool_status", api.mempool_status, (), {"name": "mempool", "type": "object"},

@@ -28,6 +28,31 @@ TX_ERROR_SPECS = tuple(ErrorSpec(e.code, e.reason) for e in errors.TX_ERRORS)
 NOT_FOUND = ErrorSpec(errors.NotFound.code, errors.NotFound.reason)
 
 
+MAX_HEIGHT_DIGITS = 20  # 2^64 has 20 digits; longer would cost int() time for nothing
+
+
+def height_text(value: object) -> int | None:
+    """A height written as a string of ASCII digits, None for any other string.
+
+    str.isdigit alone accepts other scripts' digits ("١٢") and superscripts, which int()
+    reads as numbers or refuses with an error; heights are ASCII only."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+        return None
+    if len(value) > MAX_HEIGHT_DIGITS:
+        raise invalid_params(f"block: a height has at most {MAX_HEIGHT_DIGITS} digits")
+    return int(value)
+
+
+def parse_cursor(text: str) -> tuple[int, int]:
+    """An account_txs cursor "height:index", as next_cursor writes it (ASCII digits only)."""
+    height, sep, index = text.partition(":")
+    parts = (height_text(height) if len(height) <= MAX_HEIGHT_DIGITS else None,
+             height_text(index) if len(index) <= MAX_HEIGHT_DIGITS else None)
+    if not sep or parts[0] is None or parts[1] is None or not (parts[0] < 2**64 and parts[1] < 2**32):
+        raise invalid_params("cursor: use the next_cursor of a previous answer")
+    return parts[0], parts[1]
+
+
 def bytes_param(text: str, name: str, length: int | None = None) -> bytes:
     if not isinstance(text, str) or not text.startswith("0x"):
         raise invalid_params(f"{name}: expected 0x-prefixed hex")

@@ -12,6 +12,12 @@ Conventions beyond the JSON-RPC 2.0 specification (https://www.jsonrpc.org/speci
 - JSON nested deeper than `max_depth` is refused before any dispatch: -32700 from `handle`,
   -32600 from `handle_obj` (its input is already parsed).
 - A batch over `max_batch` members is answered with one -32600 error object, like `[]`.
+- An answer is bounded by `max_response_bytes`: a single result over it is answered with
+  -32050, and in a batch the members are counted as they complete; a member that no
+  longer fits is answered with -32050 instead of its result.
+- A method marked `expensive` runs inside `guard(context)`, which bounds how many run at
+  once (per client and in total); a handler may return `RawJson` it encoded itself (off
+  the event loop), which is sent as is.
 - A handler may raise the application's own errors instead of RpcError: the registry's
   `map_error` turns them into error objects (None for an error it does not know, which
   is answered as an internal error).
@@ -25,6 +31,7 @@ import json
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -40,6 +47,7 @@ LIMIT_EXCEEDED: Final = -32050
 
 DEFAULT_MAX_BATCH: Final = 100
 DEFAULT_MAX_DEPTH: Final = 64
+DEFAULT_MAX_RESPONSE_BYTES: Final = 16 << 20
 OPENRPC_VERSION: Final = "1.2.6"
 DISCOVER: Final = "rpc.discover"
 RESERVED_PREFIX: Final = "rpc."
@@ -68,6 +76,8 @@ class RpcError(Exception):
 
 # The application's own errors to JSON-RPC errors (None: not one it knows).
 ErrorMapper = Callable[[Exception], RpcError | None]
+# What an expensive call runs inside, given the transport's context.
+CallGuard = Callable[[Any], AbstractAsyncContextManager[None]]
 
 
 def parse_error(message: str = "Parse error") -> RpcError:
@@ -84,6 +94,11 @@ def method_not_found() -> RpcError:
 
 def invalid_params(message: str, data: Any = None) -> RpcError:
     return RpcError(INVALID_PARAMS, message, data)
+
+
+def response_too_large(size: int, limit: int) -> RpcError:
+    return RpcError(LIMIT_EXCEEDED, f"response too large: {size} bytes, over what is left of the limit of {limit}",
+                    {"limit": limit})
 
 
 def internal_error() -> RpcError:
@@ -117,6 +132,15 @@ class Method:
     # When true the handler also receives the transport's context as the `context` keyword
     # (the WebSocket subscribe methods need their connection).
     takes_context: bool = False
+    # Runs inside the registry's guard (a bounded number at once, per client and in total).
+    expensive: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RawJson:
+    """A result already encoded as compact JSON text (by `encode_json`), inserted as is."""
+
+    text: str
 
 
 # --- JSON values and the simple schema subset -------------------------------------------------
@@ -210,6 +234,11 @@ def _reject_constant(name: str) -> Any:
 def _dumps(obj: Any) -> str:
     # ensure_ascii keeps lone surrogates (legal in parsed JSON strings) encodable as UTF-8.
     return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+def encode_json(value: Any) -> RawJson:
+    """Encode a result the way the registry would, for a handler that encodes off the loop."""
+    return RawJson(_dumps(value))
 
 
 def _is_valid_id(value: Any) -> bool:
@@ -352,9 +381,13 @@ class Registry:
         version: str = "0.0.0",
         parent: Registry | None = None,
         map_error: ErrorMapper | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        guard: CallGuard | None = None,
     ) -> None:
-        if max_batch < 1 or max_depth < 2:
-            raise ValueError("max_batch must be >= 1 and max_depth >= 2")
+        if max_batch < 1 or max_depth < 2 or max_response_bytes < 1024:
+            raise ValueError("max_batch must be >= 1, max_depth >= 2 and max_response_bytes >= 1024")
+        self.max_response_bytes = max_response_bytes
+        self.guard = guard
         self.max_batch = max_batch
         self.max_depth = max_depth
         self.title = title
@@ -382,6 +415,8 @@ class Registry:
             version=self.version,
             parent=self,
             map_error=self._map_error,
+            max_response_bytes=self.max_response_bytes,
+            guard=self.guard,
         )
         for method in methods:
             child.add(method)
@@ -464,8 +499,7 @@ class Registry:
             return _error_text(
                 None, parse_error(f"Parse error: JSON nested deeper than {self.max_depth} levels")
             ).encode()
-        text = await self._dispatch(doc, context)
-        return None if text is None else text.encode()
+        return await self._dispatch(doc, context)
 
     async def handle_obj(self, request: Any, context: Any = None) -> Any | None:
         """Serve an already parsed JSON value; returns the parsed response or None."""
@@ -477,27 +511,49 @@ class Registry:
         # Round-trip through text so the caller gets exactly what would have been sent.
         return None if text is None else json.loads(text)
 
-    async def _dispatch(self, doc: Any, context: Any) -> str | None:
+    async def _dispatch(self, doc: Any, context: Any) -> bytes | None:
         if not isinstance(doc, list):
-            return await self._handle_one(doc, context)
+            one = await self._handle_one(doc, context, [self.max_response_bytes])
+            return None if one is None else one.encode()
         if not doc:
-            return _error_text(None, invalid_request("Invalid Request: empty batch"))
+            return _error_text(None, invalid_request("Invalid Request: empty batch")).encode()
         if len(doc) > self.max_batch:
             return _error_text(
                 None,
                 invalid_request(f"Invalid Request: batch of {len(doc)} requests exceeds the limit of {self.max_batch}"),
-            )
+            ).encode()
+        # The brackets and commas count too; members take what is left as they complete.
+        budget = [self.max_response_bytes - 1 - len(doc)]
+
+        async def member(req: Any) -> bytes | None:
+            # Encoded at once so that only the bytes of finished members are held.
+            text = await self._handle_one(req, context, budget)
+            return None if text is None else text.encode()
+
         if len(doc) == 1:
-            replies = [await self._handle_one(doc[0], context)]
+            replies = [await member(doc[0])]
         else:
             # Members run concurrently; collecting from the task list keeps the request order.
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(self._handle_one(member, context)) for member in doc]
+                tasks = [group.create_task(member(req)) for req in doc]
             replies = [t.result() for t in tasks]
+            del tasks
         parts = [r for r in replies if r is not None]
-        return "[" + ",".join(parts) + "]" if parts else None
+        del replies
+        return b"[" + b",".join(parts) + b"]" if parts else None
 
-    async def _handle_one(self, req: Any, context: Any) -> str | None:
+    async def _handle_one(self, req: Any, context: Any, budget: list[int]) -> str | None:
+        text = await self._answer_one(req, context)
+        if text is None:
+            return None
+        if len(text) > budget[0]:
+            # Answered with an error that fits, so the ids of a batch stay matched.
+            rid = req.get("id") if isinstance(req, dict) and _is_valid_id(req.get("id")) else None
+            text = _error_text(rid, response_too_large(len(text), self.max_response_bytes))
+        budget[0] -= len(text)
+        return text
+
+    async def _answer_one(self, req: Any, context: Any) -> str | None:
         try:
             call = _read_call(req)
         except _BadRequest as bad:
@@ -509,6 +565,8 @@ class Registry:
             return None if call.notification else _error_text(call.id, err)
         if call.notification:
             return None
+        if isinstance(result, RawJson):
+            return f'{{"jsonrpc":"2.0","result":{result.text},"id":{_dumps(call.id)}}}'
         try:
             return _dumps({"jsonrpc": "2.0", "result": result, "id": call.id})
         except (TypeError, ValueError, RecursionError):
@@ -523,10 +581,10 @@ class Registry:
         if method.takes_context:
             kwargs["context"] = context
         try:
-            result = method.handler(**kwargs)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
+            if method.expensive and self.guard is not None:
+                async with self.guard(context):
+                    return await self._call(method, kwargs)
+            return await self._call(method, kwargs)
         except RpcError:
             raise
         except asyncio.CancelledError:
@@ -542,3 +600,10 @@ class Registry:
                 raise mapped from None
             log.exception("RPC method %s failed", call.method)
             raise internal_error() from None
+
+    @staticmethod
+    async def _call(method: Method, kwargs: dict[str, Any]) -> Any:
+        result = method.handler(**kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result

@@ -6,6 +6,13 @@ Routes: `POST /` (JSON-RPC), `GET /health`, `GET /ws` (JSON-RPC plus `subscribe`
 WebSocket messages are served concurrently (up to `max_ws_inflight` per connection), so
 responses may arrive in another order than their requests; match them by id.
 
+Hostile clients (node.rpc.limits): TCP connections are capped in total and per client
+address (beyond a cap a connection gets 503 and is closed); a connection with no request in
+progress for `idle_timeout` seconds is closed, whether silent or sending headers slowly; a
+body must arrive within `body_timeout`; WebSocket client frames must be masked (RFC 6455);
+what waits to be sent to a WebSocket is bounded in bytes and a client that does not read
+is dropped; subscriptions are capped per connection and in total.
+
 Browsers can send cross-site POSTs with any content type and open WebSockets to 127.0.0.1
 (CSRF, DNS rebinding). Since the content type is not enforced, a request whose `Origin`
 header is not in `cors_origins` is refused with 403; non-browser clients send no `Origin`.
@@ -17,12 +24,14 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from node.rpc.limits import ConnectionCounter, ConnectionLimits, GuardedSite, warn_if_fds_short
+from node.rpc.pubsub import MAX_FILTERS, Normalize, Notification, SendBuffer, Subscription, Topic, TopicIndex
 from node.rpc.registry import (
     INVALID_REQUEST,
     LIMIT_EXCEEDED,
@@ -35,10 +44,12 @@ from node.rpc.registry import (
 
 log = logging.getLogger(__name__)
 
-NOTIFICATION_METHOD: Final = "subscription"
 READ_CHUNK: Final = 64 * 1024
 WS_HEARTBEAT_SECONDS: Final = 30.0
 WS_CLOSE_TIMEOUT_SECONDS: Final = 5.0
+# A WebSocket write that cannot finish in this time means the client stopped reading.
+WS_SEND_TIMEOUT_SECONDS: Final = 10.0
+LINGER_SECONDS: Final = 2.0
 HEALTH_TIMEOUT_SECONDS: Final = 5.0
 JSON_CONTENT_TYPE: Final = "application/json"
 
@@ -58,34 +69,18 @@ class WsContext:
     connection: _Connection
     # Subscriptions made by this message, switched on once its response is queued, so that no
     # notification can reach the client before the id that names it.
-    created: list[_Subscription] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class _Topic:
-    name: str
-    accepts: Callable[[dict[str, Any], Any], bool] | None
-    validate: Callable[[dict[str, Any]], None] | None
-
-
-@dataclass(slots=True)
-class _Subscription:
-    id: str
-    topic: str
-    params: dict[str, Any]
-    connection: _Connection
-    active: bool = False
+    created: list[Subscription] = field(default_factory=list)
 
 
 class _Connection:
-    """One WebSocket client: its bounded outgoing queue, its subscriptions, its close reason."""
+    """One WebSocket client: its byte-bounded send buffer, its subscriptions, its close reason."""
 
-    def __init__(self, ws: web.WebSocketResponse, remote: str | None, max_queue: int, max_inflight: int):
+    def __init__(self, ws: web.WebSocketResponse, remote: str | None, max_send_bytes: int, max_inflight: int):
         self.ws = ws
         self.remote = remote
-        self.outgoing: asyncio.Queue[str] = asyncio.Queue(maxsize=max_queue)
+        self.outgoing = SendBuffer(max_send_bytes)
         self.inflight = asyncio.Semaphore(max_inflight)
-        self.subscriptions: dict[str, _Subscription] = {}
+        self.subscriptions: dict[str, Subscription] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.done = asyncio.Event()
         self.close_code: int = WSCloseCode.OK
@@ -113,10 +108,15 @@ class RpcServer:
         max_body_bytes: int = 1 << 20,
         health: Callable[[], Awaitable[dict[str, Any]]] | None = None,
         cors_origins: Sequence[str] = (),
-        max_ws_queue: int = 256,
+        max_ws_send_bytes: int = 4 << 20,
         max_subscriptions: int = 100,
+        max_subscriptions_total: int = 10_000,
         max_ws_inflight: int = 16,
         shutdown_timeout: float = 5.0,
+        max_connections: int = 1024,
+        max_connections_per_client: int = 64,
+        idle_timeout: float = 10.0,
+        body_timeout: float = 30.0,
     ) -> None:
         self._registry = registry
         self._host = host
@@ -124,12 +124,16 @@ class RpcServer:
         self._max_body = max_body_bytes
         self._health = health
         self._cors = frozenset(cors_origins)
-        self._max_ws_queue = max_ws_queue
+        self._max_ws_send_bytes = max_ws_send_bytes
         self._max_subscriptions = max_subscriptions
+        self._max_subscriptions_total = max_subscriptions_total
+        self._subscription_count = 0
         self._max_ws_inflight = max_ws_inflight
         self._shutdown_timeout = shutdown_timeout
-        self._topics: dict[str, _Topic] = {}
-        self._subscribers: dict[str, dict[str, _Subscription]] = {}
+        self._counter = ConnectionCounter(ConnectionLimits(max_connections, max_connections_per_client))
+        self._idle_timeout = idle_timeout
+        self._body_timeout = body_timeout
+        self._topics: dict[str, TopicIndex] = {}
         self._connections: set[_Connection] = set()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -142,6 +146,15 @@ class RpcServer:
     def ws_connections(self) -> int:
         """Open WebSocket connections (for metrics and tests)."""
         return len(self._connections)
+
+    @property
+    def tcp_connections(self) -> int:
+        """Open TCP connections, HTTP and WebSocket (for metrics and tests)."""
+        return self._counter.total
+
+    @property
+    def subscriptions(self) -> int:
+        return self._subscription_count
 
     @property
     def port(self) -> int:
@@ -157,10 +170,16 @@ class RpcServer:
         app.router.add_route("OPTIONS", "/", self._on_preflight)
         app.router.add_get("/health", self._on_health)
         app.router.add_get("/ws", self._on_ws)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=self._shutdown_timeout)
+        # keepalive_timeout also bounds a connection that sends nothing or its headers slowly:
+        # aiohttp closes one that has no complete request when it fires.
+        # lingering_time bounds how long the unread rest of a refused body is drained.
+        handler_kwargs: dict[str, Any] = {"keepalive_timeout": self._idle_timeout, "access_log": None,
+                                          "lingering_time": LINGER_SECONDS}
+        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=self._shutdown_timeout, **handler_kwargs)
         await runner.setup()
+        warn_if_fds_short(self._counter.limits.max_total)
         try:
-            site = web.TCPSite(runner, self._host, self._requested_port)
+            site = GuardedSite(runner, self._host, self._requested_port, self._counter, handler_kwargs)
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -187,55 +206,61 @@ class RpcServer:
     def register_topic(
         self,
         topic: str,
-        accepts: Callable[[dict[str, Any], Any], bool] | None = None,
         validate: Callable[[dict[str, Any]], None] | None = None,
+        filters: Mapping[str, Normalize] | None = None,
     ) -> None:
         """Declare a topic clients may subscribe to.
 
         `validate(params)` raises (RpcError, ValueError or TypeError) when a subscription's params
-        are invalid; `accepts(params, payload)` tells whether a published payload goes to it.
+        are invalid. `filters` names the params a subscription may filter on and how to compare
+        them: a payload goes to a subscription when, for every filter it set, the payload's field
+        of that name normalizes to the same value (see node.rpc.pubsub).
         """
         if topic in self._topics:
             raise ValueError(f"topic {topic!r} is already registered")
-        self._topics[topic] = _Topic(topic, accepts, validate)
-        self._subscribers[topic] = {}
+        filters = dict(filters or {})
+        if len(filters) > MAX_FILTERS:
+            raise ValueError(f"a topic has at most {MAX_FILTERS} filter fields")
+        self._topics[topic] = TopicIndex(Topic(topic, validate, filters))
 
-    def publish(self, topic: str, payload: Any, match: Callable[[Any], bool] | None = None) -> None:
-        """Queue `payload` for every active subscriber of `topic` that accepts it; never blocks.
+    def has_subscribers(self, topic: str) -> bool:
+        """Whether anyone subscribed to `topic`, so a publisher can skip building payloads."""
+        index = self._topics.get(topic)
+        return index is not None and index.count > 0
 
-        `match(params)` is an extra per-call filter on the subscription params. A subscriber whose
-        queue is full is disconnected (1008) rather than buffered without bound. Raises KeyError
+    def publish(self, topic: str, payload: Any) -> int:
+        """Queue `payload` for every active subscriber of `topic` it matches; never blocks.
+
+        Costs O(matching subscriptions). A subscriber whose send buffer is full is disconnected
+        (1008) rather than buffered without bound. Returns how many were queued. Raises KeyError
         for an unregistered topic and TypeError/ValueError for a payload that is not JSON.
         """
-        info = self._topics.get(topic)
-        if info is None:
+        index = self._topics.get(topic)
+        if index is None:
             raise KeyError(f"unknown topic {topic!r}")
-        subscribers = self._subscribers[topic]
-        if not subscribers:
-            return
-        # Encode the payload once; only the envelope differs per subscriber.
+        subs = [s for s in index.matching(payload) if s.active and not s.connection.done.is_set()]
+        if not subs:
+            return 0
+        # Encoded once and shared by every queued notification; only the envelope differs.
         result = json.dumps(payload, separators=(",", ":"), allow_nan=False)
         head = json.dumps(topic)
-        for sub in list(subscribers.values()):
-            if not sub.active or sub.connection.done.is_set():
-                continue
-            try:
-                if info.accepts is not None and not info.accepts(sub.params, payload):
-                    continue
-                if match is not None and not match(sub.params):
-                    continue
-            except Exception:
-                log.exception("subscription filter for topic %s failed", topic)
-                continue
-            text = (
-                f'{{"jsonrpc":"2.0","method":"{NOTIFICATION_METHOD}","params":'
-                f'{{"subscription":"{sub.id}","topic":{head},"result":{result}}}}}'
-            )
-            try:
-                sub.connection.outgoing.put_nowait(text)
-            except asyncio.QueueFull:
-                log.warning("disconnecting slow WebSocket subscriber %s", sub.connection.remote)
-                sub.connection.end(WSCloseCode.POLICY_VIOLATION, "subscriber too slow")
+        queued = 0
+        for sub in subs:
+            conn = sub.connection
+            if conn.outgoing.offer(Notification(sub.id, head, result)):
+                queued += 1
+            else:
+                log.warning("disconnecting slow WebSocket subscriber %s", conn.remote)
+                conn.end(WSCloseCode.POLICY_VIOLATION, "subscriber too slow")
+                self._forget(conn)
+        return queued
+
+    def drop_subscribers(self, code: int, reason: str) -> None:
+        """Close every WebSocket that holds a subscription (its notifications cannot be kept)."""
+        for conn in list(self._connections):
+            if conn.subscriptions:
+                conn.end(code, reason)
+                self._forget(conn)
 
     # --- WebSocket-only methods ----------------------------------------------------------------
 
@@ -263,21 +288,29 @@ class RpcServer:
         ]
 
     async def _subscribe(self, topic: str, context: WsContext, params: dict[str, Any] | None = None) -> str:
-        info = self._topics.get(topic)
-        if info is None:
+        index = self._topics.get(topic)
+        if index is None:
             raise invalid_params(f"unknown topic '{topic}'", {"param": "topic"})
         conn = context.connection
         if len(conn.subscriptions) >= self._max_subscriptions:
             raise RpcError(LIMIT_EXCEEDED, f"too many subscriptions (limit {self._max_subscriptions})")
+        if self._subscription_count >= self._max_subscriptions_total:
+            raise RpcError(LIMIT_EXCEEDED,
+                           f"too many subscriptions on this node (limit {self._max_subscriptions_total})")
         params = params or {}
-        if info.validate is not None:
-            try:
-                info.validate(params)
-            except (ValueError, TypeError) as exc:
-                raise invalid_params(f"invalid params for topic '{topic}': {exc}", {"param": "params"}) from exc
-        sub = _Subscription(id="0x" + secrets.token_hex(16), topic=topic, params=params, connection=conn)
+        validate = index.topic.validate
+        try:
+            if validate is not None:
+                validate(params)
+            key = index.key_of(params)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise invalid_params(f"invalid params for topic '{topic}': {exc}", {"param": "params"}) from exc
+        if conn.done.is_set():  # dropped while this message was served: nothing may hold it
+            raise RpcError(LIMIT_EXCEEDED, "connection is closing")
+        sub = Subscription(id="0x" + secrets.token_hex(16), topic=topic, params=params, key=key, connection=conn)
         conn.subscriptions[sub.id] = sub
-        self._subscribers[topic][sub.id] = sub
+        index.add(sub)
+        self._subscription_count += 1
         context.created.append(sub)
         return sub.id
 
@@ -285,8 +318,12 @@ class RpcServer:
         sub = context.connection.subscriptions.pop(id, None)
         if sub is None:
             return False
-        self._subscribers[sub.topic].pop(id, None)
+        self._drop(sub)
         return True
+
+    def _drop(self, sub: Subscription) -> None:
+        self._topics[sub.topic].remove(sub)
+        self._subscription_count -= 1
 
     # --- HTTP ----------------------------------------------------------------------------------
 
@@ -326,12 +363,27 @@ class RpcServer:
                 return None
         return bytes(body)
 
+    def _timed_out(self) -> web.Response:
+        resp = web.Response(
+            status=408,
+            body=_error_body(INVALID_REQUEST, f"request body not received within {self._body_timeout:g} s"),
+            content_type=JSON_CONTENT_TYPE,
+        )
+        resp.force_close()
+        return resp
+
     async def _on_post(self, request: web.Request) -> web.StreamResponse:
         if not self._origin_allowed(request):
             return self._forbidden()
         # The content type is not checked on purpose (curl and friends send form types); the
         # body must still be JSON, which the registry enforces.
-        body = await self._read_body(request)
+        try:
+            async with asyncio.timeout(self._body_timeout):
+                body = await self._read_body(request)
+        except TimeoutError:
+            # A slow body holds a connection and a buffer: answer, then close (aiohttp's bounded
+            # lingering read lets the client see the answer rather than a reset).
+            return self._timed_out()
         if body is None:
             # aiohttp then reads and discards the rest for a bounded lingering time, so that
             # the client, still sending, can read this answer instead of a connection reset.
@@ -386,7 +438,7 @@ class RpcServer:
             timeout=WS_CLOSE_TIMEOUT_SECONDS,
         )
         await ws.prepare(request)
-        conn = _Connection(ws, request.remote, self._max_ws_queue, self._max_ws_inflight)
+        conn = _Connection(ws, request.remote, self._max_ws_send_bytes, self._max_ws_inflight)
         self._connections.add(conn)
         if self._stopping:  # stop() began while this handshake was under way
             conn.end(WSCloseCode.GOING_AWAY, "server shutting down")
@@ -400,7 +452,7 @@ class RpcServer:
     def _forget(self, conn: _Connection) -> None:
         self._connections.discard(conn)
         for sub in conn.subscriptions.values():
-            self._subscribers[sub.topic].pop(sub.id, None)
+            self._drop(sub)
         conn.subscriptions.clear()
 
     async def _serve_ws(self, conn: _Connection, request: web.Request) -> None:
@@ -441,7 +493,7 @@ class RpcServer:
                     task.add_done_callback(conn.tasks.discard)
                 elif msg.type == WSMsgType.BINARY:
                     await conn.outgoing.put(
-                        _error_body(INVALID_REQUEST, "Invalid Request: binary frames are not supported").decode()
+                        _error_body(INVALID_REQUEST, "Invalid Request: binary frames are not supported")
                     )
                 elif msg.type == WSMsgType.ERROR:
                     log.debug("WebSocket error from %s: %s", conn.remote, conn.ws.exception())
@@ -455,7 +507,7 @@ class RpcServer:
             reply = await self._ws_registry.handle(data, context)
             if reply is not None:
                 # Our own responses wait for room (backpressure) instead of being dropped.
-                await conn.outgoing.put(reply.decode())
+                await conn.outgoing.put(reply)
             for sub in context.created:
                 sub.active = True
         except Exception:
@@ -467,8 +519,16 @@ class RpcServer:
     async def _write_loop(self, conn: _Connection) -> None:
         try:
             while True:
-                text = await conn.outgoing.get()
-                await conn.ws.send_str(text)
+                item = await conn.outgoing.get()
+                # Sent as a text frame from bytes: no decode and encode again of a large answer.
+                data = item.text().encode() if isinstance(item, Notification) else item
+                del item
+                async with asyncio.timeout(WS_SEND_TIMEOUT_SECONDS):
+                    await conn.ws.send_frame(data, WSMsgType.TEXT)
+                del data
+        except TimeoutError:
+            log.warning("disconnecting WebSocket client %s: it does not read", conn.remote)
+            conn.end(WSCloseCode.POLICY_VIOLATION, "client does not read")
         except ConnectionError:
             conn.end(WSCloseCode.GOING_AWAY)
         except asyncio.CancelledError:

@@ -39,10 +39,6 @@ def validate_txs(params: dict[str, Any]) -> None:
         raise ValueError("account must be a string")
 
 
-def accepts_tx(params: dict[str, Any], payload: Any) -> bool:
-    return "account" not in params or payload.get("account") == params["account"]
-
-
 ServerFactory = Callable[..., Awaitable[RpcServer]]
 
 
@@ -55,7 +51,7 @@ async def make_server() -> AsyncIterator[ServerFactory]:
         kwargs.setdefault("shutdown_timeout", 2.0)
         server = RpcServer(kwargs.pop("registry", toy_registry()), host="127.0.0.1", port=0, **kwargs)
         server.register_topic("blocks")
-        server.register_topic("txs", accepts=accepts_tx, validate=validate_txs)
+        server.register_topic("txs", validate=validate_txs, filters={"account": str})
         async with asyncio.timeout(TIMEOUT):
             await server.start()
         servers.append(server)
@@ -296,8 +292,8 @@ async def test_subscribe_publish_unsubscribe_with_filter(server: RpcServer, sess
     }
     assert [(await next_notification(all_ws))["result"]["n"] for _ in range(2)] == [1, 2]
 
-    # A per-publish match narrows further.
-    server.publish("txs", {"account": "0xa", "n": 3}, match=lambda params: "account" not in params)
+    # A payload without the filtered field goes only to subscriptions without that filter.
+    server.publish("txs", {"n": 3})
     assert (await next_notification(all_ws))["result"]["n"] == 3
 
     assert (await ws_call(alice_ws, req("unsubscribe", [alice_sub])))["result"] is True
@@ -327,7 +323,7 @@ async def test_subscribe_errors(make_server: ServerFactory, session: aiohttp.Cli
 
 
 async def test_slow_subscriber_is_disconnected(make_server: ServerFactory, session: aiohttp.ClientSession) -> None:
-    server = await make_server(max_ws_queue=8)
+    server = await make_server(max_ws_send_bytes=800_000)
     slow = await ws_connect(session, server)
     fast = await ws_connect(session, server)
     await ws_call(slow, req("subscribe", ["blocks"]))
