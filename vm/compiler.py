@@ -26,6 +26,7 @@ import ast
 import hashlib
 import marshal
 import sys
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from types import CodeType
@@ -291,6 +292,9 @@ CONTRACT_FILE = "<contract"  # how compiled contract code's file names start: it
 
 _CACHE: OrderedDict[bytes, Compiled] = OrderedDict()
 _CACHE_SIZE = 256
+# The node compiles on its event loop (blocks) and in RPC reader threads (queries) at once:
+# the lookup-then-reorder and insert-then-evict pairs must not interleave.
+_CACHE_LOCK = threading.Lock()
 
 
 def _freeze(c: Compiled) -> bytes:
@@ -308,10 +312,11 @@ def _thaw(raw: bytes, code_hash: bytes) -> Compiled:
 def compile_contract(source: str, store: CodeStore | None = None) -> Compiled:
     """Check and compile, or find it done: in memory, then in `store`. Pure data, cached by the source's hash."""
     code_hash = hashlib.sha256(source.encode("utf-8", "surrogatepass")).digest()
-    hit = _CACHE.get(code_hash)
-    if hit is not None:
-        _CACHE.move_to_end(code_hash)
-        return hit
+    with _CACHE_LOCK:
+        hit = _CACHE.get(code_hash)
+        if hit is not None:
+            _CACHE.move_to_end(code_hash)
+            return hit
     key = _FINGERPRINT + code_hash
     raw = store.get(key) if store is not None else None
     out = None
@@ -329,7 +334,8 @@ def compile_contract(source: str, store: CodeStore | None = None) -> Compiled:
         out = Compiled(code, code_hash, interface)
         if store is not None:
             store.put(key, _freeze(out))
-    _CACHE[code_hash] = out
-    if len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    with _CACHE_LOCK:
+        _CACHE[code_hash] = out
+        if len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
     return out
