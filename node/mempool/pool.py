@@ -126,12 +126,18 @@ class Mempool:
         previous = self._rejected.get(digest)
         if isinstance(previous, InvalidTransaction):
             raise previous
+        tx = None
         try:
             tx = self._verifier.decode(raw)
             self._admit(tx)
-        except PERMANENT_REJECTIONS as exc:
-            # These bytes can never be admitted: answer again without checking again.
-            self._rejected.remember(digest, exc)
+        except InvalidTransaction as exc:
+            if tx is not None and not isinstance(exc, AlreadyKnown):
+                # Refused, for now or for good: its decoded copy must not stay in the verifier's
+                # cache, or a flood of refused transactions fills our memory.
+                self._verifier.forget(raw)
+            if isinstance(exc, PERMANENT_REJECTIONS):
+                # These bytes can never be admitted: answer again without checking again.
+                self._rejected.remember(digest, exc)
             raise
         return tx
 
