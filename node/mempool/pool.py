@@ -125,7 +125,7 @@ class Mempool:
         digest = hashlib.sha256(raw).digest()
         previous = self._rejected.get(digest)
         if isinstance(previous, InvalidTransaction):
-            raise previous
+            raise type(previous)(*previous.args)  # a fresh one: the kept one must never carry a traceback
         tx = None
         try:
             tx = self._verifier.decode(raw)
@@ -136,8 +136,10 @@ class Mempool:
                 # cache, or a flood of refused transactions fills our memory.
                 self._verifier.forget(raw)
             if isinstance(exc, PERMANENT_REJECTIONS):
-                # These bytes can never be admitted: answer again without checking again.
-                self._rejected.remember(digest, exc)
+                # These bytes can never be admitted: answer again without checking again. Kept
+                # as a copy without traceback: the traceback's frames hold the raw bytes
+                # (2,000 malformed 128 KiB transactions kept 500 MB that way).
+                self._rejected.remember(digest, type(exc)(*exc.args))
             raise
         return tx
 

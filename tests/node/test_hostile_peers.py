@@ -140,3 +140,17 @@ def test_refused_transactions_leave_the_verifier_cache(tmp_path):
     pool.add(funded)
     assert len(pool) == 1
     chain.store.close()
+
+
+def test_remembered_rejections_keep_no_traceback(tmp_path):
+    # A kept exception's traceback holds add()'s frame, and with it the raw transaction.
+    chain, pool = make_chain(tmp_path)
+    raw = b"\xc1" + b"\x00" * 1000  # malformed
+    for _ in range(2):
+        try:
+            pool.add(raw)
+        except errors.MalformedTransaction as exc:
+            assert exc.__traceback__ is not None  # ours, raised now
+    kept = list(pool._rejected.values())
+    assert len(kept) == 1 and kept[0].__traceback__ is None
+    chain.store.close()
