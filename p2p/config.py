@@ -9,7 +9,8 @@ from p2p.messages import DEFAULT_MAX_MESSAGE_SIZE, MiB
 
 @dataclass(frozen=True, slots=True)
 class SwitchConfig:
-    handshake_timeout: float = 5.0
+    # An honest handshake takes three round trips; anything slower is holding a pending slot.
+    handshake_timeout: float = 3.0
     dial_timeout: float = 5.0
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     # Keepalive: a ping every interval; no pong within the timeout closes the connection.
@@ -40,6 +41,15 @@ class SwitchConfig:
     pex: bool = True
     pex_interval: float = 30.0
     pex_max_addrs: int = 30
+    # Inbound connections still in their handshake: at most this many in all and per remote
+    # address. A new connection past either bound does not wait: it takes the place of the
+    # oldest pending one (of its own address, or of the address holding most), so idle
+    # connections cannot keep a persistent peer, whose handshake takes milliseconds, out.
     max_pending_inbound: int = 32
+    max_pending_per_address: int = 8
+    # A ban also covers the peer's remote address (a fresh key from there is refused before its
+    # handshake), except for our own listen host and the hosts of persistent peers: on a devnet
+    # on 127.0.0.1 a loopback address is everyone's.
+    ban_addresses: bool = True
     addrbook_max: int = 1000
     addrbook_save_interval: float = 10.0

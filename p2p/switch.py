@@ -47,6 +47,15 @@ class _Backoff:
 
 
 @dataclass(slots=True)
+class _Pending:
+    """An inbound connection still in its handshake."""
+
+    host: str
+    since: float
+    writer: asyncio.StreamWriter
+
+
+@dataclass(slots=True)
 class _Score:
     value: float = 0.0
     updated: float = 0.0
@@ -97,7 +106,12 @@ class Switch:
         self._scores: dict[str, _Score] = {}
         self._pex_asked: dict[str, float] = {}  # peer id -> when we sent it a PexRequest
         self._pex_answered: dict[str, float] = {}  # peer id -> when we last answered its PexRequest
-        self._pending_inbound = 0
+        self._pending: dict[int, _Pending] = {}  # accept sequence number -> connection in its handshake
+        self._accepted = 0
+        self.evicted_pending = 0  # pending handshakes aborted to make room (for status and tests)
+        self._addr_bans: dict[str, float] = {}  # remote host -> banned until (monotonic)
+        # Hosts never banned by address: ours and the persistent peers' (a loopback devnet shares one).
+        self._unbannable_hosts = {listen_host} | {a.host for a in self._persistent.values()}
         self._tg: asyncio.TaskGroup | None = None
         self._wake = asyncio.Event()
         self._listening = asyncio.Event()
@@ -145,6 +159,10 @@ class Switch:
         until = self._bans.get(peer_id)
         return until is not None and until > time.monotonic()
 
+    def is_address_banned(self, host: str) -> bool:
+        until = self._addr_bans.get(host)
+        return until is not None and until > time.monotonic()
+
     def report(self, peer_id: str, fault: str, severity: int = 10) -> None:
         """The node found invalid data from `peer_id`; enough accumulated severity disconnects and bans it."""
         self._penalize(peer_id, fault, severity)
@@ -178,17 +196,40 @@ class Switch:
 
     def _on_accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # A plain function on purpose: asyncio would run a coroutine callback as a task nobody owns.
-        if self._tg is None or self._pending_inbound >= self._cfg.max_pending_inbound:
+        peername = writer.get_extra_info("peername")
+        host = peername[0] if isinstance(peername, tuple) else str(peername)
+        if self._tg is None or self.is_address_banned(host):
             writer.transport.abort()
             return
-        self._pending_inbound += 1
-        self._tg.create_task(self._serve_inbound(reader, writer))
+        self._make_pending_room(host)
+        self._accepted += 1
+        key = self._accepted
+        self._pending[key] = _Pending(host, time.monotonic(), writer)
+        self._tg.create_task(self._serve_inbound(key, reader, writer))
 
-    async def _serve_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _make_pending_room(self, host: str) -> None:
+        """Abort the oldest handshake in the way of a new one from `host`: its address's own when
+        that address is at its bound, else (all slots taken) the address holding the most."""
+        by_host: dict[str, list[int]] = {}
+        for key, pending in self._pending.items():  # in accept order: oldest first
+            by_host.setdefault(pending.host, []).append(key)
+        victim: int | None = None
+        if len(by_host.get(host, ())) >= self._cfg.max_pending_per_address:
+            victim = by_host[host][0]
+        elif len(self._pending) >= self._cfg.max_pending_inbound:
+            victim = max(by_host.values(), key=len)[0]
+        if victim is not None:
+            pending = self._pending.pop(victim)
+            self.evicted_pending += 1
+            log.debug("aborting the pending handshake from %s (%.1fs old) to make room", pending.host,
+                      time.monotonic() - pending.since)
+            pending.writer.transport.abort()
+
+    async def _serve_inbound(self, key: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             session = await self._handshake(reader, writer, None)
         finally:
-            self._pending_inbound -= 1
+            self._pending.pop(key, None)  # already gone if it was evicted
         if session is None:
             return
         peer = self._admit(session, reader, writer, outbound=False)
@@ -219,8 +260,10 @@ class Switch:
         self, session: SecureSession, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, outbound: bool
     ) -> Peer | None:
         peer_id = session.peer_info.node_id
+        peername = writer.get_extra_info("peername")
+        host = peername[0] if isinstance(peername, tuple) else str(peername)
         try:
-            self._check_admission(peer_id, outbound)
+            self._check_admission(peer_id, outbound, host)
         except HandshakeError as exc:
             log.info("rejecting %s: %s", peer_id[:8], exc)
             writer.transport.abort()
@@ -246,9 +289,11 @@ class Switch:
             self._ask_pex(peer)
         return peer
 
-    def _check_admission(self, peer_id: str, outbound: bool) -> None:
+    def _check_admission(self, peer_id: str, outbound: bool, host: str) -> None:
         if self.is_banned(peer_id):
             raise PeerRejected("banned")
+        if peer_id not in self._persistent and self.is_address_banned(host):
+            raise PeerRejected(f"address {host} banned")
         existing = self._peers.get(peer_id)
         if existing is not None:
             # Both sides may dial each other at once: both keep the connection dialed by the lower node id.
@@ -479,11 +524,19 @@ class Switch:
         log.warning("banning peer %s for %gs: %s", peer_id[:8], self._cfg.ban_seconds, fault)
         peer = self._peers.get(peer_id)
         if peer is not None:
+            host = peer.address.rpartition(":")[0].strip("[]")
+            if self._cfg.ban_addresses and not peer.persistent and host not in self._unbannable_hosts:
+                # A fresh key from the same address must not walk straight back in.
+                self._addr_bans[host] = now + self._cfg.ban_seconds
+                log.warning("banning address %s for %gs along with peer %s", host, self._cfg.ban_seconds,
+                            peer_id[:8])
             peer.close(f"banned: {fault}")
         # A banned persistent peer is retried only once the ban is over.
         self._backoff[peer_id] = _Backoff(attempts=0, next_at=now + self._cfg.ban_seconds)
         if len(self._bans) > 10 * self._cfg.addrbook_max:  # bounded: forget expired bans
             self._bans = {k: v for k, v in self._bans.items() if v > now}
+        if len(self._addr_bans) > 10 * self._cfg.addrbook_max:
+            self._addr_bans = {k: v for k, v in self._addr_bans.items() if v > now}
 
     # ------------------------------------------------------------------------------------------ helpers
 

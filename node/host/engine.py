@@ -30,6 +30,8 @@ from consensus.driver import (
     Event,
     Fault,
     Params,
+    PeerProposal,
+    PeerVote,
     ProposalSigned,
     ReportPeer,
     SignProposal,
@@ -71,6 +73,12 @@ class EngineConfig:
     create_empty_blocks: bool = True
     empty_block_interval_s: float = 30.0  # with create_empty_blocks off: still one block this often
     max_block_txs: int = 20_000
+    # The input queue: what peers sent, waiting for the engine. Each peer may hold a share of
+    # it and all peers together the total; a peer message beyond either is dropped (the caller
+    # charges the peer). Our own events (timeouts, the next height, our transactions) are never
+    # dropped: they are few and losing one would stall a height.
+    max_queue_per_peer: int = 2_000
+    max_queue_total: int = 10_000
 
 
 class TimerHandle(Protocol):
@@ -136,6 +144,9 @@ class _StartNext:
 
 
 EngineEvent = Event | SyncedBlock | PeerEvidence | TxsAvailable | _StartNext
+# Events that carry what a peer sent: a peer can multiply these, so only these are bounded. A
+# synced block is not: block sync feeds one at a time and waits for its answer.
+PeerEvent = PeerVote | PeerProposal | PeerEvidence
 Outgoing = BroadcastVoteEffect | BroadcastProposalEffect | EvidenceOut
 
 
@@ -232,7 +243,11 @@ class Engine:
         self._config = config
         self._outbox = outbox
         self._clock = clock or LoopClock()
-        self._queue: asyncio.Queue[EngineEvent] = asyncio.Queue()
+        self._queue: deque[EngineEvent] = deque()
+        self._queued_by_peer: dict[str, int] = {}  # peer -> its events in _queue
+        self._queued_from_peers = 0
+        self._ready = asyncio.Event()
+        self.dropped = 0  # peer events refused because the queue was full (for status and tests)
         self._driver = Driver(driver_params(chain, signer.address if signer else None))
         self._executed: dict[bytes, ExecutedBlock] = {}  # by real block hash, this height only
         self._invalid: set[bytes] = set()  # real block hashes found invalid at this height
@@ -243,8 +258,45 @@ class Engine:
 
     # -- the interface ----------------------------------------------------------------
 
-    def submit(self, event: EngineEvent) -> None:
-        self._queue.put_nowait(event)
+    def submit(self, event: EngineEvent) -> bool:
+        """Queue an event; False (nothing queued) when it is a peer's and that peer's share or
+        the total for peers is used up. Our own events are always queued."""
+        if isinstance(event, PeerEvent):
+            peer = event.peer
+            held = self._queued_by_peer.get(peer, 0)
+            if held >= self._config.max_queue_per_peer or self._queued_from_peers >= self._config.max_queue_total:
+                self.dropped += 1
+                return False
+            self._queued_by_peer[peer] = held + 1
+            self._queued_from_peers += 1
+        self._queue.append(event)
+        self._ready.set()
+        return True
+
+    def is_member(self, address: bytes) -> bool | None:
+        """Is `address` a validator of the current height (None before the first height starts)?
+        Members are the same at every height (only proposer priorities move), so the network
+        drops a non-member's message before it costs a queue slot or a signature check."""
+        core = self._driver.core
+        return None if core is None else core.votes.powers.get(address, 0) > 0
+
+    def queued(self, peer: str | None = None) -> int:
+        """Events waiting: all of them, or those of one peer."""
+        return len(self._queue) if peer is None else self._queued_by_peer.get(peer, 0)
+
+    async def _next(self) -> EngineEvent:
+        while not self._queue:
+            self._ready.clear()
+            await self._ready.wait()
+        event = self._queue.popleft()
+        if isinstance(event, PeerEvent):
+            left = self._queued_by_peer[event.peer] - 1
+            if left:
+                self._queued_by_peer[event.peer] = left
+            else:
+                del self._queued_by_peer[event.peer]  # bounded: only peers with events waiting
+            self._queued_from_peers -= 1
+        return event
 
     def snapshot(self) -> EngineSnapshot:
         return EngineSnapshot(self._driver, self._height_started_at, tuple(self._evidence.take()),
@@ -254,7 +306,7 @@ class Engine:
         try:
             self._start(self._chain.height + 1, replay=True)
             while True:
-                self._process(await self._queue.get())
+                self._process(await self._next())
         finally:
             for t in self._timers:
                 t.cancel()

@@ -3,6 +3,11 @@
 The mempool admits transactions through it and the chain decodes the transactions of every
 block through it, so a transaction seen in the mempool, or in an earlier proposal of the
 same block, costs no second recovery (about a quarter of a transfer's cost per node).
+
+The cache of recent transactions is bounded by count and by bytes (a 128 KiB transaction
+weighs as much as a thousand transfers), and the mempool drops a transaction from it as soon
+as it refuses it: refused transactions are what a flood is made of, and keeping them would
+let anyone fill our memory for free (2,000 refused 128 KiB transactions kept 502 MB).
 """
 
 from __future__ import annotations
@@ -25,10 +30,41 @@ class LRU(OrderedDict[bytes, object]):
             self.popitem(last=False)
 
 
+class _RecentTxs(OrderedDict[bytes, SignedTx]):
+    """Least recently used first, bounded by entries and by the bytes of their raw transactions."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        super().__init__()
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
+
+    def remember(self, raw: bytes, tx: SignedTx) -> None:
+        if raw in self:
+            self.move_to_end(raw)
+            return
+        if len(raw) > self.max_bytes:
+            return
+        self[raw] = tx
+        self.bytes += len(raw)
+        while len(self) > self.max_entries or self.bytes > self.max_bytes:
+            old, _ = self.popitem(last=False)
+            self.bytes -= len(old)
+
+    def forget(self, raw: bytes) -> None:
+        if self.pop(raw, None) is not None:
+            self.bytes -= len(raw)
+
+
+DEFAULT_CACHE_ENTRIES = 200_000
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+
+
 class TxVerifier:
-    def __init__(self, max_tx_bytes: int, cache_size: int = 200_000) -> None:
+    def __init__(self, max_tx_bytes: int, cache_size: int = DEFAULT_CACHE_ENTRIES,
+                 cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.max_tx_bytes = max_tx_bytes
-        self._recent = LRU(cache_size)  # raw bytes -> SignedTx
+        self._recent = _RecentTxs(cache_size, cache_bytes)  # raw bytes -> SignedTx
         self._held: dict[bytes, SignedTx] = {}  # tx id -> the transactions the mempool holds, never evicted
 
     def decode(self, raw: bytes) -> SignedTx:
@@ -37,11 +73,22 @@ class TxVerifier:
         if held is not None and held.raw == raw:
             return held
         cached = self._recent.get(raw)
-        if isinstance(cached, SignedTx):
+        if cached is not None:
             return cached
         tx = decode_tx(raw, self.max_tx_bytes)
         self._recent.remember(raw, tx)
         return tx
+
+    def forget(self, raw: bytes) -> None:
+        """The mempool refused `raw`: do not keep it (a block that carries it is checked again)."""
+        self._recent.forget(raw)
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._recent.bytes
+
+    def cached(self) -> int:
+        return len(self._recent)
 
     def hold(self, tx: SignedTx) -> None:
         self._held[tx.hash] = tx

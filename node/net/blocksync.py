@@ -18,6 +18,7 @@ from node.types.block import Commit
 from node.types.codec import DecodeError, decode
 from node.types.faults import FaultKind, PeerFault
 from p2p.messages import BlockRequest, BlockResponse, Message, NoBlockResponse, StatusRequest, StatusResponse
+from p2p.peer import TokenBucket
 from p2p.switch import Switch
 
 log = logging.getLogger("finchain.blocksync")
@@ -26,6 +27,12 @@ WINDOW = 64
 REQUEST_TIMEOUT_S = 5.0
 STATUS_INTERVAL_S = 1.0
 PER_PEER_IN_FLIGHT = 16
+# Status requests: an honest peer asks about once a second (and once when it connects).
+STATUS_REQUESTS_PER_S = 2.0
+STATUS_REQUESTS_BURST = 5.0
+# Requests we gave up on (timed out, or consensus committed the height first): their answers
+# may still come and are not the peer's fault. Bounded; the oldest are forgotten first.
+LATE_ANSWERS_KEPT = 4 * WINDOW
 
 
 class BlockSync:
@@ -40,6 +47,8 @@ class BlockSync:
         self._last_status = 0.0
         self._rate_mark = (time.monotonic(), chain.height)
         self.blocks_per_s = 0.0
+        self._late: dict[tuple[int, str], None] = {}  # (height, peer) of requests we gave up on, oldest first
+        self._status_buckets: dict[str, TokenBucket] = {}
 
     @property
     def best_peer_height(self) -> int:
@@ -54,6 +63,7 @@ class BlockSync:
 
     def on_peer_down(self, peer: str) -> None:
         self.peer_heights.pop(peer, None)
+        self._status_buckets.pop(peer, None)
         for h, (p, _) in list(self.pending.items()):
             if p == peer:
                 del self.pending[h]
@@ -66,6 +76,14 @@ class BlockSync:
         switch = self.switch
         match msg:
             case StatusRequest():
+                bucket = self._status_buckets.get(peer)
+                now = time.monotonic()
+                if bucket is None:
+                    bucket = self._status_buckets[peer] = TokenBucket(STATUS_REQUESTS_PER_S, STATUS_REQUESTS_BURST,
+                                                                      now)
+                if bucket.take(1, now) > 0:
+                    self._report(peer, PeerFault(FaultKind.TOO_FREQUENT, "status requests"))
+                    return
                 switch.send(peer, StatusResponse(1 if self.chain.height else 0, self.chain.height))
             case StatusResponse(height=h):
                 self.on_peer_height(peer, h)
@@ -73,22 +91,40 @@ class BlockSync:
                 self._serve(switch, peer, h)
             case BlockResponse(height=h, block=raw, commit=commit_raw):
                 if self.pending.get(h, ("", 0))[0] != peer:
-                    return  # unasked for, or already answered by another peer
+                    self._unasked(peer, h, "block response")
+                    return
                 del self.pending[h]
                 try:
                     commit = Commit.from_list(decode(commit_raw))
                 except DecodeError as exc:
-                    fault = PeerFault(FaultKind.INVALID_SYNCED_BLOCK, f"undecodable commit: {exc}")
-                    switch.report(peer, str(fault), fault.severity)
+                    self._report(peer, PeerFault(FaultKind.INVALID_SYNCED_BLOCK, f"undecodable commit: {exc}"))
                     return
                 if h > self.chain.height:
                     self.received[h] = (raw, commit, peer)
                 self._feed_next()
             case NoBlockResponse(height=h):
-                if self.pending.get(h, ("", 0))[0] == peer:
-                    del self.pending[h]
-                    if self.peer_heights.get(peer, 0) >= h:
-                        self.peer_heights[peer] = h - 1
+                if self.pending.get(h, ("", 0))[0] != peer:
+                    self._unasked(peer, h, "no-block response")
+                    return
+                del self.pending[h]
+                if self.peer_heights.get(peer, 0) >= h:
+                    self.peer_heights[peer] = h - 1
+
+    def _report(self, peer: str, fault: PeerFault) -> None:
+        log.info("peer %s: %s", peer[:12], fault)
+        self.switch.report(peer, str(fault), fault.severity)
+
+    def _unasked(self, peer: str, height: int, what: str) -> None:
+        """An answer we are not waiting for: free if we asked this peer and gave up, else a fault."""
+        if (height, peer) in self._late:
+            del self._late[(height, peer)]
+            return
+        self._report(peer, PeerFault(FaultKind.UNSOLICITED, f"{what} for height {height}"))
+
+    def _gave_up(self, height: int, peer: str) -> None:
+        self._late[(height, peer)] = None
+        while len(self._late) > LATE_ANSWERS_KEPT:
+            del self._late[next(iter(self._late))]
 
     def _serve(self, switch: Switch, peer: str, height: int) -> None:
         chain = self.chain
@@ -136,9 +172,10 @@ class BlockSync:
                          self.blocks_per_s)
         if self._fed <= self.chain.height:
             self._fed = 0
-        for h, (_peer, sent) in list(self.pending.items()):
+        for h, (asked, sent) in list(self.pending.items()):
             if h <= self.chain.height or now - sent > REQUEST_TIMEOUT_S:
                 del self.pending[h]
+                self._gave_up(h, asked)
         target = self.best_peer_height
         height = self.chain.height
         # Fetch whatever a peer has committed beyond us; consensus may commit it first, which is fine.

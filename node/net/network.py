@@ -49,6 +49,15 @@ STALE_PEER_S = 2.0
 ANNOUNCE_S = 1.0  # our height/round/step is sent again this often even when unchanged
 TX_BATCH_MAX = 500
 VOTES_PER_TICK = 400
+# What a peer says it has is kept only up to these sizes: past them we may resend something it
+# had (harmless), but its claims cannot grow our memory. An honest view holds at most
+# validators x 2 vote types x the rounds of a height.
+MAX_KNOWN_VOTES = 20_000
+MAX_KNOWN_PROPOSALS = 64
+# Transactions admitted but not yet flooded (flushed every gossip tick); past either bound the
+# newest are not relayed (they stay in the mempool and are still proposed).
+TX_OUT_MAX = 20_000
+TX_OUT_MAX_BYTES = 64 * 1024 * 1024
 # Transactions no honest node would relay (others may just be stale here: a nonce used meanwhile).
 PEER_FAULT_TXS = (MalformedTransaction, BadSignature, TooLarge)
 
@@ -102,6 +111,7 @@ class Network:
         self.blocksync = BlockSync(chain.reader, engine.submit, self.switch)
         self.views: dict[str, PeerView] = {}
         self._tx_out: list[tuple[bytes, str | None]] = []
+        self._tx_out_bytes = 0
         self._last_step: tuple[int, int, int] | None = None
         self._announced_at = 0.0
 
@@ -140,9 +150,13 @@ class Network:
                 except (InvalidMessage, ValueError) as exc:
                     self.report(peer, PeerFault(FaultKind.BAD_MESSAGE, f"vote: {exc}"))
                     return
-                if msg.height == view.height:
+                if self.engine.is_member(msg.validator) is False:
+                    # Before a queue slot or a signature check: an honest node relays members' votes only.
+                    self.report(peer, PeerFault(FaultKind.NOT_A_VALIDATOR, f"vote from {msg.validator.hex()}"))
+                    return
+                if msg.height == view.height and len(view.known_votes) < MAX_KNOWN_VOTES:
                     view.known_votes.add((msg.round, msg.vote_type, msg.validator))
-                self.engine.submit(PeerVote(vote, peer))
+                self._submit(peer, PeerVote(vote, peer))
             case ProposalMsg():
                 try:
                     proposal = Proposal(msg.height, msg.round, msg.block_hash, msg.valid_round, msg.proposer,
@@ -150,9 +164,12 @@ class Network:
                 except InvalidMessage as exc:
                     self.report(peer, PeerFault(FaultKind.BAD_MESSAGE, f"proposal: {exc}"))
                     return
-                if msg.height == view.height:
+                if self.engine.is_member(msg.proposer) is False:
+                    self.report(peer, PeerFault(FaultKind.NOT_A_VALIDATOR, f"proposal from {msg.proposer.hex()}"))
+                    return
+                if msg.height == view.height and len(view.has_proposal) < MAX_KNOWN_PROPOSALS:
                     view.has_proposal.add(msg.round)
-                self.engine.submit(PeerProposal(proposal, msg.block, peer))
+                self._submit(peer, PeerProposal(proposal, msg.block, peer))
             case NewRoundStepMsg():
                 if msg.height != view.height:
                     view.known_votes.clear()
@@ -162,16 +179,24 @@ class Network:
                 view.height, view.round, view.step = msg.height, msg.round, msg.step
                 self.blocksync.on_peer_height(peer, msg.height - 1)
             case HasVoteMsg():
-                if msg.height == view.height:
+                if (msg.height == view.height and len(view.known_votes) < MAX_KNOWN_VOTES
+                        and self.engine.is_member(msg.validator)):
                     view.known_votes.add((msg.round, msg.vote_type, msg.validator))
             case TxsMsg():
                 self._on_txs(peer, msg.txs)
             case StatusRequest() | StatusResponse() | BlockRequest() | BlockResponse() | NoBlockResponse():
                 self.blocksync.on_message(peer, msg)
             case EvidenceMsg(evidence=raw):
-                self.engine.submit(PeerEvidence(raw, peer))
+                self._submit(peer, PeerEvidence(raw, peer))
             case _:
-                pass  # messages of channels this node does not serve
+                # PEX is the switch's; anything else reaching here is a channel we do not serve.
+                self.report(peer, PeerFault(FaultKind.UNSERVED_CHANNEL, type(msg).__name__))
+
+    def _submit(self, peer: str, event: PeerVote | PeerProposal | PeerEvidence) -> None:
+        if not self.engine.submit(event):
+            # The peer's share of the engine's queue is full (or all peers' is): it sends faster
+            # than consensus can check, which no honest peer does for long.
+            self.report(peer, PeerFault(FaultKind.QUEUE_FULL, f"{type(event).__name__} dropped"))
 
     def report(self, peer: str, fault: PeerFault) -> None:
         """Penalise a peer for what it sent; a block sync answer that fails also moves sync to another peer."""
@@ -189,7 +214,7 @@ class Network:
                 if isinstance(exc, PEER_FAULT_TXS):
                     bad += 1
                 continue
-            self._tx_out.append((raw, peer))
+            self._queue_tx(raw, peer)
         if txs:
             self.engine.submit(TxsAvailable())
         if bad:
@@ -199,7 +224,13 @@ class Network:
 
     def tx_admitted(self, raw: bytes) -> None:
         """A transaction entered the mempool through RPC: flood it."""
-        self._tx_out.append((raw, None))
+        self._queue_tx(raw, None)
+
+    def _queue_tx(self, raw: bytes, origin: str | None) -> None:
+        if len(self._tx_out) >= TX_OUT_MAX or self._tx_out_bytes + len(raw) > TX_OUT_MAX_BYTES:
+            return  # not relayed this tick; it is in our mempool and will be proposed
+        self._tx_out.append((raw, origin))
+        self._tx_out_bytes += len(raw)
 
     def broadcast(self, item: Outgoing) -> None:
         """The engine speaks: our own signed proposal or vote goes to every peer at once."""
@@ -278,6 +309,7 @@ class Network:
         if not self._tx_out:
             return
         out, self._tx_out = self._tx_out, []
+        self._tx_out_bytes = 0
         by_origin: dict[str | None, list[bytes]] = {}
         for raw, origin in out:
             by_origin.setdefault(origin, []).append(raw)

@@ -20,6 +20,11 @@ class FaultKind(Enum):
     INVALID_SYNCED_BLOCK = (50, "a block sync answer that does not verify")
     INVALID_EVIDENCE = (20, "evidence that does not check out")
     INVALID_TRANSACTIONS = (5, "transactions that no node could admit")
+    # Useless or unasked-for traffic: each costs little, a stream of them gets the peer banned.
+    QUEUE_FULL = (5, "a message beyond the peer's share of the consensus input queue")
+    UNSOLICITED = (5, "an answer to a request we never made (or already had answered)")
+    UNSERVED_CHANNEL = (10, "a message of a channel this node does not serve")
+    TOO_FREQUENT = (2, "requests faster than the allowed rate")
 
     @property
     def severity(self) -> int:

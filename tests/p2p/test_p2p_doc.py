@@ -216,7 +216,7 @@ def test_numbers_quoted_on_the_page():
     assert [int(c) for c in Channel] == [0, 1, 2, 3, 4]
     assert CHANNEL_PRIORITY == (Channel.CONTROL, Channel.CONSENSUS, Channel.BLOCKSYNC, Channel.MEMPOOL, Channel.PEX)
     assert (cfg.handshake_timeout, cfg.dial_timeout, cfg.ping_interval, cfg.ping_timeout, cfg.write_timeout) == (
-        5.0, 5.0, 10.0, 20.0, 30.0)
+        3.0, 5.0, 10.0, 20.0, 30.0)
     assert (cfg.send_queue_msgs, cfg.send_queue_bytes, cfg.write_batch_bytes, cfg.read_chunk) == (
         4096, 16 << 20, 256 * 1024, 256 * 1024)
     assert (cfg.recv_rate_bytes, cfg.recv_burst_bytes, cfg.recv_rate_msgs, cfg.recv_burst_msgs) == (
