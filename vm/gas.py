@@ -36,3 +36,12 @@ MODULE_BUDGET = 100_000  # what top-level constants may cost; charged again on e
 MAX_CALL_DEPTH = 64  # contract calls and function calls together
 MAX_BYTES = 1 << 20  # the largest str or bytes a contract can build
 MAX_LIST = 100_000  # the longest list or dict a contract can build at once
+
+# What a receipt may hold, so that every committed receipt decodes within the node's 4 MiB
+# record limit (node/types/codec.py DEFAULT_MAX_BYTES) with room to spare: events at most
+# 1 MiB, the output at most 1 MiB, the error at most MAX_ERROR_CHARS characters.
+MAX_EVENT_BYTES = 128 << 10  # one event's data, encoded
+MAX_TX_EVENT_BYTES = 1 << 20  # a transaction's events: data, name and EVENT_OVERHEAD each
+EVENT_OVERHEAD = 64  # what one event adds to a receipt besides its data and name (address, framing)
+MAX_OUTPUT_BYTES = 1 << 20  # a call's result, encoded
+MAX_ERROR_CHARS = 1024  # a failure's reason (revert reasons stop at 256)

@@ -105,7 +105,7 @@ class _Frame:
 
 
 class _Tx:
-    __slots__ = ("balances", "code", "events", "locks", "modules", "origin", "storage")
+    __slots__ = ("balances", "code", "event_bytes", "events", "locks", "modules", "origin", "storage")
 
     def __init__(self, origin: Address) -> None:
         self.origin = origin
@@ -113,6 +113,7 @@ class _Tx:
         self.code: dict[bytes, bytes] = {}
         self.balances: dict[bytes, int] = {}
         self.events: list[Event] = []
+        self.event_bytes = 0  # what the events add to the receipt (gas.MAX_TX_EVENT_BYTES)
         self.locks: set[tuple[bytes, str]] = set()
         # Every contract this transaction has used (and paid to load), held until it ends.
         self.modules: dict[bytes, _Module] = {}
@@ -300,12 +301,16 @@ class VM:
         except VMError as exc:
             reason = f"the result cannot be encoded: {describe(exc, exc.__traceback__)}"
             return self._failed(Failure(Outcome.FAULT, reason), address)
+        if len(raw) > gas.MAX_OUTPUT_BYTES:
+            # The receipt stores it: a result it could not be read back with must not commit.
+            reason = f"the result is over {gas.MAX_OUTPUT_BYTES} bytes encoded"
+            return self._failed(Failure(Outcome.FAULT, reason), address)
         return CallResult(Outcome.OK, meter.used, output, tuple(tx.events), "", address,
                           Writes(tx.storage, tx.code, tx.balances), raw)
 
     def _failed(self, failure: Failure, address: Address | None) -> CallResult:
         # A receipt's error is UTF-8 text whatever a contract put in it.
-        reason = failure.reason.encode("utf-8", "replace").decode()
+        reason = failure.reason.encode("utf-8", "replace").decode()[:gas.MAX_ERROR_CHARS]
         return CallResult(failure.outcome, self.meter.used, None, (), reason, address)
 
     def _code(self, address: Address) -> bytes | None:
@@ -473,8 +478,15 @@ class VM:
         # Charged before encoding for what encoding will write, then for what it wrote.
         self.meter.charge(gas.EMIT + cost)
         raw = pack_measured(data)
+        # Bounded here, before the event is kept: receipts must decode within the node's limits.
+        if len(raw) > gas.MAX_EVENT_BYTES:
+            raise Fault(f"event data over {gas.MAX_EVENT_BYTES} bytes encoded")
+        tx = self._tx
+        tx.event_bytes += len(raw) + len(name.encode()) + gas.EVENT_OVERHEAD
+        if tx.event_bytes > gas.MAX_TX_EVENT_BYTES:
+            raise Fault(f"events of a transaction over {gas.MAX_TX_EVENT_BYTES} bytes")
         self.meter.charge(gas.EMIT_BYTE * len(raw))
-        self._tx.events.append(Event(frame.contract, name, data, raw))
+        tx.events.append(Event(frame.contract, name, data, raw))
 
     def _call(self, contract: Any, method: Any, args: Any = None, value: Any = 0, gas_limit: Any = None,
               **kwargs: Any) -> Any:
