@@ -7,7 +7,13 @@ the byte, so that a gas limit bounds both how long a call runs and how much it h
 STEP = 4  # each syntax node evaluated (charged per straight-line block, before it runs)
 CALL = 40  # entering a function of the contract
 BYTE = 1  # each byte of a str or bytes built (concatenation, repetition, slicing, join, str())
-ITEM = 16  # each list or dict item built or copied
+ITEM = 16  # each list or dict item built, copied or walked: the work
+# Memory, at about 1 gas per byte a value holds (CPython 3.11 sizes, measured): what an
+# allocation adds is charged where it is made, so the gas of a call bounds what it can hold.
+SLOT = 56  # each list item built or copied: its 8-byte slot and a small object it may hold (a 256-bit int: 60 bytes)
+ENTRY = 112  # each dict key added: its entry, its share of the table, and a small key and value
+CONTAINER = 96  # each list or dict made (a display, a comprehension, a copy): the object itself
+WIDE = 4  # bytes per character charged for a str that is not all ASCII (CPython keeps up to 4)
 KEY_COPY = 4  # each key of a dict a for loop walks (a copy of its keys, 8 bytes each, can be held)
 DICT_DELETE = 16  # a dict delete, and its share of rebuilding a dict that deletes left sparse
 INT_WORD = 2  # each 64-bit word of a ** result (256-bit * and << are cheap enough for the step price)
@@ -26,7 +32,8 @@ MAX_CONTRACTS_PER_TX = 64  # distinct contracts one transaction may use: what it
 NATIVE_TRANSFER = 2_300
 HASH = 60
 HASH_BYTE = 1
-CODE_BYTE = 200  # per byte of source stored at deploy
+CODE_BYTE = 200  # per byte of source stored at deploy (and its parse)
+COMPILE_NODE = 2_000  # per syntax node of a deployed source: checking, rewriting and compiling it (20-35 us a node)
 DEPLOY = 32_000
 CHECKSUM = 1_000  # an address's EIP-55 text (a Keccak hash and a loop over 40 characters)
 SCAN = 10  # each item a builtin walks in Python (min, max, sum, all, any, sorted)
