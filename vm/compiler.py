@@ -63,7 +63,19 @@ def _own_cost(node: ast.AST) -> int:
         return gas.STEP + gas.CONTAINER + gas.ENTRY * len(node.keys)
     if isinstance(node, ast.ListComp | ast.DictComp):
         return gas.STEP + gas.CONTAINER
+    if _is_helper(node):
+        return gas.STEP + gas.HELPER
     return gas.STEP
+
+
+def _is_helper(node: ast.AST) -> bool:
+    """Whether the node runs as a call of a Python function (a metered helper, a method, a builtin):
+    several times the interpreter's work of a plain node."""
+    if isinstance(node, ast.BinOp | ast.AugAssign):
+        return type(node.op) in _BINOPS
+    if isinstance(node, ast.UnaryOp):
+        return isinstance(node.op, ast.Invert)
+    return isinstance(node, ast.Compare | ast.Subscript | ast.Call | ast.Delete)
 
 
 class _Costs:
@@ -116,7 +128,7 @@ class _Rewriter(ast.NodeTransformer):
 
     def body(self, stmts: list[ast.stmt], extra: int = 0) -> list[ast.stmt]:
         """A statement list that first charges its straight-line cost (plus `extra`)."""
-        return [_gas_stmt(sum(self._cost(s) for s in stmts) + extra), *self.statements(stmts)]
+        return [_gas_stmt(sum(self._cost(s) for s in stmts) + extra + gas.BLOCK), *self.statements(stmts)]
 
     def statements(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
         out: list[ast.stmt] = []
@@ -133,7 +145,7 @@ class _Rewriter(ast.NodeTransformer):
             a.annotation = None
         fn.args.defaults = [self.visit(d) for d in fn.args.defaults]
         # Entering charges the call and the first block, and counts the depth.
-        first = sum(self._cost(s) for s in fn.body) + gas.CALL
+        first = sum(self._cost(s) for s in fn.body) + gas.CALL + gas.BLOCK
         enter: list[ast.stmt] = [ast.Expr(_call("_enter", ast.Constant(first)))]
         leave: list[ast.stmt] = [ast.Expr(_call("_leave"))]
         if guarded:

@@ -5,6 +5,8 @@ the byte, so that a gas limit bounds both how long a call runs and how much it h
 """
 
 STEP = 4  # each syntax node evaluated (charged per straight-line block, before it runs)
+HELPER = 16  # more for a node that runs as a Python call: an operator, comparison, subscript, call or del
+BLOCK = 12  # each straight-line block run: the charge itself is a call
 CALL = 40  # entering a function of the contract
 BYTE = 1  # each byte of a str or bytes built (concatenation, repetition, slicing, join, str())
 ITEM = 16  # each list or dict item built, copied or walked: the work
