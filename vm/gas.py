@@ -18,6 +18,7 @@ CONTAINER = 96  # each list or dict made (a display, a comprehension, a copy): t
 WIDE = 4  # bytes per character charged for a str that is not all ASCII (CPython keeps up to 4)
 KEY_COPY = 4  # each key of a dict a for loop walks (a copy of its keys, 8 bytes each, can be held)
 DICT_DELETE = 16  # a dict delete, and its share of rebuilding a dict that deletes left sparse
+POW = 200  # each **: its range checks cost about 1 us whatever the operands
 INT_WORD = 2  # each 64-bit word of a ** result (256-bit * and << are cheap enough for the step price)
 
 STORAGE_READ = 200

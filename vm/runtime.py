@@ -97,7 +97,7 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
             raise Fault("** works on integers only")
         if b < 0:
             raise Fault("negative exponent")
-        charge(b.bit_length())  # squarings, even when the result stays small
+        charge(gas.POW + b.bit_length())  # its checks (about 1 us), and the squarings even when the result stays small
         if a in (0, 1, -1):
             return a**b
         if (abs(a).bit_length() - 1) * b > 256:
