@@ -139,7 +139,8 @@ def make_builtins(charge: Callable[[int], None], sized: Callable[[type, int], No
         for i in items:
             scalar(i)
         rounds = max(len(items).bit_length(), 1)
-        sized(list, len(items) * rounds)
+        sized(list, len(items))  # what the result holds, and one round of the work
+        charge(len(items) * (rounds - 1) * gas.ITEM)
         charge(text_bytes(items) * rounds // gas.LONG_KEY)
         try:
             return sorted(items, reverse=bool(reverse))

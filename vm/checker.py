@@ -145,6 +145,11 @@ def check_limits(source: str) -> None:
 
 
 def parse(source: str) -> ast.Module:
+    return parse_counted(source)[0]
+
+
+def parse_counted(source: str) -> tuple[ast.Module, int]:
+    """The syntax tree within the limits, and how many nodes it has (what compiling it costs)."""
     check_limits(source)
     try:
         tree = ast.parse(source, "<contract>")
@@ -162,12 +167,17 @@ def parse(source: str) -> ast.Module:
         if depth > MAX_AST_DEPTH or count > MAX_AST_NODES:
             raise CheckError("expression nested too deeply or source too large", getattr(node, "lineno", 0))
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
-    return tree
+    return tree, count
 
 
 def check(source: str) -> tuple[ast.Module, Interface]:
     tree = parse(source)
-    return tree, _Checker(tree).run()
+    return tree, check_tree(tree)
+
+
+def check_tree(tree: ast.Module) -> Interface:
+    """The whitelist walk of a tree `parse` returned: the contract's interface, or CheckError."""
+    return _Checker(tree).run()
 
 
 def _fail(node: ast.AST, reason: str) -> CheckError:

@@ -28,12 +28,13 @@ import marshal
 import sys
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from types import CodeType
 from typing import Protocol
 
 from vm import checker, gas
-from vm.checker import Interface, Method, check
+from vm.checker import Interface, Method, check_tree, parse_counted
 from vm.errors import CheckError
 
 _BINOPS = {ast.Add: "_add", ast.Sub: "_sub", ast.Mult: "_mul", ast.Mod: "_mod", ast.Pow: "_pow",
@@ -52,25 +53,75 @@ def _gas_stmt(cost: int) -> ast.Expr:
     return ast.Expr(_call("_g", ast.Constant(cost)))
 
 
-def _cost(node: ast.AST) -> int:
-    """Nodes evaluated by this statement itself, not by the bodies it holds."""
-    if isinstance(node, ast.If | ast.While):
-        roots: list[ast.AST] = [node.test]
-    elif isinstance(node, ast.For):
-        roots = [node.target, node.iter]
-    else:
-        roots = [node]
-    n = 1
-    for root in roots:
-        for sub in ast.walk(root):
-            if isinstance(sub, ast.expr | ast.stmt):
-                n += 1
-    return n * gas.STEP
+def _own_cost(node: ast.AST) -> int:
+    """Gas of one node evaluated once, apart from the nodes below it: a step, and for a list,
+    dict or comprehension the container it builds (a tuple becomes a list)."""
+    if not isinstance(node, ast.expr | ast.stmt):
+        return 0
+    if isinstance(node, ast.List | ast.Tuple) and isinstance(node.ctx, ast.Load):
+        return gas.STEP + gas.CONTAINER + gas.SLOT * len(node.elts)
+    if isinstance(node, ast.Dict):
+        return gas.STEP + gas.CONTAINER + gas.ENTRY * len(node.keys)
+    if isinstance(node, ast.ListComp | ast.DictComp):
+        return gas.STEP + gas.CONTAINER
+    if _is_helper(node):
+        return gas.STEP + gas.HELPER
+    return gas.STEP
+
+
+def _is_helper(node: ast.AST) -> bool:
+    """Whether the node runs as a call of a Python function (a metered helper, a method, a builtin):
+    several times the interpreter's work of a plain node."""
+    if isinstance(node, ast.BinOp | ast.AugAssign):
+        return type(node.op) in _BINOPS
+    if isinstance(node, ast.UnaryOp):
+        return isinstance(node.op, ast.Invert)
+    return isinstance(node, ast.Compare | ast.Subscript | ast.Call | ast.Delete)
+
+
+class _Costs:
+    """The gas of every subtree of the checked tree, summed in one pass.
+
+    Statements and comprehensions ask for the cost of the subtrees they hold, and those nest:
+    walking each one again made the rewrite quadratic in how deeply comprehensions nest. Each
+    entry keeps its node, so no id can be reused by a node made later.
+    """
+
+    def __init__(self, tree: ast.AST) -> None:
+        self._total: dict[int, tuple[ast.AST, int]] = {}
+        order: list[tuple[ast.AST, list[ast.AST]]] = []
+        stack = [tree]
+        while stack:
+            node = stack.pop()
+            children = list(ast.iter_child_nodes(node))
+            order.append((node, children))
+            stack.extend(children)
+        total = self._total
+        for node, children in reversed(order):  # children before their parents
+            below = sum(total[id(c)][1] for c in children)
+            total[id(node)] = (node, _own_cost(node) + below)
+
+    def total(self, node: ast.AST) -> int:
+        entry = self._total.get(id(node))
+        if entry is None or entry[0] is not node:
+            raise CheckError("the compiler asked the cost of a node it made", getattr(node, "lineno", 0))
+        return entry[1]
+
+    def cost(self, node: ast.AST) -> int:
+        """What this statement evaluates itself, not the bodies it holds."""
+        if isinstance(node, ast.If | ast.While):
+            roots: list[ast.AST] = [node.test]
+        elif isinstance(node, ast.For):
+            roots = [node.target, node.iter]
+        else:
+            roots = [node]
+        return gas.STEP + sum(self.total(r) for r in roots)
 
 
 class _Rewriter(ast.NodeTransformer):
-    def __init__(self) -> None:
+    def __init__(self, costs: _Costs) -> None:
         self.temp = 0
+        self._cost = costs.cost
 
     def _tmp(self) -> str:
         self.temp += 1
@@ -78,7 +129,7 @@ class _Rewriter(ast.NodeTransformer):
 
     def body(self, stmts: list[ast.stmt], extra: int = 0) -> list[ast.stmt]:
         """A statement list that first charges its straight-line cost (plus `extra`)."""
-        return [_gas_stmt(sum(_cost(s) for s in stmts) + extra), *self.statements(stmts)]
+        return [_gas_stmt(sum(self._cost(s) for s in stmts) + extra + gas.BLOCK), *self.statements(stmts)]
 
     def statements(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
         out: list[ast.stmt] = []
@@ -95,7 +146,8 @@ class _Rewriter(ast.NodeTransformer):
             a.annotation = None
         fn.args.defaults = [self.visit(d) for d in fn.args.defaults]
         # Entering charges the call and the first block, and counts the depth.
-        enter: list[ast.stmt] = [ast.Expr(_call("_enter", ast.Constant(sum(_cost(s) for s in fn.body) + gas.CALL)))]
+        first = sum(self._cost(s) for s in fn.body) + gas.CALL + gas.BLOCK
+        enter: list[ast.stmt] = [ast.Expr(_call("_enter", ast.Constant(first)))]
         leave: list[ast.stmt] = [ast.Expr(_call("_leave"))]
         if guarded:
             # The lock is the function's own, so a call from the contract's code holds it too.
@@ -119,7 +171,7 @@ class _Rewriter(ast.NodeTransformer):
         return s
 
     def visit_While(self, s: ast.While) -> ast.While:
-        test_cost = _cost(s.test)
+        test_cost = self._cost(s.test)
         s.test = self.visit(s.test)
         # The condition runs again before every pass: its gas goes with the body's.
         s.body = self.body(s.body, extra=test_cost)
@@ -236,24 +288,25 @@ class _Rewriter(ast.NodeTransformer):
     def _comprehension(self, e: ast.ListComp | ast.DictComp) -> None:
         for g in e.generators:
             # Every item of every `for` pays, even when no element is built from it.
-            g.iter = _call("_gi", ast.Constant(_cost(g.iter)), self.visit(g.iter))
+            g.iter = _call("_gi", ast.Constant(self._cost(g.iter)), self.visit(g.iter))
             g.target = self.visit(g.target)
-            g.ifs = [ast.copy_location(_call("_gv", ast.Constant(_cost(c)), self.visit(c)), c) for c in g.ifs]
+            g.ifs = [ast.copy_location(_call("_gv", ast.Constant(self._cost(c)), self.visit(c)), c) for c in g.ifs]
 
     def visit_ListComp(self, e: ast.ListComp) -> ast.expr:
         self._comprehension(e)
-        e.elt = _call("_gv", ast.Constant(_cost(e.elt) + gas.ITEM), self.visit(e.elt))
+        e.elt = _call("_gv", ast.Constant(self._cost(e.elt) + gas.ITEM + gas.SLOT), self.visit(e.elt))
         return e
 
     def visit_DictComp(self, e: ast.DictComp) -> ast.expr:
         self._comprehension(e)
-        e.key = _call("_key", _call("_gv", ast.Constant(_cost(e.key) + _cost(e.value) + gas.ITEM), self.visit(e.key)))
+        per_item = self._cost(e.key) + self._cost(e.value) + gas.ITEM + gas.ENTRY
+        e.key = _call("_key", _call("_gv", ast.Constant(per_item), self.visit(e.key)))
         e.value = self.visit(e.value)
         return e
 
 
 def rewrite(tree: ast.Module) -> ast.Module:
-    r = _Rewriter()
+    r = _Rewriter(_Costs(tree))
     body: list[ast.stmt] = []
     for stmt in tree.body:
         if isinstance(stmt, ast.FunctionDef):
@@ -265,12 +318,13 @@ def rewrite(tree: ast.Module) -> ast.Module:
 
 
 class Compiled:
-    __slots__ = ("code", "code_hash", "interface")
+    __slots__ = ("code", "code_hash", "interface", "nodes")
 
-    def __init__(self, code: CodeType, code_hash: bytes, interface: Interface) -> None:
+    def __init__(self, code: CodeType, code_hash: bytes, interface: Interface, nodes: int) -> None:
         self.code = code
         self.code_hash = code_hash
         self.interface = interface
+        self.nodes = nodes  # syntax nodes of the source: what compiling it costs (gas.COMPILE_NODE each)
 
 
 class CodeStore(Protocol):
@@ -300,23 +354,33 @@ _CACHE_LOCK = threading.Lock()
 def _freeze(c: Compiled) -> bytes:
     methods = [c.interface.constructor, *c.interface.methods.values()]
     return marshal.dumps((c.code, [None if m is None else tuple(getattr(m, f) for f in Method.__slots__)
-                                   for m in methods]))
+                                   for m in methods], c.nodes))
 
 
 def _thaw(raw: bytes, code_hash: bytes) -> Compiled:
-    code, methods = marshal.loads(raw)
+    code, methods, nodes = marshal.loads(raw)
+    if type(nodes) is not int:
+        raise TypeError("not a compiled contract of this build")
     ms = [None if t is None else Method(*t) for t in methods]
-    return Compiled(code, code_hash, Interface({m.name: m for m in ms[1:] if m is not None}, ms[0]))
+    return Compiled(code, code_hash, Interface({m.name: m for m in ms[1:] if m is not None}, ms[0]), nodes)
 
 
-def compile_contract(source: str, store: CodeStore | None = None) -> Compiled:
-    """Check and compile, or find it done: in memory, then in `store`. Pure data, cached by the source's hash."""
+def compile_contract(source: str, store: CodeStore | None = None,
+                     charge: Callable[[int], None] | None = None) -> Compiled:
+    """Check and compile, or find it done: in memory, then in `store`. Pure data, cached by the source's hash.
+
+    `charge` is given what compiling costs (gas.COMPILE_NODE per syntax node) before the work,
+    and the same when the work was done before: a cache must not make a deploy cheaper on one
+    node than on another. A source that does not parse costs nothing here (its bytes paid)."""
     code_hash = hashlib.sha256(source.encode("utf-8", "surrogatepass")).digest()
     with _CACHE_LOCK:
         hit = _CACHE.get(code_hash)
         if hit is not None:
             _CACHE.move_to_end(code_hash)
-            return hit
+    if hit is not None:
+        if charge is not None:
+            charge(hit.nodes * gas.COMPILE_NODE)
+        return hit
     key = _FINGERPRINT + code_hash
     raw = store.get(key) if store is not None else None
     out = None
@@ -325,13 +389,19 @@ def compile_contract(source: str, store: CodeStore | None = None) -> Compiled:
             out = _thaw(raw, code_hash)
         except (ValueError, TypeError, EOFError):
             out = None  # written by another build: compile again
-    if out is None:
-        tree, interface = check(source)
+    if out is not None:
+        if charge is not None:
+            charge(out.nodes * gas.COMPILE_NODE)
+    else:
+        tree, nodes = parse_counted(source)
+        if charge is not None:
+            charge(nodes * gas.COMPILE_NODE)  # before the walks, whether or not they accept it
+        interface = check_tree(tree)
         try:
             code = compile(rewrite(tree), f"{CONTRACT_FILE} {code_hash[:4].hex()}>", "exec", dont_inherit=True)
         except (SyntaxError, RecursionError, MemoryError, ValueError) as exc:
             raise CheckError(f"source cannot be compiled: {type(exc).__name__}") from None
-        out = Compiled(code, code_hash, interface)
+        out = Compiled(code, code_hash, interface, nodes)
         if store is not None:
             store.put(key, _freeze(out))
     with _CACHE_LOCK:

@@ -7,6 +7,7 @@ serves one block (its height and time); calls run one at a time.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import sys
 from collections import OrderedDict
@@ -105,7 +106,7 @@ class _Frame:
 
 
 class _Tx:
-    __slots__ = ("balances", "code", "events", "locks", "modules", "origin", "storage")
+    __slots__ = ("balances", "code", "event_bytes", "events", "locks", "modules", "origin", "storage")
 
     def __init__(self, origin: Address) -> None:
         self.origin = origin
@@ -113,6 +114,7 @@ class _Tx:
         self.code: dict[bytes, bytes] = {}
         self.balances: dict[bytes, int] = {}
         self.events: list[Event] = []
+        self.event_bytes = 0  # what the events add to the receipt (gas.MAX_TX_EVENT_BYTES)
         self.locks: set[tuple[bytes, str]] = set()
         # Every contract this transaction has used (and paid to load), held until it ends.
         self.modules: dict[bytes, _Module] = {}
@@ -217,7 +219,7 @@ class VM:
             code = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else bytes(source)
             self.meter.charge(gas.DEPLOY + gas.CODE_BYTE * len(code))
             try:
-                compiled = compile_contract(code.decode("utf-8"), self.code_store)
+                compiled = compile_contract(code.decode("utf-8"), self.code_store, self.meter.charge)
             except CheckError as exc:
                 raise Fault(f"contract rejected: {exc}") from None
             except UnicodeDecodeError:
@@ -275,6 +277,20 @@ class VM:
 
     def _transaction(self, origin: Address, gas_limit: int, run: Callable[[], Any],
                      address: Address | None = None) -> CallResult:
+        # CPython's cycle collector walks every live container each time it runs, so a call
+        # holding millions of small lists spent most of its time there, at a cost no gas can
+        # see (it depends on the whole heap). It is paused while a transaction runs: what the
+        # transaction allocates, cycles included, is bounded by its gas, and the collector
+        # finds the cycles once it runs again after the transaction. Results do not depend on it.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._execute(origin, gas_limit, run, address)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _execute(self, origin: Address, gas_limit: int, run: Callable[[], Any], address: Address | None) -> CallResult:
         meter = self.meter
         meter.used, meter.limit, meter.depth = 0, gas_limit, 0
         self._tx = tx = _Tx(origin)
@@ -300,12 +316,16 @@ class VM:
         except VMError as exc:
             reason = f"the result cannot be encoded: {describe(exc, exc.__traceback__)}"
             return self._failed(Failure(Outcome.FAULT, reason), address)
+        if len(raw) > gas.MAX_OUTPUT_BYTES:
+            # The receipt stores it: a result it could not be read back with must not commit.
+            reason = f"the result is over {gas.MAX_OUTPUT_BYTES} bytes encoded"
+            return self._failed(Failure(Outcome.FAULT, reason), address)
         return CallResult(Outcome.OK, meter.used, output, tuple(tx.events), "", address,
                           Writes(tx.storage, tx.code, tx.balances), raw)
 
     def _failed(self, failure: Failure, address: Address | None) -> CallResult:
         # A receipt's error is UTF-8 text whatever a contract put in it.
-        reason = failure.reason.encode("utf-8", "replace").decode()
+        reason = failure.reason.encode("utf-8", "replace").decode()[:gas.MAX_ERROR_CHARS]
         return CallResult(failure.outcome, self.meter.used, None, (), reason, address)
 
     def _code(self, address: Address) -> bytes | None:
@@ -390,26 +410,27 @@ class VM:
         result = module[m.name](*args)
         self._frames.pop()
         out, cost = self._copy(result)
-        if cost > gas.ITEM:  # a plain scalar result is free
+        if cost > gas.ITEM + gas.SLOT:  # a plain scalar result is free
             self.meter.charge(cost)
         return out
 
     # -- values crossing a boundary ---------------------------------------------------------
 
-    def _bounded(self, walk: Callable[[Any, int], Any], v: Any) -> Any:
-        """`copy_value` or `measure`, stopped where the gas left runs out: a value that would end in
-        a fault after 100,000 items cannot be walked for free."""
+    def _bounded(self, walk: Callable[[Any, int], Any], v: Any, price: int) -> Any:
+        """`copy_value` or `measure`, stopped where the gas left runs out at `price` per item: a value
+        that would end in a fault after 100,000 items cannot be walked, or copied, for free."""
         meter = self.meter
         try:
-            return walk(v, (meter.limit - meter.used) // gas.ITEM + 1)
+            return walk(v, (meter.limit - meter.used) // price + 1)
         except OutOfGas:
             meter.used = meter.limit
             raise
 
     def _copy(self, v: Any) -> tuple[Any, int]:
         """A checked deep copy and its price."""
-        out, items, size = self._bounded(copy_value, v)
-        return out, items * gas.ITEM + size * gas.BYTE
+        # A copy is held: each item pays its memory as well as the walk.
+        out, items, size = self._bounded(copy_value, v, gas.ITEM + gas.SLOT)
+        return out, items * (gas.ITEM + gas.SLOT) + size * gas.BYTE
 
     # -- state ----------------------------------------------------------------------------
 
@@ -440,7 +461,7 @@ class VM:
     def _decode(self, raw: bytes) -> Any:
         value, items = decode_stored(raw)
         if items > 1:
-            self.meter.charge(items * gas.ITEM)
+            self.meter.charge(items * (gas.ITEM + gas.SLOT))  # what the decoded value holds
         return value
 
     def _write(self, key: Any, value: Any) -> None:
@@ -453,7 +474,7 @@ class VM:
             self._tx.storage[(frame.contract, kb)] = None
             return
         if type(value) in (list, dict):
-            items, size = self._bounded(measure, value)  # bounds and charges the encoding's work first
+            items, size = self._bounded(measure, value, gas.ITEM)  # bounds and charges the encoding's work first
             self.meter.charge(items * gas.ITEM + size * gas.BYTE)
             raw = pack_measured(value)
         else:
@@ -473,8 +494,15 @@ class VM:
         # Charged before encoding for what encoding will write, then for what it wrote.
         self.meter.charge(gas.EMIT + cost)
         raw = pack_measured(data)
+        # Bounded here, before the event is kept: receipts must decode within the node's limits.
+        if len(raw) > gas.MAX_EVENT_BYTES:
+            raise Fault(f"event data over {gas.MAX_EVENT_BYTES} bytes encoded")
+        tx = self._tx
+        tx.event_bytes += len(raw) + len(name.encode()) + gas.EVENT_OVERHEAD
+        if tx.event_bytes > gas.MAX_TX_EVENT_BYTES:
+            raise Fault(f"events of a transaction over {gas.MAX_TX_EVENT_BYTES} bytes")
         self.meter.charge(gas.EMIT_BYTE * len(raw))
-        self._tx.events.append(Event(frame.contract, name, data, raw))
+        tx.events.append(Event(frame.contract, name, data, raw))
 
     def _call(self, contract: Any, method: Any, args: Any = None, value: Any = 0, gas_limit: Any = None,
               **kwargs: Any) -> Any:

@@ -29,9 +29,16 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
     """Operators, methods and pure builtins, charging `meter`; `storage_type` is the storage handle's class."""
     charge = meter.charge
 
-    def sized(t: type, n: int) -> None:
+    def sized(t: type, n: int, width: int = 1) -> None:
+        """Bound and charge a value of `n` items or bytes about to be built: the work, and the
+        memory it will hold (`width` bytes per character of a str)."""
         check_len(t, n)
-        charge(n * (gas.ITEM if t is list or t is dict else gas.BYTE))
+        if t is list:
+            charge(n * (gas.ITEM + gas.SLOT) + gas.CONTAINER)
+        elif t is dict:
+            charge(n * (gas.ITEM + gas.ENTRY) + gas.CONTAINER)
+        else:
+            charge(n * gas.BYTE * width)
 
     def bigint(r: int) -> int:
         if not -MAX_INT <= r <= MAX_INT:
@@ -46,7 +53,7 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
                 return r
             raise overflow()
         if ta in _SIZED and type(b) in _SIZED:
-            sized(list if ta is list else str, len(a) + len(b))
+            sized(list if ta is list else str, len(a) + len(b), width(a, b))
         try:
             r = a + b
         except Exception as exc:
@@ -69,9 +76,9 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
                 raise overflow()
             return bigint(a * b)
         if ta in _SIZED and (tb is int or tb is bool):
-            sized(list if ta is list else str, len(a) * max(b, 0))
+            sized(list if ta is list else str, len(a) * max(b, 0), width(a))
         elif tb in _SIZED and (ta is int or ta is bool):
-            sized(list if tb is list else str, len(b) * max(a, 0))
+            sized(list if tb is list else str, len(b) * max(a, 0), width(b))
         try:
             return a * b
         except Exception as exc:
@@ -90,7 +97,7 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
             raise Fault("** works on integers only")
         if b < 0:
             raise Fault("negative exponent")
-        charge(b.bit_length())  # squarings, even when the result stays small
+        charge(gas.POW + b.bit_length())  # its checks (about 1 us), and the squarings even when the result stays small
         if a in (0, 1, -1):
             return a**b
         if (abs(a).bit_length() - 1) * b > 256:
@@ -171,7 +178,7 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
             if new:
                 dict_key(k)
                 check_len(dict, len(c) + 1)
-                charge(gas.ITEM)
+                charge(gas.ITEM + gas.ENTRY)
         try:
             c[k] = v
         except Exception as exc:
@@ -260,7 +267,7 @@ def make_helpers(meter: Meter, storage_type: type) -> dict[str, Any]:
             n = len(range(len(v))[lo:hi:st])
         except Exception as exc:  # bounds that are not integers, a zero step
             raise ContractError(exc) from exc
-        sized(list if t is list else str, n)
+        sized(list if t is list else str, n, width(v))
         return v[lo:hi:st]
 
     h: dict[str, Any] = {
@@ -292,19 +299,28 @@ def _method(name: str, table: dict[type, Callable[..., Any]]) -> Callable[..., A
     return dispatch
 
 
-def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], storage_type: type,
+def width(*xs: Any) -> int:
+    """Bytes charged per character of a str built from `xs`: 1 if every str among them is
+    ASCII (CPython's compact form, told in constant time), else gas.WIDE. Bytes are 1."""
+    for x in xs:
+        if type(x) is str and not x.isascii():
+            return gas.WIDE
+    return 1
+
+
+def _methods(charge: Callable[[int], None], sized: Callable[..., None], storage_type: type,
              gas_left: Callable[[], int]) -> dict[str, Any]:
     def per_len(factor: int) -> Callable[[Any], None]:
         return lambda x: charge(len(x) // factor + gas.STEP)
 
     def l_append(x: list, v: Any) -> None:
         check_len(list, len(x) + 1)
-        charge(gas.ITEM)
+        charge(gas.ITEM + gas.SLOT)
         x.append(v)
 
     def l_insert(x: list, i: int, v: Any) -> None:
         check_len(list, len(x) + 1)
-        charge(gas.ITEM + len(x) // 16)
+        charge(gas.ITEM + gas.SLOT + len(x) // 16)
         try:
             x.insert(i, v)
         except Exception as exc:
@@ -314,7 +330,7 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
         if type(other) is not list:
             raise Fault("extend takes a list")
         check_len(list, len(x) + len(other))
-        charge(len(other) * gas.ITEM)
+        charge(len(other) * (gas.ITEM + gas.SLOT))
         x.extend(other)
 
     def l_pop(x: list, i: int = -1) -> Any:
@@ -371,7 +387,8 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
 
     def d_setdefault(x: dict, k: Any, default: Any = None) -> Any:
         check_len(dict, len(x) + 1)
-        charge(gas.ITEM + scan_width(k))
+        new = scalar(k) not in x
+        charge(gas.ITEM + (gas.ENTRY if new else 0) + scan_width(k))
         return x.setdefault(dict_key(k), default)
 
     def text(method: str) -> Callable[..., Any]:
@@ -379,13 +396,13 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
             for a in args:
                 if type(a) not in (str, bytes, int, type(None)):
                     raise Fault(f"{method} takes str arguments")
-            sized(str, len(x))
+            sized(str, len(x), width(x))
             try:
                 out = getattr(x, method)(*args)
             except Exception as exc:
                 raise ContractError(exc) from exc
             if type(out) is str and len(out) > len(x):
-                sized(str, len(out))  # upper() and lower() can lengthen a string
+                sized(str, len(out), width(out))  # upper() and lower() can lengthen a string
             return out
 
         return run
@@ -394,18 +411,18 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
         # Each character of x is looked up among `chars`: keep that set short.
         if chars is not None and (type(chars) is not str or len(chars) > 64):
             raise Fault("strip takes at most 64 characters to strip")
-        sized(str, len(x))
+        sized(str, len(x), width(x))
         return x.strip(chars)
 
     def s_split(x: str, sep: Any = None, maxsplit: int = -1) -> list:
         if (sep is not None and type(sep) is not str) or type(maxsplit) not in (int, bool):
             raise Fault("split takes a str separator and an int maxsplit")
-        sized(str, len(x))
+        sized(str, len(x), width(x))
         if sep is not None:
             charge(search_cost(x, sep))
         # Never build more pieces than the list limit or the gas left allows: one piece over
         # either is enough to fault, after work the gas left has paid for.
-        limit = min(gas.MAX_LIST, gas_left() // gas.ITEM)
+        limit = min(gas.MAX_LIST, gas_left() // (gas.ITEM + gas.SLOT))
         try:
             out = x.split(sep, limit if maxsplit < 0 else min(maxsplit, limit))
         except Exception as exc:  # an empty separator
@@ -419,7 +436,8 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
         charge(gas.STEP + len(items) * gas.SCAN)  # the walks below, even when every item is empty
         if not all(type(i) is str for i in items):
             raise Fault("join takes a list of str")
-        sized(str, sum(len(i) for i in items) + len(x) * max(len(items) - 1, 0))
+        wide = width(x) if all(i.isascii() for i in items) else gas.WIDE
+        sized(str, sum(len(i) for i in items) + len(x) * max(len(items) - 1, 0), wide)
         return x.join(items)
 
     def s_replace(x: str, old: str, new: str, count: int = -1) -> str:
@@ -430,7 +448,7 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
             hits = x.count(old) if count < 0 else min(count, x.count(old))
         except Exception as exc:  # a count that is not an integer
             raise ContractError(exc) from exc
-        sized(str, len(x) + hits * (len(new) - len(old)))
+        sized(str, len(x) + hits * (len(new) - len(old)), width(x, new))
         try:
             return x.replace(old, new, count)
         except Exception as exc:  # a count over 63 bits
@@ -444,7 +462,7 @@ def _methods(charge: Callable[[int], None], sized: Callable[[type, int], None], 
             raise ContractError(exc) from exc
 
     def b_decode(x: bytes) -> str:
-        sized(str, len(x))
+        sized(str, len(x), 1 if x.isascii() else gas.WIDE)
         try:
             return bytes(x).decode()
         except Exception as exc:  # not UTF-8

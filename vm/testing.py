@@ -13,7 +13,7 @@ from vm.contracts import source
 from vm.machine import VM, BlockInfo, CallResult, Writes
 from vm.values import Address
 
-DEFAULT_GAS = 10_000_000
+DEFAULT_GAS = 50_000_000  # a deploy of a standard contract (lending: about 10,100,000) fits
 
 
 def load_contract(name: str) -> str:

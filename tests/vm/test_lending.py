@@ -211,7 +211,7 @@ def liquidity_model(w: World, account) -> tuple[int, int]:
         price = w.chain.query(w.oracle, "price", [tok])
         held = w.q("ctoken_balance", [tok, account])
         debt = w.q("borrow_balance", [tok, account])
-        collateral += held * m["exchange_rate"] // EXP * price // EXP * m["collateral_factor"] // EXP
+        collateral += m["collateral_factor"] * m["exchange_rate"] // EXP * price // EXP * held // EXP
         owed += ceil_div(debt * price, EXP)
     return collateral, owed
 

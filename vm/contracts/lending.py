@@ -162,9 +162,12 @@ def values_of(account, skip_without_debt: bool) -> list:
         token, m, held, debt = row
         p = price_of(token)
         if held > 0:
-            # Down at each step: the account's collateral is never overvalued.
-            underlying = held * rate_of(m) // EXP
-            collateral += underlying * p // EXP * m["cf"] // EXP
+            # Compound v2's order (Comptroller.getHypotheticalAccountLiquidityInternal): the value
+            # of one cToken, factor x rate x price, each product of mantissas truncated, then times
+            # the balance, truncated. Down at each step, so collateral is never overvalued, and
+            # borrow and liquidation decisions at the boundary are those of Compound.
+            per_ctoken = m["cf"] * rate_of(m) // EXP * p // EXP
+            collateral += per_ctoken * held // EXP
         if debt > 0:
             # Up: the account's debt is never undervalued.
             owed += ceil_div(debt * p, EXP)
