@@ -18,15 +18,17 @@ from pathlib import Path
 
 from devnet.homes import derive_key, generate
 from devnet.process import NodeProcess
-from node.client.sdk import AsyncClient, build_transfer
+from node.client import AsyncClient, build_transfer
 from node.types.crypto import to_checksum_address
 
 
 async def load(url: str, chain_id: str, seed: str, txs: int, accounts: int) -> None:
     keys = [derive_key(seed, "account", i) for i in range(accounts)]
-    raws = [build_transfer(keys[n % accounts], chain_id, n // accounts,
-                           to_checksum_address(keys[(n + 1) % accounts].address), 1).raw for n in range(txs)]
     async with AsyncClient(url, timeout=60) as client:
+        # The genesis may already have spent nonces (account 0 deploys the standard contracts).
+        first = [(await client.account(to_checksum_address(k.address)))["nonce"] for k in keys]
+        raws = [build_transfer(keys[n % accounts], chain_id, first[n % accounts] + n // accounts,
+                               to_checksum_address(keys[(n + 1) % accounts].address), 1).raw for n in range(txs)]
         for i in range(0, len(raws), 100):
             for answer in await client.batch([("tx_send", ["0x" + r.hex()]) for r in raws[i:i + 100]]):
                 if isinstance(answer, Exception):
