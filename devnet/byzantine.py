@@ -31,7 +31,7 @@ from devnet.errors import DevnetError
 from devnet.homes import Manifest
 from node.types.block import PRECOMMIT, sign_vote
 from node.types.crypto import PrivateKey, to_checksum_address
-from node.types.genesis import load_genesis
+from node.types.genesis import Genesis, load_genesis
 from p2p.address import compute_node_id, parse_peer_address
 from p2p.errors import HandshakeError, P2PError
 from p2p.handshake import PROTOCOL_VERSION, NodeInfo, handshake, node_pubkey
@@ -263,6 +263,15 @@ def validators_of(manifest: Manifest) -> tuple[Validator, ...]:
     return tuple(out)
 
 
+def load_target(home: Path) -> tuple[tuple[Validator, ...], Genesis]:
+    """The validators to attack and the genesis to handshake with, from a devnet folder."""
+    manifest = Manifest.load(home)
+    validators = validators_of(manifest)
+    if not validators:
+        raise DevnetError(f"{home}: the devnet has no validator")
+    return validators, load_genesis(Path(manifest.nodes[0].home) / "config" / "genesis.json")
+
+
 def _print_json(obj: dict[str, Any]) -> None:
     print(json.dumps(obj), flush=True)
 
@@ -277,11 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.duration <= 3600:
         parser.error("--duration: between 0 and 3600 seconds")
     try:
-        manifest = Manifest.load(Path(args.home))
-        validators = validators_of(manifest)
-        if not validators:
-            raise DevnetError(f"{args.home}: the devnet has no validator")
-        genesis = load_genesis(Path(manifest.nodes[0].home) / "config" / "genesis.json")
+        validators, genesis = load_target(Path(args.home))
     except (DevnetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

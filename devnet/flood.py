@@ -28,11 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devnet.byzantine import Validator, validators_of
+from devnet.byzantine import Validator, load_target
 from devnet.errors import DevnetError
-from devnet.homes import Manifest
 from node.types.crypto import PrivateKey
-from node.types.genesis import load_genesis
 from p2p.address import compute_node_id
 from p2p.errors import P2PError
 from p2p.handshake import PROTOCOL_VERSION, NodeInfo, handshake, node_pubkey
@@ -194,11 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.duration <= 3600:
         parser.error("--duration: between 0 and 3600 seconds")
     try:
-        manifest = Manifest.load(Path(args.home))
-        validators = validators_of(manifest)
-        if not validators:
-            raise DevnetError(f"{args.home}: the devnet has no validator")
-        genesis = load_genesis(Path(manifest.nodes[0].home) / "config" / "genesis.json")
+        validators, genesis = load_target(Path(args.home))
     except (DevnetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

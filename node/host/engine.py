@@ -10,6 +10,7 @@ the node talks to it through `submit(event)` and reads it through `snapshot()`.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections import deque
@@ -192,7 +193,6 @@ class EngineSnapshot:
 
     driver: Driver
     height_started_at: float  # monotonic seconds
-    evidence: tuple[DuplicateVoteEvidence, ...]  # pending, not yet in a block
     create_empty_blocks: bool
 
     @property
@@ -250,7 +250,7 @@ class Engine:
         self.dropped = 0  # peer events refused because the queue was full (for status and tests)
         self._driver = Driver(driver_params(chain, signer.address if signer else None))
         self._executed: dict[bytes, ExecutedBlock] = {}  # by real block hash, this height only
-        self._invalid: set[bytes] = set()  # real block hashes found invalid at this height
+        self._invalid: set[bytes] = set()  # SHA-256 of block bytes found invalid at this height
         self._timers: list[TimerHandle] = []
         self._waiting_for_txs = False
         self._evidence = EvidencePool()
@@ -299,8 +299,11 @@ class Engine:
         return event
 
     def snapshot(self) -> EngineSnapshot:
-        return EngineSnapshot(self._driver, self._height_started_at, tuple(self._evidence.take()),
-                              self._config.create_empty_blocks)
+        return EngineSnapshot(self._driver, self._height_started_at, self._config.create_empty_blocks)
+
+    def pending_evidence(self, limit: int) -> list[DuplicateVoteEvidence]:
+        """Evidence not yet in a block, oldest first (not in the snapshot: gossip takes one every tick)."""
+        return self._evidence.take(limit)
 
     async def run(self) -> None:
         try:
@@ -434,26 +437,24 @@ class Engine:
         return ProposalSigned(Proposal(p.height, p.round, p.value, p.valid_round, p.proposer, sig), block)
 
     def _check(self, p: Proposal, block: bytes) -> bool:
-        """Is `block` the valid next block that `p` names? Verdicts are kept by the block's
-        real hash, never by the hash a sender claims for it."""
-        try:
-            real = decode_block_hash(block)
-        except DecodeError:
-            return False
-        if real != p.value:
-            log.warning("proposal names block %s but carries block %s", p.value.hex()[:16], real.hex()[:16])
-            return False
-        if real in self._executed:
+        """Is `block` the valid next block that `p` names? A refusal is kept by the digest of
+        the bytes, never by the hash a sender claims for them; a block is decoded once."""
+        known = self._executed.get(p.value)
+        if known is not None and known.raw == block:
             return True
-        if real in self._invalid:
+        digest = hashlib.sha256(block).digest()
+        if digest in self._invalid:
             return False
         try:
             executed = self._chain.validate_block(block, now_ms=self._clock.wall_ms())
         except InvalidBlock as exc:
-            log.warning("proposed block %s is invalid: %s", real.hex()[:16], exc)
-            self._invalid.add(real)
+            log.warning("proposed block for %s is invalid: %s", p.value.hex()[:16], exc)
+            self._invalid.add(digest)
             return False
-        self._executed[real] = executed
+        self._executed[executed.hash] = executed
+        if executed.hash != p.value:
+            log.warning("proposal names block %s but carries block %s", p.value.hex()[:16], executed.hash.hex()[:16])
+            return False
         return True
 
     def _build(self, height: int, round_: int) -> Event | None:

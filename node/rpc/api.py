@@ -223,7 +223,7 @@ class NodeApi:
             raise invalid_params("from_height >= 0 and limit between 1 and 1000")
         committed = await self.pool.run(lambda: [evidence_json(decode_evidence(raw), h)
                                                  for h, raw in self.chain.committed_evidence(from_height, limit)])
-        pending = [evidence_json(ev, None) for ev in self.engine.snapshot().evidence[:limit]]
+        pending = [evidence_json(ev, None) for ev in self.engine.pending_evidence(limit)]
         return {"committed": committed, "pending": pending}
 
     async def mempool_status(self) -> dict[str, Any]:
