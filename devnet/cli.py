@@ -23,6 +23,7 @@ from devnet.homes import DevnetError, Manifest, NodeEntry, generate
 from devnet.ports import check_free, plan_free
 from devnet.process import NodeProcess
 from devnet.proxy_control import ProxyClient, ProxyThread
+from finance.cli import add_finance_commands
 from node.cli.main import build_parser, run
 from node.client.sdk import Client, TransportError
 
@@ -418,6 +419,7 @@ def add_fault_commands(dsub: Any, home: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser, sub = build_parser()
     add_devnet_commands(sub)
+    add_finance_commands(sub)
     try:
         return run(parser, argv)
     except DevnetError as exc:

@@ -6,14 +6,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OURS = {"consensus", "vm", "p2p", "node", "devnet"}
+OURS = {"consensus", "vm", "p2p", "node", "finance", "devnet"}
 FORBIDDEN = {
     "consensus": OURS - {"consensus"},
     "vm": OURS - {"vm"},
-    "p2p": {"node", "consensus", "vm", "devnet"},
-    "node": {"devnet"},
+    "p2p": {"node", "consensus", "vm", "finance", "devnet"},
+    "node": {"finance", "devnet"},
+    "finance": {"devnet", "consensus", "p2p"},
     "devnet": set(),
 }
+# finance reaches the chain only as a client: node's SDK, its types and the CLI's shared helpers.
+FINANCE_MAY_USE = ("node.client", "node.types", "node.cli.common")
 
 
 def imported_packages(path: Path) -> set[str]:
@@ -41,6 +44,15 @@ def test_package_respects_layering(package):
         for name in imported_packages(path) & FORBIDDEN[package]:
             bad.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not bad, "layering violations:\n" + "\n".join(bad)
+
+
+def test_finance_uses_only_the_client_side_of_node():
+    bad = []
+    for path in sorted((ROOT / "finance").rglob("*.py")):
+        for module in _our_imports(path):
+            if module.split(".")[0] == "node" and not module.startswith(FINANCE_MAY_USE):
+                bad.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert not bad, "finance may use only " + ", ".join(FINANCE_MAY_USE) + ":\n" + "\n".join(bad)
 
 
 def test_consensus_has_no_io_or_clock():

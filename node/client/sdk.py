@@ -119,15 +119,17 @@ def build_call(
 
 
 class Client:
-    def __init__(self, url: str = "http://127.0.0.1:8545", timeout: float = 10.0) -> None:
+    def __init__(self, url: str = "http://127.0.0.1:8545", timeout: float = 10.0,
+                 headers: dict[str, str] | None = None) -> None:
         self.url = url.rstrip("/") + "/"
         self.timeout = timeout
+        self.headers = {"Content-Type": "application/json", **(headers or {})}
         self._chain_id: str | None = None
         self._interfaces: dict[str, list[dict[str, Any]]] = {}
 
     def call(self, method: str, *params: Any) -> Any:
         body = json.dumps(_request(method, list(params))).encode()
-        req = urllib.request.Request(self.url, body, {"Content-Type": "application/json"})
+        req = urllib.request.Request(self.url, body, self.headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 return _result(json.loads(resp.read()))

@@ -1,0 +1,146 @@
+"""Errors of the financial services, each with a stable reason code (docs/finance.md, "Reason codes")."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class FinanceError(Exception):
+    """A refusal with a stable `reason` code and a sentence; `code` is its JSON-RPC error code."""
+
+    reason: ClassVar[str] = "finance_error"
+    code: ClassVar[int] = -32100
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_data(self) -> dict[str, str]:
+        return {"reason": self.reason}
+
+
+# -- identity documents and disclosures ------------------------------------------------------
+
+
+class BadDocument(FinanceError):
+    reason = "bad_document"
+    code = -32101
+
+
+class BadDisclosure(FinanceError):
+    reason = "bad_disclosure"
+    code = -32102
+
+
+class DisclosureMismatch(FinanceError):
+    reason = "disclosure_mismatch"
+    code = -32103
+
+
+class BadHolderSignature(FinanceError):
+    reason = "bad_holder_signature"
+    code = -32104
+
+
+class ChallengeMismatch(FinanceError):
+    reason = "challenge_mismatch"
+    code = -32105
+
+
+class PredicateFalse(FinanceError):
+    reason = "predicate_false"
+    code = -32106
+
+
+class ClaimInvalid(FinanceError):
+    """The on-chain claim does not hold; `reason` is the registry's own code (not_verified, claim_expired...)."""
+
+    code = -32107
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.claim_reason = reason
+
+    def to_data(self) -> dict[str, str]:
+        return {"reason": self.claim_reason}
+
+
+# -- applications to the KYC issuer service --------------------------------------------------
+
+
+class BadApplication(FinanceError):
+    reason = "bad_application"
+    code = -32110
+
+
+class BadCiphertext(FinanceError):
+    reason = "bad_ciphertext"
+    code = -32111
+
+
+class BadApplicationSignature(FinanceError):
+    reason = "bad_application_signature"
+    code = -32112
+
+
+class ApplicationReplay(FinanceError):
+    reason = "application_replay"
+    code = -32113
+
+    def __init__(self, message: str, application_id: str) -> None:
+        super().__init__(message)
+        self.application_id = application_id
+
+    def to_data(self) -> dict[str, str]:
+        return {"reason": self.reason, "id": self.application_id}
+
+
+class ApplicationTooLarge(FinanceError):
+    reason = "application_too_large"
+    code = -32114
+
+
+class ApplicationStale(FinanceError):
+    reason = "application_stale"
+    code = -32115
+
+
+class ApplicationPending(FinanceError):
+    reason = "application_pending"
+    code = -32116
+
+
+class WrongIssuer(FinanceError):
+    reason = "wrong_issuer"
+    code = -32117
+
+
+class ApplicationNotFound(FinanceError):
+    reason = "application_not_found"
+    code = -32118
+
+
+class BadTransition(FinanceError):
+    """The operation does not apply to the application's state (approve a rejected one, erase a pending one)."""
+
+    reason = "bad_state"
+    code = -32119
+
+
+class Unauthorized(FinanceError):
+    reason = "unauthorized"
+    code = -32120
+
+
+class AttestFailed(FinanceError):
+    """The attest transaction was refused by the node or reverted; `detail` is the chain's reason."""
+
+    reason = "attest_failed"
+    code = -32121
+
+
+ALL_ERRORS: tuple[type[FinanceError], ...] = (
+    BadDocument, BadDisclosure, DisclosureMismatch, BadHolderSignature, ChallengeMismatch, PredicateFalse,
+    ClaimInvalid, BadApplication, BadCiphertext, BadApplicationSignature, ApplicationReplay, ApplicationTooLarge,
+    ApplicationStale, ApplicationPending, WrongIssuer, ApplicationNotFound, BadTransition, Unauthorized, AttestFailed,
+)
