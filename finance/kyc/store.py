@@ -66,7 +66,7 @@ class ApplicationStore:
 
     def list(self, state: str | None = None, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         out = []
-        for _, raw_id in self.db.iterator(prefix=b"o/", start=b"o/" + (after + 1).to_bytes(8, "big")):
+        for _, raw_id in self.db.iterator(start=b"o/" + (after + 1).to_bytes(8, "big"), stop=b"o0"):
             rec = self.get("0x" + raw_id.hex())
             if state is None or rec["state"] == state:
                 out.append(rec)
