@@ -12,8 +12,8 @@ import pytest
 
 from devnet.cli import main as finchain
 from finance import wallet
-from finance.kyc.envelope import build_application
 from finance.identity.commitment import SaltedDocument
+from finance.kyc.envelope import build_application
 from node.client.sdk import RpcCallError
 from node.config import save_key
 from node.types.crypto import to_checksum_address
