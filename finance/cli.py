@@ -33,7 +33,7 @@ from finance.kyc.home import (
 )
 from node.cli.common import DEFAULT_KEYSTORE, DEFAULT_RPC, CliError, print_json, signing_key
 from node.client.sdk import Client
-from node.types.crypto import to_checksum_address
+from node.types.crypto import PrivateKey, to_checksum_address
 
 TERMINAL = ("attested", "failed")
 
@@ -41,6 +41,18 @@ TERMINAL = ("attested", "failed")
 def _operator(cfg: IssuerConfig) -> wallet.IssuerClient:
     host = "127.0.0.1" if cfg.host in ("0.0.0.0", "") else cfg.host
     return wallet.IssuerClient(f"http://{host}:{cfg.port}", cfg.admin_token())
+
+
+def _import_key(path: str | None) -> PrivateKey | None:
+    """An existing key (a devnet's KYC issuer account) instead of a fresh one."""
+    if path is None:
+        return None
+    try:
+        return PrivateKey.from_hex(json.loads(Path(path).read_text())["private_key"])
+    except OSError as exc:
+        raise CliError(f"cannot read --key-file {path}: {exc.strerror or exc}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CliError(f"--key-file {path}: not a key file ({exc})") from None
 
 
 def _topics(text: str | None) -> list[str] | None:
@@ -52,7 +64,8 @@ def cmd_issuer(args: argparse.Namespace) -> None:
     if args.issuer_cmd == "init":
         cfg = init_issuer_home(home, node_rpc=args.node, identity=args.identity, name=args.name, host=args.host,
                                port=args.port, topics=tuple(_topics(args.topics) or DEFAULT_TOPICS),
-                               claim_blocks=args.claim_blocks, overwrite=args.force)
+                               claim_blocks=args.claim_blocks, key=_import_key(args.key_file),
+                               overwrite=args.force)
         key = cfg.key()
         print_json({"home": str(home), "issuer": to_checksum_address(key.address),
                     "public_key": "0x" + key.public_key.hex(), "url": cfg.url, "topics": list(cfg.topics)})
@@ -172,6 +185,7 @@ def add_finance_commands(sub: Any) -> None:
     c.add_argument("--port", type=int, default=DEFAULT_PORT)
     c.add_argument("--topics", help=f"claim topics it attests, comma-separated (default {','.join(DEFAULT_TOPICS)})")
     c.add_argument("--claim-blocks", type=int, default=DEFAULT_CLAIM_BLOCKS, help="claims expire after this many")
+    c.add_argument("--key-file", help="use this key file's key (node key format) instead of a new one")
     c.add_argument("--force", action="store_true")
     isub.add_parser("serve", parents=[home], help="run the service in the foreground")
     c = isub.add_parser("list", parents=[home], help="list applications")

@@ -121,7 +121,9 @@ def test_reject_withdraw_erase_and_only_ciphertext_at_rest(world, tmp_path, caps
     with pytest.raises(RpcCallError) as info:
         wallet.withdraw(svc.url, carol, d["id"])
     assert info.value.reason == "bad_application_signature"
-    assert wallet.withdraw(svc.url, dave, d["id"])["state"] == "withdrawn"
+    save_key(tmp_path / "dave.json", dave)
+    assert finchain(["kyc", "withdraw", d["id"], "--issuer", svc.url, "--key-file", str(tmp_path / "dave.json")]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "withdrawn"
     for app_id in (c["id"], d["id"]):
         assert finchain(["kyc-issuer", "erase", app_id, *home]) == 0
         assert json.loads(capsys.readouterr().out)["state"] == "erased"
@@ -194,3 +196,20 @@ def test_bad_applications_get_stable_codes(world):
     bad_params = _post(svc.url, json.dumps({"jsonrpc": "2.0", "id": 5, "method": "kyc_status",
                                             "params": [1, 2, 3]}).encode())
     assert bad_params["error"]["code"] == -32602
+
+
+def test_init_makes_a_home_with_its_own_or_a_given_key(world, tmp_path, capsys):
+    home = tmp_path / "issuer"
+    args = ["kyc-issuer", "init", "--home", str(home), "--node", world.node.rpc_url, "--identity", world.identity,
+            "--port", "8651", "--topics", "kyc.basic"]
+    assert finchain(args) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["topics"] == ["kyc.basic"] and made["url"] == "http://127.0.0.1:8651"
+    assert (home / "admin_token").stat().st_mode & 0o777 == 0o600
+    assert finchain(args) == 1
+    assert "already holds" in capsys.readouterr().err
+    save_key(tmp_path / "given.json", key(7))
+    assert finchain([*args, "--force", "--key-file", str(tmp_path / "given.json")]) == 0
+    assert json.loads(capsys.readouterr().out)["issuer"] == to_checksum_address(key(7).address)
+    assert finchain(["kyc-issuer", "list", "--home", str(tmp_path / "nowhere")]) == 1
+    assert "not found" in capsys.readouterr().err
