@@ -47,6 +47,15 @@ def claim_value(topic: str, fields: dict[str, str]) -> str:
     return fields.get(topic, "verified")
 
 
+def open_document(key: PrivateKey, rec: dict[str, Any]) -> SaltedDocument:
+    """Decrypt an application (its JSON record) in memory into its salted document."""
+    plain = decrypt_with(key, bytes.fromhex(rec["applicant"][2:]), bytes.fromhex(rec["ciphertext"][2:]))
+    try:
+        return SaltedDocument.from_json(json.loads(plain))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadDocument("the decrypted application is not a JSON salted document") from None
+
+
 class Attester:
     def __init__(self, store: ApplicationStore, key: PrivateKey, client: AsyncClient, identity: str,
                  claim_blocks: int) -> None:
@@ -64,11 +73,12 @@ class Attester:
             rec = self.store.get(app_id)
             if rec["state"] not in (PENDING, FAILED):
                 raise BadTransition(f"application {app_id} is {rec['state']}; approve needs pending or failed")
-            fields = self._document(rec).plain()
+            document = open_document(self.key, rec)
+            fields = document.plain()
             wanted = rec["topics"] if topics is None else topics
             if not wanted or not set(wanted) <= set(rec["topics"]):
                 raise BadTransition(f"approve topics {wanted} must be some of the requested {rec['topics']}")
-            commitment = "0x" + self._document(rec).root().hex()
+            commitment = "0x" + document.root().hex()
             height = int((await self.client.status())["height"])
             nonce = max(self.store.next_nonce(), await self.client.next_nonce(self.issuer))
             entries = []
@@ -89,13 +99,6 @@ class Attester:
                     await self._send(entry)
             failpoint("after_send")
             return rec
-
-    def _document(self, rec: dict[str, Any]) -> SaltedDocument:
-        plain = decrypt_with(self.key, bytes.fromhex(rec["applicant"][2:]), bytes.fromhex(rec["ciphertext"][2:]))
-        try:
-            return SaltedDocument.from_json(json.loads(plain))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise BadDocument("the decrypted application is not a JSON salted document") from None
 
     async def _sign(self, entry: dict[str, Any], commitment: str, subject: str, nonce: int,
                     height: int) -> dict[str, Any]:

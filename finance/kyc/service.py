@@ -30,8 +30,8 @@ from finance.errors import (
     Unauthorized,
     WrongIssuer,
 )
-from finance.kyc.attest import Attester, failpoint
-from finance.kyc.envelope import MAX_CIPHERTEXT_BYTES, Application, compute_withdraw_digest, decrypt_with
+from finance.kyc.attest import Attester, failpoint, open_document
+from finance.kyc.envelope import MAX_CIPHERTEXT_BYTES, Application, compute_withdraw_digest
 from finance.kyc.home import IssuerConfig
 from finance.kyc.store import FAILED, PENDING, REJECTED, WITHDRAWN, ApplicationStore
 from node.client.sdk import AsyncClient, RpcCallError, TransportError
@@ -97,8 +97,9 @@ class IssuerService:
         now_ms = int(self.clock() * 1000)
         if abs(now_ms - app.created_ms) > self.config.max_age_s * 1000:
             raise ApplicationStale(f"created_ms is more than {self.config.max_age_s} s from the issuer's clock")
-        # Decrypting proves the envelope is sound before it is accepted; the plaintext is dropped at once.
-        decrypt_with(self.key, app.applicant, app.ciphertext)
+        # Opening it proves the envelope and the document are sound before it is accepted; the
+        # plaintext is dropped at once.
+        open_document(self.key, app.to_json())
         rec = self.store.add(app, now_ms)
         failpoint("after_submit")
         return summary(rec)

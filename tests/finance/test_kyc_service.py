@@ -177,6 +177,8 @@ def test_bad_applications_get_stable_codes(world):
     assert _submit(svc.url, {**good, "issuer": "0x" + "44" * 20}) == "wrong_issuer"
     assert _submit(svc.url, {**good, "topics": ["accredited"]}) == "bad_application"
     assert _submit(svc.url, {**good, "version": 2}) == "bad_application"
+    not_a_document = build_application(erin, issuer, pub, ("kyc.basic",), {"name": "Erin"}, now).to_json()
+    assert _submit(svc.url, not_a_document) == "bad_document"
     big = build_application(erin, issuer, pub, ("kyc.basic",),
                             SaltedDocument.create({f"f{i}": "x" * 400 for i in range(45)}).to_json(), now)
     assert _submit(svc.url, big.to_json()) == "application_too_large"
