@@ -36,8 +36,11 @@ def test_registration_on_a_devnet(tmp_path, capsys):
         identity = deployed["contract_address"]
         issuer_key = c.accounts[9]
         issuer = to_checksum_address(issuer_key.address)
-        added = rpc.call_contract(admin, identity, "add_issuer", [issuer, "Devnet KYC", TOPICS], timeout=30)
-        assert added["receipt"]["status"] == "success", added["receipt"]["error"]
+        save_key(tmp_path / "admin.json", admin)
+        assert finchain(["contract", "call", identity, "add_issuer", "--args",
+                         json.dumps([issuer, "Devnet KYC", TOPICS]), "--key-file", str(tmp_path / "admin.json"),
+                         "--rpc", c.node(0).rpc_url]) == 0
+        assert json.loads(capsys.readouterr().out)["status"] == "success"
 
         home = tmp_path / "issuer"
         init_issuer_home(home, node_rpc=c.node(1).rpc_url, identity=identity, port=free_port(), key=issuer_key,
