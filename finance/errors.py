@@ -106,8 +106,17 @@ class ApplicationStale(FinanceError):
 
 
 class ApplicationPending(FinanceError):
+    """Only a correctly signed application gets here, so `data.id` tells the applicant alone its open one."""
+
     reason = "application_pending"
     code = -32116
+
+    def __init__(self, message: str, application_id: str) -> None:
+        super().__init__(message)
+        self.application_id = application_id
+
+    def to_data(self) -> dict[str, str]:
+        return {"reason": self.reason, "id": self.application_id}
 
 
 class WrongIssuer(FinanceError):

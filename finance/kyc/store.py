@@ -92,7 +92,7 @@ class ApplicationStore:
             raise ApplicationReplay(f"application {app_id} was already received", app_id)
         open_id = self.open_of(app.applicant)
         if open_id is not None:
-            raise ApplicationPending(f"the applicant already has an open application {open_id}")
+            raise ApplicationPending(f"the applicant already has an open application {open_id}", open_id)
         raw_seq = self.db.get(b"m/seq")
         seq = 1 if raw_seq is None else int.from_bytes(raw_seq, "big")
         rec = {**app.to_json(), "id": app_id, "seq": seq, "received_ms": received_ms, "state": PENDING,

@@ -111,7 +111,7 @@ def test_reject_withdraw_erase_and_only_ciphertext_at_rest(world, tmp_path, caps
     d = wallet.apply(svc.url, DOCUMENT, dave, wallet_dir=tmp_path)
     with pytest.raises(RpcCallError) as info:
         wallet.apply(svc.url, DOCUMENT, carol, wallet_dir=tmp_path)
-    assert info.value.reason == "application_pending"
+    assert info.value.reason == "application_pending" and info.value.data["id"] == c["id"]
     assert finchain(["kyc-issuer", "erase", c["id"], *home]) == 1
     assert "[bad_state]" in capsys.readouterr().err
     assert finchain(["kyc-issuer", "reject", c["id"], *home, "--reason", "blurred photo"]) == 0
