@@ -69,17 +69,39 @@ max_outbound = 10
 pex = true
 # Reconnect attempts back off exponentially up to this many seconds.
 reconnect_max_s = 10
+# Limits against hostile peers (docs/operations.md, "Limits against hostile peers").
+# An inbound connection must finish its handshake within this many seconds.
+handshake_timeout_s = 3
+# Inbound handshakes in progress, in all and per remote IP; a newcomer past either takes the
+# place of the oldest, so idle connections cannot keep persistent peers out.
+max_pending_handshakes = 32
+max_pending_handshakes_per_ip = 8
+# Misbehaviour score at which a peer is disconnected and banned, and for how long. With
+# ban_addresses, its IP is banned too (never our own host's or a persistent peer's).
+ban_threshold = 100
+ban_seconds = 600
+ban_addresses = true
+# Messages per second one peer may send, and its burst; beyond, they are dropped and charged.
+max_msgs_per_s = 20000
+max_msgs_burst = 40000
 
 [mempool]
 max_txs = 50000
 max_bytes = 67108864
 nonce_gap = 64
 ttl_seconds = 600
+# Decoded, signature-checked transactions remembered so that gossip checks each once.
+verifier_cache_entries = 200000
+verifier_cache_bytes = 67108864
 
 [consensus]
 # With false, a height starts only when transactions wait (or every empty_block_interval_s).
 create_empty_blocks = true
 empty_block_interval_s = 30
+# Peer messages waiting for the consensus engine, per peer and for all peers together;
+# beyond either, the message is dropped and costs the peer reputation.
+max_queue_per_peer = 2000
+max_queue_total = 10000
 """
 
 
@@ -113,12 +135,24 @@ class NodeConfig:
     max_outbound: int = 10
     pex: bool = True
     reconnect_max_s: float = 10.0
+    handshake_timeout_s: float = 3.0
+    max_pending_handshakes: int = 32
+    max_pending_handshakes_per_ip: int = 8
+    ban_threshold: int = 100
+    ban_seconds: float = 600.0
+    ban_addresses: bool = True
+    max_msgs_per_s: float = 20_000.0
+    max_msgs_burst: float = 40_000.0
     mempool_max_txs: int = 50_000
     mempool_max_bytes: int = 64 << 20
     mempool_nonce_gap: int = 64
     mempool_ttl_seconds: float = 600.0
+    verifier_cache_entries: int = 200_000
+    verifier_cache_bytes: int = 64 << 20
     create_empty_blocks: bool = True
     empty_block_interval_s: float = 30.0
+    max_queue_per_peer: int = 2_000
+    max_queue_total: int = 10_000
     propose_out_of_turn: bool = False  # [testing]: test-only misbehaviour (node/net/out_of_turn.py)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -170,12 +204,28 @@ def load_config(home: Path) -> NodeConfig:
     if log_format not in ("text", "json"):
         raise ConfigError(f"{path}: node.log_format must be \"text\" or \"json\"")
 
-    def positive(table: dict[str, Any], key: str, kind: type, default: Any, minimum: float = 1) -> Any:
+    def positive(table: dict[str, Any], key: str, kind: type, default: Any, minimum: float = 1,
+                 where: str = "rpc") -> Any:
         # A limit of 0 (or less) would refuse everything or nothing: neither is meant.
-        value = typed(table, key, kind, default, "rpc")
+        value = typed(table, key, kind, default, where)
         if value < minimum:
-            raise ConfigError(f"{path}: rpc.{key} must be at least {minimum:g}, got {value!r}")
+            raise ConfigError(f"{path}: {where}.{key} must be at least {minimum}, got {value!r}")
         return value
+
+    def at_most(small: tuple[str, str, Any], large: tuple[str, str, Any]) -> None:
+        if small[2] > large[2]:
+            raise ConfigError(f"{path}: {small[0]}.{small[1]} ({small[2]!r}) must not exceed "
+                              f"{large[0]}.{large[1]} ({large[2]!r})")
+
+    pending = positive(p, "max_pending_handshakes", int, d.max_pending_handshakes, where="p2p")
+    pending_ip = positive(p, "max_pending_handshakes_per_ip", int, d.max_pending_handshakes_per_ip, where="p2p")
+    at_most(("p2p", "max_pending_handshakes_per_ip", pending_ip), ("p2p", "max_pending_handshakes", pending))
+    msgs = positive(p, "max_msgs_per_s", float, d.max_msgs_per_s, where="p2p")
+    burst = positive(p, "max_msgs_burst", float, d.max_msgs_burst, where="p2p")
+    at_most(("p2p", "max_msgs_per_s", msgs), ("p2p", "max_msgs_burst", burst))
+    queue_peer = positive(c, "max_queue_per_peer", int, d.max_queue_per_peer, where="consensus")
+    queue_total = positive(c, "max_queue_total", int, d.max_queue_total, where="consensus")
+    at_most(("consensus", "max_queue_per_peer", queue_peer), ("consensus", "max_queue_total", queue_total))
 
     def listed(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
         return tuple(x.strip() for x in typed(table, key, str, "", where).split(",") if x.strip())
@@ -211,12 +261,25 @@ def load_config(home: Path) -> NodeConfig:
         max_outbound=typed(p, "max_outbound", int, d.max_outbound, "p2p"),
         pex=typed(p, "pex", bool, d.pex, "p2p"),
         reconnect_max_s=typed(p, "reconnect_max_s", float, d.reconnect_max_s, "p2p"),
+        handshake_timeout_s=positive(p, "handshake_timeout_s", float, d.handshake_timeout_s, 0.1, "p2p"),
+        max_pending_handshakes=pending,
+        max_pending_handshakes_per_ip=pending_ip,
+        ban_threshold=positive(p, "ban_threshold", int, d.ban_threshold, where="p2p"),
+        ban_seconds=positive(p, "ban_seconds", float, d.ban_seconds, where="p2p"),
+        ban_addresses=typed(p, "ban_addresses", bool, d.ban_addresses, "p2p"),
+        max_msgs_per_s=msgs,
+        max_msgs_burst=burst,
         mempool_max_txs=typed(m, "max_txs", int, d.mempool_max_txs, "mempool"),
         mempool_max_bytes=typed(m, "max_bytes", int, d.mempool_max_bytes, "mempool"),
         mempool_nonce_gap=typed(m, "nonce_gap", int, d.mempool_nonce_gap, "mempool"),
         mempool_ttl_seconds=typed(m, "ttl_seconds", float, d.mempool_ttl_seconds, "mempool"),
+        verifier_cache_entries=positive(m, "verifier_cache_entries", int, d.verifier_cache_entries,
+                                        where="mempool"),
+        verifier_cache_bytes=positive(m, "verifier_cache_bytes", int, d.verifier_cache_bytes, 1 << 20, "mempool"),
         create_empty_blocks=typed(c, "create_empty_blocks", bool, d.create_empty_blocks, "consensus"),
         empty_block_interval_s=typed(c, "empty_block_interval_s", float, d.empty_block_interval_s, "consensus"),
+        max_queue_per_peer=queue_peer,
+        max_queue_total=queue_total,
         propose_out_of_turn=typed(t, "propose_out_of_turn", bool, d.propose_out_of_turn, "testing"),
     )
 

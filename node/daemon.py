@@ -57,7 +57,7 @@ class Node:
         # speaks through its outbox, which `_dispatch` hands to the network and RPC built after it.
         self.store = Store(LevelDBKV(config.data_dir / "db"))
         p = self.genesis.params
-        verifier = TxVerifier(p.max_tx_bytes)
+        verifier = TxVerifier(p.max_tx_bytes, config.verifier_cache_entries, config.verifier_cache_bytes)
         self.chain = Chain(self.store, self.genesis, verifier.decode)
         self.mempool = Mempool(
             MempoolConfig(
@@ -83,7 +83,8 @@ class Node:
             self.mempool,
             signer,
             self.wal,
-            EngineConfig(config.create_empty_blocks, config.empty_block_interval_s, p.max_block_txs),
+            EngineConfig(config.create_empty_blocks, config.empty_block_interval_s, p.max_block_txs,
+                         config.max_queue_per_peer, config.max_queue_total),
             self.outbox,
         )
         self.network = Network(self.engine, self.mempool, self.chain, P2PSettings(
@@ -97,7 +98,15 @@ class Node:
             max_inbound=config.max_inbound,
             max_outbound=config.max_outbound,
             addrbook_path=config.data_dir / "addrbook.json",
-            config=SwitchConfig(pex=config.pex, backoff_cap=config.reconnect_max_s),
+            config=SwitchConfig(
+                pex=config.pex, backoff_cap=config.reconnect_max_s,
+                handshake_timeout=config.handshake_timeout_s,
+                max_pending_inbound=config.max_pending_handshakes,
+                max_pending_per_address=config.max_pending_handshakes_per_ip,
+                ban_threshold=config.ban_threshold, ban_seconds=config.ban_seconds,
+                ban_addresses=config.ban_addresses,
+                recv_rate_msgs=config.max_msgs_per_s, recv_burst_msgs=config.max_msgs_burst,
+            ),
         ))
         self.switch = self.network.switch
         self.blocksync = self.network.blocksync
