@@ -35,6 +35,7 @@ from node.rpc.pubsub import MAX_FILTERS, Normalize, Notification, SendBuffer, Su
 from node.rpc.registry import (
     INVALID_REQUEST,
     LIMIT_EXCEEDED,
+    PARSE_ERROR,
     Method,
     Param,
     Registry,
@@ -363,6 +364,15 @@ class RpcServer:
                 return None
         return bytes(body)
 
+    def _undecodable(self, exc: web.RequestPayloadError) -> web.Response:
+        resp = web.Response(
+            status=400,
+            body=_error_body(PARSE_ERROR, f"request body could not be decoded: {str(exc).strip()}"),
+            content_type=JSON_CONTENT_TYPE,
+        )
+        resp.force_close()
+        return resp
+
     def _timed_out(self) -> web.Response:
         resp = web.Response(
             status=408,
@@ -380,6 +390,9 @@ class RpcServer:
         try:
             async with asyncio.timeout(self._body_timeout):
                 body = await self._read_body(request)
+        except web.RequestPayloadError as exc:
+            # A body that its Content-Encoding cannot decode, or a broken chunked framing.
+            return self._undecodable(exc)
         except TimeoutError:
             # A slow body holds a connection and a buffer: answer, then close (aiohttp's bounded
             # lingering read lets the client see the answer rather than a reset).

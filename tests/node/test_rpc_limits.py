@@ -5,6 +5,7 @@ subscription caps and the subscription index."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import os
 import struct
@@ -115,6 +116,25 @@ async def test_slow_body_gets_408(servers: list[RpcServer]) -> None:
             await reader.read()  # and the connection ends (after a bounded lingering read)
     finally:
         writer.close()
+
+
+def _post(body: bytes, encoding: str) -> bytes:
+    return (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: " + encoding.encode()
+            + b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+
+
+async def test_a_body_its_content_encoding_cannot_decode_is_a_parse_error(servers: list[RpcServer]) -> None:
+    server = await start(servers, max_body_bytes=64 * 1024)
+    call = b'{"jsonrpc":"2.0","id":1,"method":"blob","params":[3]}'
+    answer = await raw_exchange(server.port, _post(call, "gzip"))  # claims gzip, is not
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:80]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["code"] == -32700
+    # Real gzip still works, and a small bomb is cut at the body limit counted after decoding.
+    answer = await raw_exchange(server.port, _post(gzip.compress(call), "gzip"))
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["result"] == "xxx"
+    bomb = gzip.compress(b" " * (8 * MB) + call)
+    assert len(bomb) < 64 * 1024
+    assert (await raw_exchange(server.port, _post(bomb, "gzip"))).startswith(b"HTTP/1.1 413")
 
 
 def _frame(payload: bytes, masked: bool) -> bytes:
