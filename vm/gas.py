@@ -30,6 +30,7 @@ EMIT = 375
 EMIT_BYTE = 8
 CONTRACT_CALL = 700
 LOAD_BYTES = 1  # a transaction's first use of a contract: 1 gas per this many bytes of its source
+LOAD_NODE = 7  # and at least this per syntax node: loading compiled code costs by its nodes on a cold cache
 LOADED_MODULES = 64  # loaded contracts a VM keeps in memory between transactions (gas does not depend on it)
 MAX_CONTRACTS_PER_TX = 64  # distinct contracts one transaction may use: what it holds in memory is bounded
 NATIVE_TRANSFER = 2_300
