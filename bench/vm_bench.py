@@ -48,7 +48,7 @@ CallSpec = tuple[Address, Address, str, list]
 
 def setup_calls(admin: Address, users: list[Address], c: dict[str, Address]) -> list[CallSpec]:
     """(sender, contract, method, args) that fund users, make a pool and list two markets."""
-    fusd, wgld, oracle, swap, lending = c["fusd"], c["wgld"], c["oracle"], c["swap"], c["lending"]
+    fusd, wgld, oracle, swap, lending = c["tusd"], c["wgld"], c["oracle"], c["swap"], c["lending"]
     calls: list[CallSpec] = []
     for tok in (fusd, wgld):
         calls.append((admin, tok, "approve", [swap, 10**30]))
@@ -70,11 +70,11 @@ def setup_calls(admin: Address, users: list[Address], c: dict[str, Address]) -> 
 def op_call(kind: str, i: int, users: list[Address], c: dict[str, Address]) -> CallSpec:
     u = users[i % len(users)]
     if kind == "transfer":
-        return u, c["fusd"], "transfer", [users[(i + 1) % len(users)], E18]
+        return u, c["tusd"], "transfer", [users[(i + 1) % len(users)], E18]
     if kind == "swap":
-        path = [c["fusd"], c["wgld"]] if i % 2 == 0 else [c["wgld"], c["fusd"]]
+        path = [c["tusd"], c["wgld"]] if i % 2 == 0 else [c["wgld"], c["tusd"]]
         return u, c["swap"], "swap_exact_tokens_for_tokens", [E18 // 100, 0, path, u, FAR]
-    return u, c["lending"], "borrow", [c["fusd"], E18 // 100]
+    return u, c["lending"], "borrow", [c["tusd"], E18 // 100]
 
 
 # -- the VM alone ---------------------------------------------------------------------------

@@ -15,27 +15,40 @@ LIQUIDATION_INCENTIVE = 108 * 10**16  # 8% bonus
 
 
 KYC_TOPICS = ["kyc.basic", "kyc.full", "accredited", "country"]
+STABLECOIN_TOPICS = ["kyc.basic"]  # minting needs a verified holder; transfers are open
+MINT_ALLOWANCE = 10**12 * COIN
+STABLECOIN_FLOAT = 10**6 * COIN
 
 
-def standard_contracts(deployer: bytes, kyc_issuers: tuple[bytes, ...] = ()
+def stablecoin_args(name: str, symbol: str, registry: str, minter: str, treasury: str) -> list[object]:
+    return [name, symbol, 18, registry, STABLECOIN_TOPICS, False, minter, str(MINT_ALLOWANCE), treasury,
+            str(STABLECOIN_FLOAT)]
+
+
+def standard_contracts(deployer: bytes, kyc_issuers: tuple[bytes, ...] = (), custodian: bytes | None = None
                        ) -> tuple[tuple[GenesisContract, ...], dict[str, str]]:
-    """Two tokens, an oracle reported by the deployer, the swap, the lending market and the identity registry.
+    """Two plain tokens, an oracle reported by the deployer, the swap, the lending market, the
+    identity registry and two regulated stablecoins (FUSD, FEUR).
 
-    Returns the genesis entries and their addresses by name. The deployer holds every token,
-    is the oracle's reporter, the lending admin and the registry's admin: listing markets and
-    reporting prices are transactions it sends (devnet/README.md shows them). `kyc_issuers`
-    start registered in the identity registry for every devnet claim topic.
+    Returns the genesis entries and their addresses by name. The deployer holds every plain
+    token and a float of each stablecoin, is the oracle's reporter, the lending admin, the
+    registry's admin and the stablecoins' owner: listing markets and reporting prices are
+    transactions it sends (devnet/README.md shows them). `kyc_issuers` start registered in the
+    identity registry for every devnet claim topic; `custodian` starts as the stablecoins' minter.
     """
-    addr = [to_checksum_address(contract_address(deployer, i)) for i in range(6)]
-    names = ["fusd", "wgld", "oracle", "swap", "lending", "identity"]
+    addr = [to_checksum_address(contract_address(deployer, i)) for i in range(8)]
+    names = ["tusd", "wgld", "oracle", "swap", "lending", "identity", "fusd", "feur"]
     me = to_checksum_address(deployer)
+    minter = to_checksum_address(custodian if custodian is not None else deployer)
     specs = [
-        ("token", ["Finchain USD", "FUSD", 18, str(TOKEN_SUPPLY)]),
+        ("token", ["Test USD", "TUSD", 18, str(TOKEN_SUPPLY)]),
         ("token", ["Wrapped Gold", "WGLD", 18, str(TOKEN_SUPPLY)]),
         ("oracle", [[me], ORACLE_MAX_AGE_S]),
         ("swap", []),
         ("lending", [addr[2], str(CLOSE_FACTOR), str(LIQUIDATION_INCENTIVE)]),
         ("identity", [[to_checksum_address(a) for a in kyc_issuers], KYC_TOPICS]),
+        ("stablecoin", stablecoin_args("Finchain USD", "FUSD", addr[5], minter, me)),
+        ("stablecoin", stablecoin_args("Finchain EUR", "FEUR", addr[5], minter, me)),
     ]
     contracts = tuple(genesis_contract(name, deployer, load_contract(kind), args)
                       for name, (kind, args) in zip(names, specs, strict=True))

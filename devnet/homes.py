@@ -23,7 +23,7 @@ __all__ = ["DevnetError", "Manifest", "NodeEntry", "derive_key", "generate", "po
 DEFAULT_SEED = "finchain devnet"
 COIN = 10**18
 ACCOUNT_BALANCE = 1_000_000 * COIN
-ROLES = ("kyc_issuer",)
+ROLES = ("kyc_issuer", "custodian")
 
 
 def derive_key(seed: str, label: str, index: int) -> PrivateKey:
@@ -170,7 +170,8 @@ def generate(
     funded = [derive_key(seed, "account", i) for i in range(accounts)]
     # Accounts with a part in the financial flow, apart from the plain accounts so loads never use them.
     roles = {name: derive_key(seed, name, 0) for name in ROLES} if contracts and funded else {}
-    deployed, addresses = (standard_contracts(funded[0].address, (roles["kyc_issuer"].address,))
+    deployed, addresses = (standard_contracts(funded[0].address, (roles["kyc_issuer"].address,),
+                                              roles["custodian"].address)
                            if contracts and funded else ((), {}))
     genesis = Genesis(
         chain_id=chain_id,

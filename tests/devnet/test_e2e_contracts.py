@@ -22,7 +22,7 @@ FAR = 4_000_000_000  # a swap deadline far in the future (seconds)
 def test_financial_flow_on_a_devnet(tmp_path):
     with Cluster(validators=4, block_time_ms=300, base_dir=tmp_path) as c:
         contracts = c.manifest.contracts
-        fusd, oracle, swap, lending = contracts["fusd"], contracts["oracle"], contracts["swap"], contracts["lending"]
+        fusd, oracle, swap, lending = contracts["tusd"], contracts["oracle"], contracts["swap"], contracts["lending"]
         alice, bob, carol = c.accounts[0], c.accounts[1], c.accounts[2]
         a_addr, b_addr, c_addr = c.addresses[0], c.addresses[1], c.addresses[2]
         rpc = c.node(0).client

@@ -28,6 +28,15 @@ def ceil_div(a: int, b: int) -> int:
     return -((-a) // b)
 
 
+def require_identity(token, account):
+    """Revert with the registry's reason code when the market requires claims `account` lacks."""
+    req = storage.get(("req", token), None)
+    if req is None:
+        return
+    reason = call(req["registry"], "check", [account, req["topics"]])
+    require(reason == "", reason)
+
+
 def only_admin():
     require(ctx.sender == storage["admin"], "only the admin")
 
@@ -304,6 +313,27 @@ def set_reserve_factor(token: address, reserve_factor: int):
 
 
 @public
+def set_requirement(token: address, registry: address, topics: list[str]):
+    """Require claims of the registry to enter a market: to supply, borrow, or seize its collateral
+    as a liquidator. Leaving (redeem, repay) never needs them, so no one is locked in; no topics
+    lifts the requirement."""
+    only_admin()
+    require(listed(token), "market not listed")
+    require(len(topics) <= 8, "bad_topics")
+    if len(topics) == 0:
+        if ("req", token) in storage:
+            del storage["req", token]
+    else:
+        storage["req", token] = {"registry": registry, "topics": topics}
+    emit("RequirementSet", token, registry, topics)
+
+
+@view
+def requirement(token: address) -> dict:
+    return storage.get(("req", token), {})
+
+
+@public
 def set_oracle(oracle: address):
     only_admin()
     storage["oracle"] = oracle
@@ -339,6 +369,7 @@ def supply(token: address, amount: int) -> int:
     m = accrue_market(token)
     require(amount > 0, "amount must be positive")
     account = ctx.sender
+    require_identity(token, account)
     # Down (rate_of rounds down too): the supplier never gets more than the amount is worth.
     minted = amount * EXP // rate_of(m)
     require(minted > 0, "amount too small")
@@ -382,6 +413,7 @@ def borrow(token: address, amount: int) -> int:
     require(amount > 0, "amount must be positive")
     require(amount <= m["cash"], "insufficient cash")
     account = ctx.sender
+    require_identity(token, account)
     owed = debt_of(token, account, m["borrow_index"]) + amount
     set_debt(token, account, owed, m["borrow_index"])
     m["borrows"] += amount
@@ -411,6 +443,7 @@ def repay_behalf(borrower: address, token: address, amount: int) -> int:
 def liquidate(borrower: address, repay_token: address, amount: int, collateral_token: address) -> int:
     liquidator = ctx.sender
     require(liquidator != borrower, "cannot liquidate yourself")
+    require_identity(collateral_token, liquidator)
     accrue_market(repay_token)
     coll = accrue_market(collateral_token)
     require(amount > 0, "amount must be positive")

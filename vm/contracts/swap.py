@@ -27,6 +27,17 @@ RATIO_SHIFT = 2**32
 @constructor
 def init():
     storage["npairs"] = 0
+    # The admin may require identity claims of a pool's traders and providers (set_requirement).
+    storage["admin"] = ctx.sender
+
+
+def require_identity(token0, token1, account):
+    """Revert with the registry's reason code when the pool requires claims `account` lacks."""
+    req = storage.get(("req", token0, token1), None)
+    if req is None:
+        return
+    reason = call(req["registry"], "check", [account, req["topics"]])
+    require(reason == "", reason)
 
 
 # ---- helpers -------------------------------------------------------------------------------
@@ -138,6 +149,7 @@ def quote_amount(amount_a, reserve_a, reserve_b) -> int:
 
 
 def mint_shares(token0, token1, amount0, amount1, to) -> int:
+    require_identity(token0, token1, ctx.sender)
     pool = load_pool(token0, token1)
     supply = pool[2]
     if supply == 0:
@@ -197,6 +209,9 @@ def swap_step(token_in, token_out, amount_in, amount_out, to):
     adjusted0 = balance0 * FEE_BASE - in0 * (FEE_BASE - FEE_KEEP)
     adjusted1 = balance1 * FEE_BASE - in1 * (FEE_BASE - FEE_KEEP)
     require(adjusted0 * adjusted1 >= reserve0 * reserve1 * FEE_BASE * FEE_BASE, "k")
+    require_identity(pair[0], pair[1], ctx.sender)
+    if to != ctx.this:
+        require_identity(pair[0], pair[1], to)
     store_pool(pair[0], pair[1], balance0, balance1, pool[2])
     emit("Swap", ctx.sender, token_in, token_out, amount_in, amount_out, to)
 
@@ -236,6 +251,28 @@ def impact_bps(amounts, path) -> int:
 
 
 # ---- pairs and liquidity ---------------------------------------------------------------------
+
+
+@public
+@nonreentrant
+def set_requirement(token_a: address, token_b: address, registry: address, topics: list[str]):
+    """Require claims of the registry from the pool's traders, recipients and liquidity providers
+    (leaving a pool never needs them); no topics lifts the requirement."""
+    require(ctx.sender == storage["admin"], "not_admin")
+    require(len(topics) <= 8, "bad_topics")
+    pair = sort_tokens(token_a, token_b)
+    if len(topics) == 0:
+        if ("req", pair[0], pair[1]) in storage:
+            del storage["req", pair[0], pair[1]]
+    else:
+        storage["req", pair[0], pair[1]] = {"registry": registry, "topics": topics}
+    emit("RequirementSet", pair[0], pair[1], registry, topics)
+
+
+@view
+def requirement(token_a: address, token_b: address) -> dict:
+    pair = sort_tokens(token_a, token_b)
+    return storage.get(("req", pair[0], pair[1]), {})
 
 
 @public
