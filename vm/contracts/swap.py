@@ -149,7 +149,6 @@ def quote_amount(amount_a, reserve_a, reserve_b) -> int:
 
 
 def mint_shares(token0, token1, amount0, amount1, to) -> int:
-    require_identity(token0, token1, ctx.sender)
     pool = load_pool(token0, token1)
     supply = pool[2]
     if supply == 0:
@@ -299,6 +298,7 @@ def add_liquidity(
     check_deadline(deadline)
     require(amount_a_desired >= 0 and amount_b_desired >= 0, "negative amount")
     pair = sort_tokens(token_a, token_b)
+    require_identity(pair[0], pair[1], ctx.sender)
     if ["pool", pair[0], pair[1]] not in storage:
         new_pair(pair[0], pair[1])
     res = reserves_for(token_a, token_b)
