@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from finance import wallet
+from finance import custodian, wallet
 from finance.errors import FinanceError
 from finance.identity.commitment import SaltedDocument
 from finance.identity.disclosure import Predicate
@@ -154,6 +154,24 @@ def cmd_kyc(args: argparse.Namespace) -> None:
         print_json(result.to_json())
 
 
+def cmd_custodian(args: argparse.Namespace) -> None:
+    client = Client(args.rpc)
+    if args.custodian_cmd == "pending-redemptions":
+        print_json(custodian.pending_redemptions(client, args.coin, args.start, args.limit))
+        return
+    key = signing_key(args)
+    if args.custodian_cmd == "mint":
+        try:
+            amount = int(args.amount)
+        except ValueError:
+            raise CliError(f"--amount: expected an integer of smallest units, got {args.amount!r}") from None
+        if amount <= 0:
+            raise CliError("--amount must be positive")
+        print_json(custodian.mint(client, key, args.coin, args.to, amount, args.deposit_ref))
+    else:
+        print_json(custodian.settle(client, key, args.coin, args.id, args.bank_ref))
+
+
 def _identity(args: argparse.Namespace) -> str:
     if not args.identity:
         raise CliError("say which identity registry: --identity ADDRESS (or env FINCHAIN_IDENTITY)")
@@ -229,6 +247,22 @@ def add_finance_commands(sub: Any) -> None:
     c.add_argument("proof", help="the proof JSON file, or - for stdin")
     c.add_argument("--challenge", help="the challenge the proof must answer")
     p.set_defaults(func=partial(run_guarded, cmd_kyc))
+
+    money = argparse.ArgumentParser(add_help=False, parents=[rpc])
+    money.add_argument("--coin", required=True, help="the stablecoin's address (a devnet's fusd or feur)")
+    p = sub.add_parser("custodian", help="mint against deposits and settle redemptions of a stablecoin")
+    csub = p.add_subparsers(dest="custodian_cmd", required=True)
+    c = csub.add_parser("mint", parents=[money, keys], help="mint to a verified holder against a deposit")
+    c.add_argument("--to", required=True, help="the holder's address")
+    c.add_argument("--amount", required=True, help="smallest units (10^18 per coin)")
+    c.add_argument("--deposit-ref", required=True, help="the deposit's id in the custodian's books (used once)")
+    c = csub.add_parser("pending-redemptions", parents=[money], help="redemptions waiting for a payout")
+    c.add_argument("--start", type=int, default=0, help="first redemption id to look at")
+    c.add_argument("--limit", type=int, default=100, help="ids to look at (at most 500)")
+    c = csub.add_parser("settle", parents=[money, keys], help="record that a redemption was paid out")
+    c.add_argument("id", type=int, help="the redemption id")
+    c.add_argument("--bank-ref", required=True, help="the payout's id at the bank")
+    p.set_defaults(func=partial(run_guarded, cmd_custodian))
 
 
 def run_guarded(func: Any, args: argparse.Namespace) -> None:

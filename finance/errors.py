@@ -153,3 +153,19 @@ ALL_ERRORS: tuple[type[FinanceError], ...] = (
     ClaimInvalid, BadApplication, BadCiphertext, BadApplicationSignature, ApplicationReplay, ApplicationTooLarge,
     ApplicationStale, ApplicationPending, WrongIssuer, ApplicationNotFound, BadTransition, Unauthorized, AttestFailed,
 )
+
+
+# -- custodians of the regulated stablecoins -------------------------------------------------
+
+
+class ContractRefused(FinanceError):
+    """The contract refuses the operation; `reason` is the contract's own code (deposit_ref_used, blacklisted...)."""
+
+    code = -32130
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.contract_reason = reason
+
+    def to_data(self) -> dict[str, str]:
+        return {"reason": self.contract_reason}

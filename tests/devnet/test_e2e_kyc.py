@@ -94,3 +94,62 @@ def test_registration_on_a_devnet(tmp_path, capsys):
             assert svc.client.application(app["id"])["state"] == "attested"
         finally:
             svc.stop()
+        deposit_to_products(c, tmp_path, capsys, user, stranger)
+
+
+def deposit_to_products(c: Cluster, tmp_path, capsys, user: PrivateKey, stranger: PrivateKey) -> None:
+    """The verified user: a deposit minted by the custodian, a gated market and pool, a redemption
+    settled by the custodian; the stranger is refused at each step with the registry's reason."""
+    contracts, admin = c.manifest.contracts, c.accounts[0]
+    fusd, feur, lending, swap, oracle = (contracts[k] for k in ("fusd", "feur", "lending", "swap", "oracle"))
+    identity, rpc = contracts["identity"], c.node(0).client
+    save_key(tmp_path / "custodian.json", c.roles["custodian"])
+    user_addr, stranger_addr = to_checksum_address(user.address), to_checksum_address(stranger.address)
+    money = ["--rpc", c.node(1).rpc_url, "--key-file", str(tmp_path / "custodian.json")]
+
+    def mint(to: str, deposit: str) -> int:
+        return finchain(["custodian", "mint", "--coin", fusd, "--to", to, "--amount", str(500 * COIN),
+                         "--deposit-ref", deposit, *money])
+
+    assert mint(user_addr, "bank-dep-1") == 0
+    assert json.loads(capsys.readouterr().out)["amount"] == str(500 * COIN)
+    assert mint(user_addr, "bank-dep-1") == 1 and "[deposit_ref_used]" in capsys.readouterr().err
+    assert mint(stranger_addr, "bank-dep-2") == 1 and "[not_verified]" in capsys.readouterr().err
+    assert int(c.node(3).client.contract_call(fusd, "balance_of", [user_addr])["output"]) == 500 * COIN
+
+    def send(key: PrivateKey, contract: str, method: str, args: list) -> dict:
+        return rpc.call_contract(key, contract, method, args, gas_limit=3_000_000)["receipt"]
+
+    # The admin lists a KYC-gated FUSD market and a gated FUSD/FEUR pool (docs/finance.md).
+    for call in [(oracle, "report", [fusd, str(COIN)]), (fusd, "approve", [lending, str(10**30)]),
+                 (lending, "list_market", [fusd, str(75 * 10**16), str(10**17), 0, 10**9, 10**10,
+                                           str(8 * 10**17), str(COIN), str(COIN)]),
+                 (lending, "set_requirement", [fusd, identity, ["kyc.basic"]]),
+                 (fusd, "approve", [swap, str(10**30)]), (feur, "approve", [swap, str(10**30)]),
+                 (swap, "add_liquidity", [fusd, feur, str(10_000 * COIN), str(9_000 * COIN), 0, 0,
+                                          to_checksum_address(admin.address), 2**40]),
+                 (swap, "set_requirement", [fusd, feur, identity, ["kyc.basic"]])]:
+        assert send(admin, *call)["status"] == "success", call
+    rpc.transfer(admin, user_addr, 10 * COIN, wait=True)  # coin for the user's fees; the stranger has some
+    assert send(admin, fusd, "transfer", [stranger_addr, str(100 * COIN)])["status"] == "success"  # open transfers
+    for key in (user, stranger):
+        for spender in (lending, swap):
+            assert send(key, fusd, "approve", [spender, str(10**30)])["status"] == "success"
+    for key, expect in ((user, None), (stranger, "not_verified")):
+        for contract, method, args in [(lending, "supply", [fusd, str(100 * COIN)]),
+                                       (swap, "swap_exact_tokens_for_tokens",
+                                        [str(50 * COIN), 0, [fusd, feur], to_checksum_address(key.address), 2**40])]:
+            receipt = send(key, contract, method, args)
+            assert (receipt["status"], receipt["error"]) == (("success", None) if expect is None
+                                                              else ("failed", expect)), (method, receipt)
+    # The user redeems part; the custodian sees it and settles it once.
+    assert send(user, fusd, "redeem", [str(200 * COIN), "0x" + "ab" * 32])["status"] == "success"
+    assert finchain(["custodian", "pending-redemptions", "--coin", fusd, "--rpc", c.node(2).rpc_url]) == 0
+    pending = json.loads(capsys.readouterr().out)["redemptions"]
+    assert [(r["holder"], r["amount"]) for r in pending] == [(user_addr, str(200 * COIN))]
+    assert finchain(["custodian", "settle", str(pending[0]["id"]), "--coin", fusd, "--bank-ref", "wire-77",
+                     *money]) == 0
+    capsys.readouterr()
+    assert finchain(["custodian", "settle", str(pending[0]["id"]), "--coin", fusd, "--bank-ref", "wire-77",
+                     *money]) == 1 and "[already_settled]" in capsys.readouterr().err
+    assert int(c.node(3).client.contract_call(fusd, "balance_of", [user_addr])["output"]) == 150 * COIN
