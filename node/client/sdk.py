@@ -73,12 +73,13 @@ def build_transfer(
     to: str | bytes,
     amount: int,
     *,
-    gas_price: int = 1,
+    max_fee: int = 1,
+    priority_fee: int = 0,
     gas_limit: int = TRANSFER_GAS,
     expiry_height: int = 0,
 ) -> SignedTx:
     to_bytes = parse_address(to) if isinstance(to, str) else to
-    body = TxBody(chain_id, nonce, gas_limit, gas_price, expiry_height, Transfer(to_bytes, amount))
+    body = TxBody(chain_id, nonce, gas_limit, max_fee, priority_fee, expiry_height, Transfer(to_bytes, amount))
     return body.sign(key)
 
 
@@ -91,12 +92,13 @@ def build_deploy(
     *,
     value: int = 0,
     gas_limit: int = 5_000_000,
-    gas_price: int = 1,
+    max_fee: int = 1,
+    priority_fee: int = 0,
     expiry_height: int = 0,
 ) -> SignedTx:
     """A deploy transaction; `args` are contract values (int, str, bytes, vm.Address, list, dict)."""
     payload = Deploy(source, encode_value(list(args or [])), value)
-    return TxBody(chain_id, nonce, gas_limit, gas_price, expiry_height, payload).sign(key)
+    return TxBody(chain_id, nonce, gas_limit, max_fee, priority_fee, expiry_height, payload).sign(key)
 
 
 def build_call(
@@ -109,13 +111,14 @@ def build_call(
     *,
     value: int = 0,
     gas_limit: int = 1_000_000,
-    gas_price: int = 1,
+    max_fee: int = 1,
+    priority_fee: int = 0,
     expiry_height: int = 0,
 ) -> SignedTx:
     """A contract call transaction; `args` are contract values (see build_deploy)."""
     to = parse_address(contract) if isinstance(contract, str) else contract
     payload = Call(to, method, encode_value(list(args or [])), value)
-    return TxBody(chain_id, nonce, gas_limit, gas_price, expiry_height, payload).sign(key)
+    return TxBody(chain_id, nonce, gas_limit, max_fee, priority_fee, expiry_height, payload).sign(key)
 
 
 class Client:
@@ -181,11 +184,11 @@ class Client:
                 raise TimeoutError(f"transaction {tx_hash} not committed after {timeout}s (status {answer['status']})")
             time.sleep(poll)
 
-    def transfer(self, key: PrivateKey, to: str, amount: int, *, gas_price: int = 1, nonce: int | None = None,
-                 wait: bool = False, timeout: float = 30.0) -> str:
+    def transfer(self, key: PrivateKey, to: str, amount: int, *, max_fee: int = 1, priority_fee: int = 0,
+                 nonce: int | None = None, wait: bool = False, timeout: float = 30.0) -> str:
         if nonce is None:
             nonce = self.next_nonce(to_checksum_address(key.address))
-        tx = build_transfer(key, self.chain_id, nonce, to, amount, gas_price=gas_price)
+        tx = build_transfer(key, self.chain_id, nonce, to, amount, max_fee=max_fee, priority_fee=priority_fee)
         tx_hash = self.send_raw(tx.raw)
         if wait:
             self.wait_for_tx(tx_hash, timeout)
@@ -211,8 +214,8 @@ class Client:
         return self._interfaces[address.lower()]
 
     def deploy(self, key: PrivateKey, source: str, args: list[Any] | None = None, *, value: int = 0,
-               gas_limit: int | None = None, gas_price: int = 1, nonce: int | None = None, wait: bool = True,
-               timeout: float = 30.0) -> Any:
+               gas_limit: int | None = None, max_fee: int = 1, priority_fee: int = 0, nonce: int | None = None,
+               wait: bool = True, timeout: float = 30.0) -> Any:
         """Deploy `source`; the tx_get answer with `contract_address` on top when `wait`, else the tx hash.
 
         The source is checked locally and the args converted by the constructor's types
@@ -227,15 +230,15 @@ class Client:
         if nonce is None:
             nonce = self.next_nonce(sender)
         tx = build_deploy(key, self.chain_id, nonce, source, values, value=value, gas_limit=gas_limit,
-                          gas_price=gas_price)
+                          max_fee=max_fee, priority_fee=priority_fee)
         tx_hash = self.send_raw(tx.raw)
         if not wait:
             return tx_hash
         return with_contract_address(self.wait_for_tx(tx_hash, timeout), deployed_address(key.address, nonce))
 
     def call_contract(self, key: PrivateKey, address: str, method: str, args: list[Any] | None = None, *,
-                      value: int = 0, gas_limit: int | None = None, gas_price: int = 1, nonce: int | None = None,
-                      wait: bool = True, timeout: float = 30.0) -> Any:
+                      value: int = 0, gas_limit: int | None = None, max_fee: int = 1, priority_fee: int = 0,
+                      nonce: int | None = None, wait: bool = True, timeout: float = 30.0) -> Any:
         """Send a call transaction; the tx_get answer when `wait` (see its receipt's status), else the hash."""
         values = method_values(self.interface(address), method, args)
         sender = to_checksum_address(key.address)
@@ -245,7 +248,7 @@ class Client:
         if nonce is None:
             nonce = self.next_nonce(sender)
         tx = build_call(key, self.chain_id, nonce, address, method, values, value=value, gas_limit=gas_limit,
-                        gas_price=gas_price)
+                        max_fee=max_fee, priority_fee=priority_fee)
         tx_hash = self.send_raw(tx.raw)
         return self.wait_for_tx(tx_hash, timeout) if wait else tx_hash
 
@@ -353,8 +356,8 @@ class AsyncClient:
         return self._interfaces[address.lower()]
 
     async def deploy(self, key: PrivateKey, source: str, args: list[Any] | None = None, *, value: int = 0,
-                     gas_limit: int | None = None, gas_price: int = 1, nonce: int | None = None, wait: bool = True,
-                     timeout: float = 30.0) -> Any:
+                     gas_limit: int | None = None, max_fee: int = 1, priority_fee: int = 0, nonce: int | None = None,
+                     wait: bool = True, timeout: float = 30.0) -> Any:
         values = constructor_values(source, args)
         sender = to_checksum_address(key.address)
         if gas_limit is None:
@@ -363,7 +366,7 @@ class AsyncClient:
         if nonce is None:
             nonce = await self.next_nonce(sender)
         tx = build_deploy(key, await self.chain_id(), nonce, source, values, value=value, gas_limit=gas_limit,
-                          gas_price=gas_price)
+                          max_fee=max_fee, priority_fee=priority_fee)
         tx_hash = await self.send_raw(tx.raw)
         if not wait:
             return tx_hash
@@ -371,7 +374,7 @@ class AsyncClient:
         return with_contract_address(answer, deployed_address(key.address, nonce))
 
     async def call_contract(self, key: PrivateKey, address: str, method: str, args: list[Any] | None = None, *,
-                            value: int = 0, gas_limit: int | None = None, gas_price: int = 1,
+                            value: int = 0, gas_limit: int | None = None, max_fee: int = 1, priority_fee: int = 0,
                             nonce: int | None = None, wait: bool = True, timeout: float = 30.0) -> Any:
         values = method_values(await self.interface(address), method, args)
         sender = to_checksum_address(key.address)
@@ -381,6 +384,6 @@ class AsyncClient:
         if nonce is None:
             nonce = await self.next_nonce(sender)
         tx = build_call(key, await self.chain_id(), nonce, address, method, values, value=value,
-                        gas_limit=gas_limit, gas_price=gas_price)
+                        gas_limit=gas_limit, max_fee=max_fee, priority_fee=priority_fee)
         tx_hash = await self.send_raw(tx.raw)
         return await self.wait_for_tx(tx_hash, timeout) if wait else tx_hash

@@ -28,13 +28,16 @@ from node.types.errors import (
     MempoolFull,
     NonceTooHigh,
     NonceTooLow,
+    PriorityFeeAboveMax,
     ReplacementUnderpriced,
     TooLarge,
     WrongChain,
 )
-from node.types.tx import SignedTx
+from node.types.tx import SignedTx, TxBody
 
-PERMANENT_REJECTIONS = (MalformedTransaction, BadSignature, WrongChain, TooLarge, GasLimitTooLow, NonceTooLow, Expired)
+PERMANENT_REJECTIONS = (
+    MalformedTransaction, BadSignature, WrongChain, TooLarge, GasLimitTooLow, NonceTooLow, Expired, PriorityFeeAboveMax,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,11 @@ class _Entry:
     @property
     def cost(self) -> int:
         return self.tx.body.max_fee + self.tx.body.value
+
+
+def _bumped(new: TxBody, old: TxBody) -> bool:
+    return (new.max_fee_per_gas * 10 >= old.max_fee_per_gas * 11
+            and new.max_priority_fee_per_gas * 10 >= old.max_priority_fee_per_gas * 11)
 
 
 class AccountReader(Protocol):
@@ -158,10 +166,11 @@ class Mempool:
             )
         mine = self._by_sender.get(tx.sender, {})
         replaced = mine.get(body.nonce)
-        if replaced is not None and body.gas_price * 10 < replaced.tx.body.gas_price * 11:
+        if replaced is not None and not _bumped(body, replaced.tx.body):
+            old = replaced.tx.body
             raise ReplacementUnderpriced(
-                f"a transaction with nonce {body.nonce} is pending at gas price {replaced.tx.body.gas_price}; "
-                "a replacement must pay at least 10% more"
+                f"a transaction with nonce {body.nonce} is pending at max fee {old.max_fee_per_gas} and priority fee "
+                f"{old.max_priority_fee_per_gas}; a replacement must raise both by at least 10%"
             )
         # Everything the sender has queued up to this nonce must be payable together.
         committed = sum(e.cost for n, e in mine.items() if n < body.nonce)
@@ -169,7 +178,7 @@ class Mempool:
         if committed + cost > account.balance:
             raise InsufficientFunds(
                 f"balance {account.balance} does not cover this transaction's maximum cost {cost} "
-                f"(gas limit x gas price + amount) after {committed} already pending"
+                f"(gas limit x max fee per gas + amount) after {committed} already pending"
             )
         if replaced is None:
             self._make_room(tx)
@@ -180,24 +189,24 @@ class Mempool:
         self._verifier.hold(tx)
         self._by_sender.setdefault(tx.sender, {})[body.nonce] = entry
         self._bytes += tx.size
-        price = tx.body.gas_price
+        price = tx.body.max_fee_per_gas
         self._prices[price] = self._prices.get(price, 0) + 1
 
     def _make_room(self, tx: SignedTx) -> None:
         full = len(self._by_hash) >= self.config.max_txs or self._bytes + tx.size > self.config.max_bytes
-        if full and tx.body.gas_price <= min(self._prices, default=0):
+        if full and tx.body.max_fee_per_gas <= min(self._prices, default=0):
             # Nothing in the pool pays less: answer at once, without looking for a victim.
             raise MempoolFull("the mempool is full and this transaction does not pay more than the cheapest one")
         while len(self._by_hash) >= self.config.max_txs or self._bytes + tx.size > self.config.max_bytes:
             victim = self._cheapest_evictable()
-            if victim is None or victim.tx.body.gas_price >= tx.body.gas_price:
+            if victim is None or victim.tx.body.max_fee_per_gas >= tx.body.max_fee_per_gas:
                 raise MempoolFull("the mempool is full and this transaction does not pay more than the cheapest one")
             self._remove(victim)
 
     def _cheapest_evictable(self) -> _Entry | None:
         # Only the last tx of each sender's queue may go, so no queue gets a gap.
         tails = (txs[max(txs)] for txs in self._by_sender.values() if txs)
-        return min(tails, key=lambda e: (e.tx.body.gas_price, -e.seq), default=None)
+        return min(tails, key=lambda e: (e.tx.body.max_fee_per_gas, -e.seq), default=None)
 
     def _remove(self, entry: _Entry) -> None:
         tx = entry.tx
@@ -208,7 +217,7 @@ class Mempool:
         if not txs:
             del self._by_sender[tx.sender]
         self._bytes -= tx.size
-        price = tx.body.gas_price
+        price = tx.body.max_fee_per_gas
         left = self._prices[price] - 1
         if left:
             self._prices[price] = left
@@ -224,7 +233,7 @@ class Mempool:
             nonce = self._get_account(sender).nonce
             head = txs.get(nonce)
             if head is not None:
-                heap.append((-head.tx.body.gas_price, head.seq, sender, nonce))
+                heap.append((-head.tx.body.max_fee_per_gas, head.seq, sender, nonce))
         heapq.heapify(heap)
         out: list[SignedTx] = []
         size = gas = 0
@@ -238,7 +247,7 @@ class Mempool:
             gas += tx.body.gas_limit
             nxt = self._by_sender[sender].get(nonce + 1)
             if nxt is not None:
-                heapq.heappush(heap, (-nxt.tx.body.gas_price, nxt.seq, sender, nonce + 1))
+                heapq.heappush(heap, (-nxt.tx.body.max_fee_per_gas, nxt.seq, sender, nonce + 1))
         return out
 
     def update(self, chain: ChainView, committed: Iterable[SignedTx]) -> int:

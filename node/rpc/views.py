@@ -63,7 +63,8 @@ def tx_json(tx: SignedTx) -> dict[str, Any]:
         "chain_id": b.chain_id,
         "nonce": b.nonce,
         "gas_limit": b.gas_limit,
-        "gas_price": str(b.gas_price),
+        "max_fee_per_gas": str(b.max_fee_per_gas),
+        "max_priority_fee_per_gas": str(b.max_priority_fee_per_gas),
         "expiry_height": b.expiry_height,
         "signature": hx(tx.signature),
     }

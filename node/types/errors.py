@@ -91,6 +91,11 @@ class GasLimitTooHigh(InvalidTransaction):
     reason = "gas_limit_too_high"
 
 
+class PriorityFeeAboveMax(InvalidTransaction):
+    code = -32015
+    reason = "priority_fee_above_max_fee"
+
+
 class NotFound(FinchainError):
     code = -32020
     reason = "not_found"
@@ -123,4 +128,5 @@ TX_ERRORS: tuple[type[InvalidTransaction], ...] = (
     ReplacementUnderpriced,
     AlreadyKnown,
     GasLimitTooHigh,
+    PriorityFeeAboveMax,
 )

@@ -158,7 +158,7 @@ def test_contract_payloads_round_trip_and_reject_bad_arguments():
         with pytest.raises(errors.MalformedTransaction):
             decode_tx(tampered.raw)
     # Kind 4 is still unknown.
-    raw = codec.encode([[CHAIN_ID, 0, 21_000, b"\x01", 0, [4, b""]], b"\x00" * 65])
+    raw = codec.encode([[CHAIN_ID, 0, 21_000, b"\x01", b"", 0, [4, b""]], b"\x00" * 65])
     with pytest.raises(errors.MalformedTransaction, match="payload kind 4"):
         decode_tx(raw)
 
@@ -166,7 +166,7 @@ def test_contract_payloads_round_trip_and_reject_bad_arguments():
 def test_intrinsic_gas_counts_payload_bytes():
     body = deploy_tx().body
     assert intrinsic_gas(body) == 21_000 + 16 * (len(VAULT.encode()) + len(body.payload.args))
-    low = TxBody(CHAIN_ID, 0, 21_000, 1, 0, body.payload)
+    low = TxBody(CHAIN_ID, 0, 21_000, 1, 0, 0, body.payload)
     assert intrinsic_gas(low) > low.gas_limit
 
 
