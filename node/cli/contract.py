@@ -152,8 +152,10 @@ def add_contract_commands(sub: Any, rpc_parent: argparse.ArgumentParser,
     send.add_argument("--args", help="constructor or method arguments as a JSON array, e.g. '[5, \"0x…\"]'")
     send.add_argument("--value", help="native coin sent with it, in coins (e.g. 1.5)")
     send.add_argument("--gas", type=int, help="gas limit (default: the node's estimate + 20%%)")
-    send.add_argument("--max-fee", type=int, default=1)
-    send.add_argument("--priority-fee", type=int, default=0)
+    send.add_argument("--max-fee", type=int,
+                   help="max fee per gas in base units (default: twice the next base fee plus the tip)")
+    send.add_argument("--priority-fee", type=int,
+                   help="max priority fee (tip) per gas in base units (default: the node's suggestion)")
     send.add_argument("--from", dest="sender", help="keystore name or address")
     send.add_argument("--key-file", help="a plain key file (node key format; for devnets)")
     send.add_argument("--nonce", type=int)

@@ -77,7 +77,7 @@ def process_contract_tx(state: StateOverlay, tx: SignedTx, sender: Account, p: E
     if res.ok:
         apply_writes(state, res.writes)
     gas_used = intrinsic_gas(body) + res.gas_used
-    price = body.effective_gas_price(p.min_gas_price)
+    price = body.effective_gas_price(p.base_fee)
     after = state.get_account(tx.sender)
     state.set_account(tx.sender, Account(after.balance + body.max_fee - gas_used * price, after.nonce))
     events = tuple(Event(e.address, e.name, e.raw) for e in res.events)

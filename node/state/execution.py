@@ -16,9 +16,9 @@ from node.state.params import ExecParams
 from node.types.block import STATUS_FAILED, STATUS_OK, Receipt
 from node.types.errors import (
     Expired,
+    FeeTooLow,
     GasLimitTooHigh,
     GasLimitTooLow,
-    GasPriceTooLow,
     InsufficientFunds,
     NonceTooHigh,
     NonceTooLow,
@@ -45,8 +45,8 @@ def validate_tx_limits(body: TxBody, p: ExecParams) -> None:
             f"max priority fee per gas {body.max_priority_fee_per_gas} is above "
             f"the max fee per gas {body.max_fee_per_gas}"
         )
-    if body.max_fee_per_gas < p.min_gas_price:
-        raise GasPriceTooLow(f"max fee per gas {body.max_fee_per_gas} is below the base fee {p.min_gas_price}")
+    if body.max_fee_per_gas < p.base_fee:
+        raise FeeTooLow(f"max fee per gas {body.max_fee_per_gas} is below the base fee {p.base_fee}")
 
 
 def validate_transaction(tx: SignedTx, account: Account, p: ExecParams) -> None:
@@ -71,8 +71,7 @@ def process_transaction(state: StateOverlay, tx: SignedTx, p: ExecParams) -> Rec
     match payload:
         case Transfer(to=to, amount=amount):
             gas_used = intrinsic_gas(body)
-            fee = gas_used * body.effective_gas_price(p.min_gas_price)
-            # Fees are burned: the supply after a block is the supply before minus its fees.
+            fee = gas_used * body.effective_gas_price(p.base_fee)
             sender = Account(sender.balance - fee, sender.nonce + 1)
             if sender.balance < amount:
                 state.set_account(tx.sender, sender)

@@ -66,9 +66,9 @@ class TooLarge(InvalidTransaction):
     reason = "too_large"
 
 
-class GasPriceTooLow(InvalidTransaction):
+class FeeTooLow(InvalidTransaction):
     code = -32010
-    reason = "gas_price_too_low"
+    reason = "fee_too_low"
 
 
 class MempoolFull(InvalidTransaction):
@@ -94,6 +94,13 @@ class GasLimitTooHigh(InvalidTransaction):
 class PriorityFeeAboveMax(InvalidTransaction):
     code = -32015
     reason = "priority_fee_above_max_fee"
+
+
+class FutureQuotaFull(InvalidTransaction):
+    """A transaction behind a nonce gap, over the mempool's quota for such (per sender or in all)."""
+
+    code = -32016
+    reason = "future_nonce_quota"
 
 
 class NotFound(FinchainError):
@@ -123,10 +130,11 @@ TX_ERRORS: tuple[type[InvalidTransaction], ...] = (
     GasLimitTooLow,
     Expired,
     TooLarge,
-    GasPriceTooLow,
+    FeeTooLow,
     MempoolFull,
     ReplacementUnderpriced,
     AlreadyKnown,
     GasLimitTooHigh,
     PriorityFeeAboveMax,
+    FutureQuotaFull,
 )

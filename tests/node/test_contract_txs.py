@@ -57,11 +57,13 @@ def info() -> dict:
 
 
 def deploy_tx(sender=0, nonce=0, args=("vault",), gas_limit=5_000_000):
-    return build_deploy(key(sender), CHAIN_ID, nonce, VAULT, list(args), gas_limit=gas_limit)
+    # 1 base unit per gas and no tip (the floor of make_genesis): every fee is burned, fee == gas.
+    return build_deploy(key(sender), CHAIN_ID, nonce, VAULT, list(args), gas_limit=gas_limit, max_fee=1, priority_fee=0)
 
 
 def call_tx(contract, method, args=(), sender=0, nonce=1, value=0, gas_limit=300_000):
-    return build_call(key(sender), CHAIN_ID, nonce, contract, method, list(args), value=value, gas_limit=gas_limit)
+    return build_call(key(sender), CHAIN_ID, nonce, contract, method, list(args), value=value, gas_limit=gas_limit,
+                      max_fee=1, priority_fee=0)
 
 
 def total_balance(chain, addresses):

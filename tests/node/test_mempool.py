@@ -26,7 +26,7 @@ def pool(tmp_path):
         (lambda: tx(nonce=1000), errors.NonceTooHigh),
         (lambda: tx(gas_limit=20_999), errors.GasLimitTooLow),
         (lambda: tx(gas_limit=10**12), errors.GasLimitTooHigh),
-        (lambda: tx(max_fee=0), errors.GasPriceTooLow),
+        (lambda: tx(max_fee=0), errors.FeeTooLow),
         (lambda: tx(amount=2000 * COIN), errors.InsufficientFunds),
         (lambda: tx(sender=50), errors.InsufficientFunds),
     ],
@@ -85,7 +85,7 @@ def test_eviction_of_lowest_paying(tmp_path):
         pool.add(t.raw)
     with pytest.raises(errors.MempoolFull):
         pool.add(tx(sender=3, max_fee=1).raw)
-    rich = tx(sender=3, max_fee=5)
+    rich = tx(sender=3, max_fee=5, priority_fee=4)
     pool.add(rich.raw)
     assert len(pool) == 3
     assert pool.get(rich.hash) is not None
@@ -105,9 +105,9 @@ def test_cumulative_balance_and_recheck(tmp_path):
 
 
 def test_reap_orders_by_price_and_nonce(pool):
-    pool.add(tx(sender=0, nonce=1, max_fee=50).raw)
+    pool.add(tx(sender=0, nonce=1, max_fee=50, priority_fee=49).raw)
     pool.add(tx(sender=0, nonce=0, max_fee=1).raw)
-    pool.add(tx(sender=2, nonce=0, max_fee=10).raw)
+    pool.add(tx(sender=2, nonce=0, max_fee=10, priority_fee=9).raw)
     reaped = pool.reap(10, 10**7, 10**9)
     assert [(t.sender, t.body.nonce) for t in reaped] == [(key(2).address, 0), (key(0).address, 0), (key(0).address, 1)]
 

@@ -28,13 +28,15 @@ from hypothesis import strategies as st
 from node.chain import Chain, compute_validators_hash
 from node.host.engine import Engine, EngineConfig, Outbox
 from node.host.wal import WAL
-from node.mempool.pool import ChainView, Mempool, MempoolConfig
+from node.mempool.pool import Mempool, MempoolConfig
 from node.mempool.verifier import TxVerifier
 from node.rpc.api import NodeApi, NodeInfo
 from node.rpc.methods import build_registry
 from node.state.execution import Account, account_key
+from node.state.fees import FeeRecord, next_base_fee
 from node.state.trie import EMPTY_ROOT, SparseMerkleTree
 from node.storage.kv import LevelDBKV
+from node.storage.schema import FEE_KEY
 from node.storage.store import Store
 from node.types import codec
 from node.types.block import (
@@ -64,7 +66,7 @@ NONCE = 7
 GAS_LIMIT = 21_000
 MAX_FEE = 2_000_000_000
 PRIORITY_FEE = 1_000_000_000
-BASE_FEE = 1  # the page's genesis `params.min_gas_price`
+BASE_FEE = 10**9  # the page's genesis `params.min_base_fee`: both blocks of 7.6 pay the floor
 PAID_PRICE = min(MAX_FEE, BASE_FEE + PRIORITY_FEE)  # per gas, section 4.3
 EXPIRY = 0
 AMOUNT = 1_500_000_000_000_000_000
@@ -214,9 +216,15 @@ def test_state_vectors():
     check("state.recipient_path", hashlib.sha256(account_key(to)).digest())
     check("state.sender_leaf", _leaf(account_key(key.address), sender))
     check("state.recipient_leaf", _leaf(account_key(to), recipient))
-    root, _ = tree.update(EMPTY_ROOT, {account_key(key.address): sender, account_key(to): recipient})
+    proposer = Account(8 * 21_000 * (PAID_PRICE - BASE_FEE), 0).encode()
+    fees = FeeRecord(BASE_FEE, 21_000, 8 * 21_000 * BASE_FEE).encode()
+    check("state.proposer_value", proposer)
+    check("state.fee_key", FEE_KEY)
+    check("state.fee_value", fees)
+    pairs = {account_key(key.address): sender, account_key(to): recipient,
+             account_key(VALIDATOR_KEY.address): proposer, FEE_KEY: fees}
+    root, _ = tree.update(EMPTY_ROOT, pairs)
     check("state.block2_root", root)
-    assert root == hashlib.sha256(b"\x01" + vb("state.sender_leaf") + vb("state.recipient_leaf")).digest()
 
 
 def _genesis_json() -> dict[str, Any]:
@@ -247,7 +255,7 @@ def test_block_scenario_and_rpc_answers(tmp_path):
     params = genesis.params
     verifier = TxVerifier(params.max_tx_bytes)
     chain = Chain(Store(LevelDBKV(tmp_path / "db")), genesis, verifier.decode)
-    mempool = Mempool(MempoolConfig(), ChainView(CHAIN_ID, 1, params.min_gas_price, params.max_block_gas),
+    mempool = Mempool(MempoolConfig(), chain.next_view(),
                       chain, verifier, lambda: 0.0)
     assert chain.state_root == vb("state.genesis_root")
     assert chain.genesis_hash == vb("genesis.hash")
@@ -270,7 +278,7 @@ def test_block_scenario_and_rpc_answers(tmp_path):
         assert len(executed.txs) == len(txs)
         commit = _precommit(height, executed.hash)
         chain.commit_block(executed, commit)
-        mempool.update(ChainView(CHAIN_ID, height + 1, params.min_gas_price, params.max_block_gas), executed.txs)
+        mempool.update(chain.next_view(), executed.txs)
         return executed.hash, commit
 
     first = [TxBody(CHAIN_ID, n, GAS_LIMIT, MAX_FEE, PRIORITY_FEE, 0, Transfer(to, COIN)).sign(key) for n in range(7)]
@@ -295,6 +303,23 @@ def test_block_scenario_and_rpc_answers(tmp_path):
     call("tx_get", "0x" + VECTORS["tx.id"])  # committed
     call("account_get", sender)
     call("chain_getBlock", 2)
+    call("chain_feeInfo")
+
+
+def test_base_fee_vectors():
+    def after(base: int, used: int) -> int:
+        return next_base_fee(base, used, 420_000_000, 10**9)
+
+    check("fee.next_full", str(after(10**9, 420_000_000)))
+    check("fee.next_empty", str(after(10**9, 0)))
+    check("fee.next_at_target", str(after(10**9, 210_000_000)))
+    check("fee.next_three_quarters", str(after(10**9, 315_000_000)))
+    check("fee.from_2e9_empty", str(after(2 * 10**9, 0)))
+    check("fee.from_2e9_quarter", str(after(2 * 10**9, 105_000_000)))
+    base, blocks = 10**9, 0
+    while base <= 2 * 10**9:
+        base, blocks = after(base, 420_000_000), blocks + 1
+    check("fee.full_blocks_to_double", str(blocks))
 
 
 def test_block2_header_fields_from_the_page():
@@ -516,7 +541,8 @@ def test_independent_state_root():
     genesis = {b"a" + key: m_array([m_bin(u256(100 * COIN)), m_uint(0)])}
     assert genesis[b"a" + key] == vb("state.genesis_value")
     assert indep_state_root(genesis) == vb("state.genesis_root")
-    after = {b"a" + key: vb("state.sender_value"), b"a" + to: vb("state.recipient_value")}
+    after = {b"a" + key: vb("state.sender_value"), b"a" + to: vb("state.recipient_value"),
+             b"a" + VALIDATOR_KEY.address: vb("state.proposer_value"), vb("state.fee_key"): vb("state.fee_value")}
     assert indep_state_root(after) == vb("state.block2_root")
     rng = random.Random(8)
     tree = SparseMerkleTree({})
