@@ -127,6 +127,8 @@ class Cluster:
         self.manifest: Manifest | None = None
         self.accounts: list[PrivateKey] = []
         self.addresses: list[str] = []
+        self.roles: dict[str, PrivateKey] = {}
+        self.ledger_addresses: list[str] = []
         self.chain_id = ""
         self.genesis_total = 0
         self._proxy: ProxyThread | None = None
@@ -168,6 +170,10 @@ class Cluster:
         self.genesis_total = sum(a.balance for a in genesis.accounts)
         self.accounts = [PrivateKey.from_hex(a["private_key"]) for a in manifest.accounts]
         self.addresses = [to_checksum_address(k.address) for k in self.accounts]
+        # Funded accounts with a part in the financial flow (devnet/README.md, "roles").
+        self.roles = {name: PrivateKey.from_hex(r["private_key"]) for name, r in (manifest.roles or {}).items()}
+        # Every account the genesis funds: what a conservation check must sum.
+        self.ledger_addresses = self.addresses + [to_checksum_address(k.address) for k in self.roles.values()]
         if manifest.proxy is not None:
             links = [Link.from_json(x) for x in manifest.proxy["links"]]
             self._proxy = ProxyThread(FaultProxy(links, total))

@@ -23,6 +23,7 @@ __all__ = ["DevnetError", "Manifest", "NodeEntry", "derive_key", "generate", "po
 DEFAULT_SEED = "finchain devnet"
 COIN = 10**18
 ACCOUNT_BALANCE = 1_000_000 * COIN
+ROLES = ("kyc_issuer",)
 
 
 def derive_key(seed: str, label: str, index: int) -> PrivateKey:
@@ -57,6 +58,8 @@ class Manifest:
     # {"pid", "control", "links": [{"from", "to", "listen", "target"}]}; None: nodes dial each other directly.
     proxy: dict[str, Any] | None = None
     contracts: dict[str, str] | None = None  # name -> address of the genesis contracts
+    # role -> {"address", "private_key"}: funded accounts with a part in the financial flow ("kyc_issuer")
+    roles: dict[str, dict[str, str]] | None = None
 
     def to_json(self) -> dict:
         out = {
@@ -69,6 +72,8 @@ class Manifest:
             out["proxy"] = self.proxy
         if self.contracts:
             out["contracts"] = self.contracts
+        if self.roles:
+            out["roles"] = self.roles
         return out
 
     def save(self, home: Path) -> None:
@@ -83,7 +88,7 @@ class Manifest:
         try:
             d = json.loads(path.read_text())
             return Manifest(d["chain_id"], d.get("seed", ""), tuple(NodeEntry(**n) for n in d["nodes"]),
-                            tuple(d["accounts"]), d.get("proxy"), d.get("contracts"))
+                            tuple(d["accounts"]), d.get("proxy"), d.get("contracts"), d.get("roles"))
         except FileNotFoundError as exc:
             raise DevnetError(f"no devnet at {home} (no devnet.json): run `finchain devnet up --home {home}`") from exc
         except (ValueError, KeyError, TypeError) as exc:
@@ -163,14 +168,17 @@ def generate(
     vkeys = [derive_key(seed, "validator", i) for i in range(total)]
     nkeys = [derive_key(seed, "node", i) for i in range(total)]
     funded = [derive_key(seed, "account", i) for i in range(accounts)]
-    deployed, addresses = standard_contracts(funded[0].address) if contracts and funded else ((), {})
+    # Accounts with a part in the financial flow, apart from the plain accounts so loads never use them.
+    roles = {name: derive_key(seed, name, 0) for name in ROLES} if contracts and funded else {}
+    deployed, addresses = (standard_contracts(funded[0].address, (roles["kyc_issuer"].address,))
+                           if contracts and funded else ((), {}))
     genesis = Genesis(
         chain_id=chain_id,
         genesis_time_ms=int(time.time() * 1000),
         params=Params(timeouts=timeouts or TimeoutsMs(commit=block_time_ms)),
         validators=tuple(GenesisValidator(vkeys[i].address, vkeys[i].public_key, 10, f"node{i}")
                          for i in range(validators)),
-        accounts=tuple(GenesisAccount(k.address, ACCOUNT_BALANCE) for k in funded),
+        accounts=tuple(GenesisAccount(k.address, ACCOUNT_BALANCE) for k in [*funded, *roles.values()]),
         contracts=deployed,
     )
     node_ids = [node_id_of(k.public_key) for k in nkeys]
@@ -192,6 +200,8 @@ def generate(
         }
     manifest = Manifest(chain_id, seed, tuple(entries),
                         tuple({"address": to_checksum_address(k.address), "private_key": "0x" + k.secret.hex()}
-                              for k in funded), proxy_json, addresses or None)
+                              for k in funded), proxy_json, addresses or None,
+                        {name: {"address": to_checksum_address(k.address), "private_key": "0x" + k.secret.hex()}
+                         for name, k in roles.items()} or None)
     manifest.save(home)
     return manifest

@@ -379,6 +379,10 @@ class VM:
                     self._loaded.popitem(last=False)
             else:
                 self._loaded.move_to_end(address)
+            # Loading compiled code from the store costs by its syntax nodes, which only the compiled
+            # form knows; the rest of that price is charged once known (the work before it is bounded
+            # by the source size limit), so a node with cold caches does no more than the gas paid.
+            self.meter.charge(max(0, entry.compiled.nodes * gas.LOAD_NODE - len(code) // gas.LOAD_BYTES))
             # Held for the rest of the transaction: what the cache evicts meanwhile is never rebuilt
             # for free, and what a transaction holds is bounded by MAX_CONTRACTS_PER_TX.
             tx.modules[address] = entry

@@ -73,7 +73,7 @@ def test_all_validators_killed_under_load_lose_nothing(tmp_path):
 
         # No duplicate, gapless nonces, supply conserved (fees are burned), on every node.
         for n in c.nodes:
-            ledger, problems = audit_ledger(n.rpc_url, height, c.addresses, c.genesis_total)
+            ledger, problems = audit_ledger(n.rpc_url, height, c.ledger_addresses, c.genesis_total)
             assert not problems, f"{n.name}: " + "\n".join(problems)
             assert len(ledger.txs) >= len(seen) and ledger.fees > 0
             print(f"{n.name}: {len(ledger.txs)} txs to height {height}, {len(seen)} seen before the crash, "

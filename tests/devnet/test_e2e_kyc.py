@@ -20,7 +20,6 @@ from finance.kyc.home import init_issuer_home
 from node.client.sdk import Client
 from node.config import save_key
 from node.types.crypto import PrivateKey, to_checksum_address
-from tests.finance.interface_registry import SOURCE
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -30,12 +29,12 @@ TOPICS = ["kyc.basic", "country"]
 
 def test_registration_on_a_devnet(tmp_path, capsys):
     with Cluster(validators=4, block_time_ms=300, base_dir=tmp_path) as c:
-        admin, rpc = c.accounts[0], c.node(0).client
-        deployed = rpc.deploy(admin, SOURCE, timeout=30)
-        assert deployed["receipt"]["status"] == "success", deployed["receipt"]["error"]
-        identity = deployed["contract_address"]
-        issuer_key = c.accounts[9]
+        # The genesis deploys the registry, with the devnet's KYC issuer account registered.
+        admin = c.accounts[0]
+        identity = c.manifest.contracts["identity"]
+        issuer_key = c.roles["kyc_issuer"]
         issuer = to_checksum_address(issuer_key.address)
+        assert c.node(0).client.contract_call(identity, "issuer", [issuer])["output"]["active"]
         save_key(tmp_path / "admin.json", admin)
         assert finchain(["contract", "call", identity, "add_issuer", "--args",
                          json.dumps([issuer, "Devnet KYC", TOPICS]), "--key-file", str(tmp_path / "admin.json"),

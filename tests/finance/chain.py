@@ -11,9 +11,9 @@ from devnet.process import NodeProcess, free_port
 from finance.kyc.home import init_issuer_home
 from node.client.sdk import Client
 from node.types.crypto import PrivateKey, to_checksum_address
-from tests.finance.interface_registry import SOURCE
 from tests.node.helpers import COIN, key
 from tests.node.nodes import make_node_home
+from vm.contracts import source
 
 ADMIN = key(0)
 TOPICS = ["kyc.basic", "country"]
@@ -37,7 +37,7 @@ def start_world(tmp: Path) -> KycWorld:
     node.start()
     node.wait_ready()
     client = Client(node.rpc_url)
-    identity = client.deploy(ADMIN, SOURCE)["contract_address"]
+    identity = client.deploy(ADMIN, source("identity"), [[], []])["contract_address"]
     issuer_key = PrivateKey((424242).to_bytes(32, "big"))
     home = tmp / "issuer"
     init_issuer_home(home, node_rpc=node.rpc_url, identity=identity, port=free_port(), key=issuer_key,

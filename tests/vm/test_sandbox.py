@@ -7,6 +7,7 @@ import pytest
 
 from vm import CheckError, contract_address, gas
 from vm.checker import MAX_SOURCE_BYTES, check
+from vm.compiler import compile_contract
 from vm.meter import Meter
 from vm.runtime import make_helpers
 from vm.testing import Chain
@@ -454,9 +455,20 @@ def test_a_transaction_pays_once_for_loading_each_contract_it_uses(chain):
     runs = {(a, n): chain.call(owner, caller, "g", [a, n]) for a in (small, big) for n in (1, 2)}
     assert all(r.ok for r in runs.values()), [r.error for r in runs.values()]
     used = {k: r.gas_used for k, r in runs.items()}
-    padding = len(padded) // gas.LOAD_BYTES - len(body) // gas.LOAD_BYTES
+    def load(source: str) -> int:  # by its bytes, and at least by its syntax nodes
+        return max(len(source) // gas.LOAD_BYTES, compile_contract(source).nodes * gas.LOAD_NODE)
+
+    padding = load(padded) - load(body)
+    assert padding > 39_000
     assert used[big, 1] - used[small, 1] == padding  # paid by the first use
     assert used[big, 2] - used[small, 2] == padding  # and only by the first
+    # A source dense in syntax nodes pays for them, not for its bytes: loading it costs by its nodes.
+    dense = body + "".join(f"@public\ndef h{i}(a: int) -> int:\n    return [[a for a in [a]] for a in [a]][0][0]\n"
+                           for i in range(200))
+    assert compile_contract(dense).nodes * gas.LOAD_NODE > len(dense)
+    packed = chain.deploy(owner, dense, gas=50_000_000).address
+    run = chain.call(owner, caller, "g", [packed, 1])
+    assert run.ok and run.gas_used - used[small, 1] == load(dense) - load(body)
     # A VM keeps a bounded number of loaded contracts between transactions.
     many = [chain.deploy(owner, body + f"# {i}\n").address for i in range(gas.LOADED_MODULES + 6)]
     for a in many:
