@@ -83,13 +83,19 @@ class Ledger:
     height: int
     txs: dict[str, tuple[int, int]] = field(default_factory=dict)  # hash -> (height, index)
     by_sender: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # nonces in chain order
-    fees: int = 0
+    fees: int = 0  # what the senders paid: burned + tips
+    burned: int = 0  # gas used x base fee of each block, summed
+    burned_total: int = 0  # what the chain reports as burned through `height` (its fee record)
+    proposers: set[str] = field(default_factory=set)  # who received the tips
     problems: list[str] = field(default_factory=list)
 
 
 def read_ledger(url: str, height: int) -> Ledger:
     ledger = Ledger(height)
     for block in blocks(url, range(1, height + 1)):
+        ledger.proposers.add(block["header"]["proposer"])
+        ledger.burned += int(block["gas_used"]) * int(block["base_fee_per_gas"])
+        ledger.burned_total = int(block["burned_total"])
         for index, tx in enumerate(block["txs"]):
             if tx["hash"] in ledger.txs:
                 ledger.problems.append(f"tx {tx['hash']} committed twice: at {ledger.txs[tx['hash']]} and "
@@ -109,12 +115,18 @@ def read_ledger(url: str, height: int) -> Ledger:
 
 def audit_ledger(url: str, height: int, addresses: list[str], genesis_total: int,
                  start_nonces: dict[str, int] | None = None) -> tuple[Ledger, list[str]]:
-    """Nonces of each sender gapless from its genesis nonce, and `sum(balances) + fees burned == genesis_total`.
+    """Nonces of each sender gapless from its genesis nonce, and `sum(balances) + burned == genesis_total`.
 
-    `addresses` must hold every account that ever had a balance (the funded ones and every recipient).
+    `addresses` must hold every account that ever had a balance (the funded ones and every recipient);
+    the blocks' proposers, who receive the tips, are added.
     """
     ledger = read_ledger(url, height)
     problems = list(ledger.problems)
+    if ledger.burned != ledger.burned_total:
+        problems.append(f"blocks 1..{height} burned {ledger.burned} (gas used x base fee), "
+                        f"the chain reports {ledger.burned_total}")
+    known = {a.lower() for a in addresses}
+    addresses = list(addresses) + sorted(p for p in ledger.proposers if p.lower() not in known)
     accounts = rpc_batch(url, [("account_get", [a, height]) for a in addresses])
     nonce_of = {a["address"]: a["nonce"] for a in accounts}
     if start_nonces is None:
@@ -131,10 +143,10 @@ def audit_ledger(url: str, height: int, addresses: list[str], genesis_total: int
     if missing:
         problems.append(f"senders not among the audited addresses: {sorted(missing)}")
     total = sum(int(a["balance"]) for a in accounts)
-    if total + ledger.fees != genesis_total:
-        problems.append(f"supply not conserved at height {height}: balances {total} + fees burned {ledger.fees} = "
-                        f"{total + ledger.fees}, genesis total {genesis_total} (difference "
-                        f"{total + ledger.fees - genesis_total})")
+    if total + ledger.burned != genesis_total:
+        problems.append(f"supply not conserved at height {height}: balances {total} + burned {ledger.burned} = "
+                        f"{total + ledger.burned}, genesis total {genesis_total} (difference "
+                        f"{total + ledger.burned - genesis_total})")
     return ledger, problems
 
 

@@ -15,7 +15,9 @@ from consensus.types import ConsensusError, Validator, ValidatorSet
 from node.reader import ChainReader
 from node.state.contracts import deploy_genesis_contracts
 from node.state.execution import Account, ExecParams, StateOverlay, account_key, process_transaction, tx_parties
+from node.state.fees import FeeRecord, base_fee_after, read_fee_record, settle_block
 from node.state.trie import EMPTY_ROOT, SparseMerkleTree
+from node.storage.schema import FEE_KEY
 from node.storage.store import BlockWrite, Store
 from node.types import codec
 from node.types.block import (
@@ -159,8 +161,26 @@ class Chain:
         return state
 
     def exec_params(self, height: int, time_ms: int = 0) -> ExecParams:
+        """The parameters of the next block (`height` is the tip's + 1, or a dry run's)."""
         p = self.genesis.params
-        return ExecParams(self.chain_id, height, p.min_gas_price, p.max_block_gas, time_ms)
+        return ExecParams(self.chain_id, height, self.next_base_fee(), p.max_block_gas, time_ms)
+
+    def next_view(self) -> ExecParams:
+        """What mempool admission checks against: the next height at its base fee."""
+        return self.exec_params(self.height + 1)
+
+    def fee_record(self, height: int | None = None) -> FeeRecord | None:
+        """The fee record written by block `height` (the tip's by default; None before block 1)."""
+        if height is None or height == self.height:
+            return read_fee_record(self.store.get_state(FEE_KEY))
+        root = self.store.state_root(height)
+        if root is None:
+            raise KeyError(height)
+        return read_fee_record(self.trie.get(root, FEE_KEY))
+
+    def next_base_fee(self) -> int:
+        p = self.genesis.params
+        return base_fee_after(self.fee_record(), p.max_block_gas, p.min_base_fee)
 
     def get_account(self, address: bytes, height: int | None = None) -> Account:
         if height is None or height == self.height:
@@ -220,6 +240,7 @@ class Chain:
             except InvalidEvidence:
                 continue
             usable.append(ev)
+        settle_block(state, proposer, params.base_fee, receipts)
         return self._seal(height, proposer, txs, receipts, state, last_commit, time_ms, usable)
 
     def validate_evidence(self, ev: DuplicateVoteEvidence) -> None:
@@ -303,6 +324,7 @@ class Chain:
             except InvalidTransaction as exc:
                 raise InvalidBlock(f"transaction {index} may not be included: {exc}") from exc
             txs.append(tx)
+        settle_block(state, h.proposer, params.base_fee, receipts)
         executed = self._seal(height, h.proposer, txs, receipts, state, block.last_commit, h.time_ms, evidence)
         if executed.block.header != h:
             raise InvalidBlock(_header_mismatch(executed.block.header, h))

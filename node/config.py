@@ -90,6 +90,10 @@ max_txs = 50000
 max_bytes = 67108864
 nonce_gap = 64
 ttl_seconds = 600
+# Transactions behind a nonce gap cannot run, so they pay nothing while they wait: a small quota.
+future_per_sender = 8
+future_max_txs = 1024
+future_max_bytes = 8388608
 # Decoded, signature-checked transactions remembered so that gossip checks each once.
 verifier_cache_entries = 200000
 verifier_cache_bytes = 67108864
@@ -147,6 +151,9 @@ class NodeConfig:
     mempool_max_bytes: int = 64 << 20
     mempool_nonce_gap: int = 64
     mempool_ttl_seconds: float = 600.0
+    mempool_future_per_sender: int = 8
+    mempool_future_max_txs: int = 1024
+    mempool_future_max_bytes: int = 8 << 20
     verifier_cache_entries: int = 200_000
     verifier_cache_bytes: int = 64 << 20
     create_empty_blocks: bool = True
@@ -273,6 +280,9 @@ def load_config(home: Path) -> NodeConfig:
         mempool_max_bytes=typed(m, "max_bytes", int, d.mempool_max_bytes, "mempool"),
         mempool_nonce_gap=typed(m, "nonce_gap", int, d.mempool_nonce_gap, "mempool"),
         mempool_ttl_seconds=typed(m, "ttl_seconds", float, d.mempool_ttl_seconds, "mempool"),
+        mempool_future_per_sender=typed(m, "future_per_sender", int, d.mempool_future_per_sender, "mempool"),
+        mempool_future_max_txs=typed(m, "future_max_txs", int, d.mempool_future_max_txs, "mempool"),
+        mempool_future_max_bytes=typed(m, "future_max_bytes", int, d.mempool_future_max_bytes, "mempool"),
         verifier_cache_entries=positive(m, "verifier_cache_entries", int, d.verifier_cache_entries,
                                         where="mempool"),
         verifier_cache_bytes=positive(m, "verifier_cache_bytes", int, d.verifier_cache_bytes, 1 << 20, "mempool"),

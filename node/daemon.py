@@ -15,7 +15,7 @@ from node.config import NodeConfig, load_config, load_key
 from node.host.engine import BadPeer, CommittedBlock, Engine, EngineConfig, Outbox
 from node.host.signer import Signer, SignerStateError
 from node.host.wal import WAL
-from node.mempool.pool import ChainView, Mempool, MempoolConfig
+from node.mempool.pool import Mempool, MempoolConfig
 from node.mempool.verifier import TxVerifier
 from node.net.network import Network, P2PSettings
 from node.net.out_of_turn import OutOfTurnProposer
@@ -66,8 +66,11 @@ class Node:
                 max_tx_bytes=p.max_tx_bytes,
                 nonce_gap=config.mempool_nonce_gap,
                 ttl_seconds=config.mempool_ttl_seconds,
+                future_per_sender=config.mempool_future_per_sender,
+                future_max_txs=config.mempool_future_max_txs,
+                future_max_bytes=config.mempool_future_max_bytes,
             ),
-            ChainView(self.genesis.chain_id, self.chain.height + 1, p.min_gas_price, p.max_block_gas),
+            self.chain.next_view(),
             self.chain,
             verifier,
             time.monotonic,

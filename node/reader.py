@@ -11,7 +11,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 from node.state.execution import Account, ExecParams, StateOverlay
+from node.state.fees import FeeRecord, read_fee_record
 from node.state.trie import SparseMerkleTree
+from node.storage.schema import FEE_KEY
 from node.storage.store import CompiledCode, Store, TxLocation
 from node.types.block import Block, Commit
 from node.types.genesis import Genesis
@@ -148,6 +150,11 @@ class ChainReader:
 
     def exec_params(self, height: int, time_ms: int = 0) -> ExecParams:
         return self._chain.exec_params(height, time_ms)
+
+    def fee_record(self, height: int) -> FeeRecord | None:
+        """The fee record block `height` wrote (its base fee, gas used, burned total); None before block 1."""
+        read = self.state_at(height)
+        return None if read is None else read_fee_record(read(FEE_KEY))
 
     def overlay(self) -> StateOverlay:
         """Pending writes over the latest state, for a dry run: nothing reaches the store."""

@@ -101,8 +101,8 @@ def _deploy(args: argparse.Namespace) -> None:
     key = signing_key(args)
     client = Client(args.rpc)
     nonce = args.nonce if args.nonce is not None else client.next_nonce(to_checksum_address(key.address))
-    result = client.deploy(key, source, call_args, value=value, gas_limit=args.gas, gas_price=args.gas_price,
-                           nonce=nonce, wait=args.wait, timeout=args.timeout)
+    result = client.deploy(key, source, call_args, value=value, gas_limit=args.gas, max_fee=args.max_fee,
+                           priority_fee=args.priority_fee, nonce=nonce, wait=args.wait, timeout=args.timeout)
     if not args.wait:
         print_json({"hash": result, "status": "pending", "contract_address": deployed_address(key.address, nonce)})
         return
@@ -116,7 +116,8 @@ def _call(args: argparse.Namespace) -> None:
     key = signing_key(args)
     client = Client(args.rpc)
     result = client.call_contract(key, address, args.method, call_args, value=value, gas_limit=args.gas,
-                                  gas_price=args.gas_price, nonce=args.nonce, wait=args.wait, timeout=args.timeout)
+                                  max_fee=args.max_fee, priority_fee=args.priority_fee, nonce=args.nonce,
+                                  wait=args.wait, timeout=args.timeout)
     if not args.wait:
         print_json({"hash": result, "status": "pending"})
         return
@@ -151,7 +152,10 @@ def add_contract_commands(sub: Any, rpc_parent: argparse.ArgumentParser,
     send.add_argument("--args", help="constructor or method arguments as a JSON array, e.g. '[5, \"0x…\"]'")
     send.add_argument("--value", help="native coin sent with it, in coins (e.g. 1.5)")
     send.add_argument("--gas", type=int, help="gas limit (default: the node's estimate + 20%%)")
-    send.add_argument("--gas-price", type=int, default=1)
+    send.add_argument("--max-fee", type=int,
+                   help="max fee per gas in base units (default: twice the next base fee plus the tip)")
+    send.add_argument("--priority-fee", type=int,
+                   help="max priority fee (tip) per gas in base units (default: the node's suggestion)")
     send.add_argument("--from", dest="sender", help="keystore name or address")
     send.add_argument("--key-file", help="a plain key file (node key format; for devnets)")
     send.add_argument("--nonce", type=int)

@@ -105,7 +105,8 @@ def cmd_tx(args: argparse.Namespace) -> None:
         raise CliError(str(exc)) from exc
     sender = to_checksum_address(key.address)
     nonce = args.nonce if args.nonce is not None else client.next_nonce(sender)
-    tx = build_transfer(key, client.chain_id, nonce, to, amount, gas_price=args.gas_price,
+    max_fee, priority_fee = client.fees(args.max_fee, args.priority_fee)
+    tx = build_transfer(key, client.chain_id, nonce, to, amount, max_fee=max_fee, priority_fee=priority_fee,
                         gas_limit=args.gas_limit, expiry_height=args.expiry_height)
     tx_hash = client.send_raw(tx.raw)
     if not args.wait:
@@ -185,7 +186,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     t.add_argument("--amount", required=True, help="in coins, e.g. 1.5")
     t.add_argument("--from", dest="sender", help="keystore name or address")
     t.add_argument("--key-file", help="a plain key file (node key format; for devnets)")
-    t.add_argument("--gas-price", type=int, default=1)
+    t.add_argument("--max-fee", type=int,
+                   help="max fee per gas in base units (default: twice the next base fee plus the tip)")
+    t.add_argument("--priority-fee", type=int,
+                   help="max priority fee (tip) per gas in base units (default: the node's suggestion)")
     t.add_argument("--gas-limit", type=int, default=21_000)
     t.add_argument("--nonce", type=int)
     t.add_argument("--expiry-height", type=int, default=0)

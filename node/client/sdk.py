@@ -66,6 +66,24 @@ def _result(answer: Any) -> Any:
     return answer.get("result")
 
 
+# Builders do not ask the node: their default is a cap well above the default floor (1 gwei), of
+# which only base fee + tip is paid. Client methods ask `chain_feeInfo` instead (pick_fees).
+DEFAULT_MAX_FEE = 100 * 10**9
+DEFAULT_PRIORITY_FEE = 10**8
+
+
+def pick_fees(info: dict[str, Any], max_fee: int | None, priority_fee: int | None) -> tuple[int, int]:
+    """(max fee, priority fee) per gas: the caller's, else the node's suggestion (chain_feeInfo).
+
+    The suggested max fee is twice the next base fee plus the tip, so a transaction stays
+    includable through six full blocks of base fee rises.
+    """
+    priority = int(info["suggested_priority_fee"]) if priority_fee is None else priority_fee
+    if max_fee is None:
+        max_fee = max(int(info["suggested_max_fee"]), 2 * int(info["base_fee_per_gas"]) + priority)
+    return max_fee, min(priority, max_fee)
+
+
 def build_transfer(
     key: PrivateKey,
     chain_id: str,
@@ -73,12 +91,13 @@ def build_transfer(
     to: str | bytes,
     amount: int,
     *,
-    gas_price: int = 1,
+    max_fee: int = DEFAULT_MAX_FEE,
+    priority_fee: int = DEFAULT_PRIORITY_FEE,
     gas_limit: int = TRANSFER_GAS,
     expiry_height: int = 0,
 ) -> SignedTx:
     to_bytes = parse_address(to) if isinstance(to, str) else to
-    body = TxBody(chain_id, nonce, gas_limit, gas_price, expiry_height, Transfer(to_bytes, amount))
+    body = TxBody(chain_id, nonce, gas_limit, max_fee, priority_fee, expiry_height, Transfer(to_bytes, amount))
     return body.sign(key)
 
 
@@ -91,12 +110,13 @@ def build_deploy(
     *,
     value: int = 0,
     gas_limit: int = 5_000_000,
-    gas_price: int = 1,
+    max_fee: int = DEFAULT_MAX_FEE,
+    priority_fee: int = DEFAULT_PRIORITY_FEE,
     expiry_height: int = 0,
 ) -> SignedTx:
     """A deploy transaction; `args` are contract values (int, str, bytes, vm.Address, list, dict)."""
     payload = Deploy(source, encode_value(list(args or [])), value)
-    return TxBody(chain_id, nonce, gas_limit, gas_price, expiry_height, payload).sign(key)
+    return TxBody(chain_id, nonce, gas_limit, max_fee, priority_fee, expiry_height, payload).sign(key)
 
 
 def build_call(
@@ -109,13 +129,14 @@ def build_call(
     *,
     value: int = 0,
     gas_limit: int = 1_000_000,
-    gas_price: int = 1,
+    max_fee: int = DEFAULT_MAX_FEE,
+    priority_fee: int = DEFAULT_PRIORITY_FEE,
     expiry_height: int = 0,
 ) -> SignedTx:
     """A contract call transaction; `args` are contract values (see build_deploy)."""
     to = parse_address(contract) if isinstance(contract, str) else contract
     payload = Call(to, method, encode_value(list(args or [])), value)
-    return TxBody(chain_id, nonce, gas_limit, gas_price, expiry_height, payload).sign(key)
+    return TxBody(chain_id, nonce, gas_limit, max_fee, priority_fee, expiry_height, payload).sign(key)
 
 
 class Client:
@@ -162,6 +183,15 @@ class Client:
     def next_nonce(self, address: str) -> int:
         return int(self.account(address)["pending_nonce"])
 
+    def fee_info(self) -> dict[str, Any]:
+        return self.call("chain_feeInfo")
+
+    def fees(self, max_fee: int | None = None, priority_fee: int | None = None) -> tuple[int, int]:
+        """(max fee, priority fee) per gas for a new transaction: the given ones, else the node's suggestion."""
+        if max_fee is not None and priority_fee is not None:
+            return max_fee, priority_fee
+        return pick_fees(self.fee_info(), max_fee, priority_fee)
+
     def send_raw(self, raw: bytes) -> str:
         return self.call("tx_send", "0x" + raw.hex())
 
@@ -181,11 +211,13 @@ class Client:
                 raise TimeoutError(f"transaction {tx_hash} not committed after {timeout}s (status {answer['status']})")
             time.sleep(poll)
 
-    def transfer(self, key: PrivateKey, to: str, amount: int, *, gas_price: int = 1, nonce: int | None = None,
-                 wait: bool = False, timeout: float = 30.0) -> str:
+    def transfer(self, key: PrivateKey, to: str, amount: int, *, max_fee: int | None = None,
+                 priority_fee: int | None = None,
+                 nonce: int | None = None, wait: bool = False, timeout: float = 30.0) -> str:
         if nonce is None:
             nonce = self.next_nonce(to_checksum_address(key.address))
-        tx = build_transfer(key, self.chain_id, nonce, to, amount, gas_price=gas_price)
+        fees = self.fees(max_fee, priority_fee)
+        tx = build_transfer(key, self.chain_id, nonce, to, amount, max_fee=fees[0], priority_fee=fees[1])
         tx_hash = self.send_raw(tx.raw)
         if wait:
             self.wait_for_tx(tx_hash, timeout)
@@ -211,8 +243,9 @@ class Client:
         return self._interfaces[address.lower()]
 
     def deploy(self, key: PrivateKey, source: str, args: list[Any] | None = None, *, value: int = 0,
-               gas_limit: int | None = None, gas_price: int = 1, nonce: int | None = None, wait: bool = True,
-               timeout: float = 30.0) -> Any:
+               gas_limit: int | None = None, max_fee: int | None = None,
+               priority_fee: int | None = None, nonce: int | None = None,
+               wait: bool = True, timeout: float = 30.0) -> Any:
         """Deploy `source`; the tx_get answer with `contract_address` on top when `wait`, else the tx hash.
 
         The source is checked locally and the args converted by the constructor's types
@@ -226,16 +259,18 @@ class Client:
                                          "the deploy")
         if nonce is None:
             nonce = self.next_nonce(sender)
+        fees = self.fees(max_fee, priority_fee)
         tx = build_deploy(key, self.chain_id, nonce, source, values, value=value, gas_limit=gas_limit,
-                          gas_price=gas_price)
+                          max_fee=fees[0], priority_fee=fees[1])
         tx_hash = self.send_raw(tx.raw)
         if not wait:
             return tx_hash
         return with_contract_address(self.wait_for_tx(tx_hash, timeout), deployed_address(key.address, nonce))
 
     def call_contract(self, key: PrivateKey, address: str, method: str, args: list[Any] | None = None, *,
-                      value: int = 0, gas_limit: int | None = None, gas_price: int = 1, nonce: int | None = None,
-                      wait: bool = True, timeout: float = 30.0) -> Any:
+                      value: int = 0, gas_limit: int | None = None, max_fee: int | None = None,
+                      priority_fee: int | None = None,
+                      nonce: int | None = None, wait: bool = True, timeout: float = 30.0) -> Any:
         """Send a call transaction; the tx_get answer when `wait` (see its receipt's status), else the hash."""
         values = method_values(self.interface(address), method, args)
         sender = to_checksum_address(key.address)
@@ -244,8 +279,9 @@ class Client:
             gas_limit = suggested_gas(estimate, f"the call of {method}")
         if nonce is None:
             nonce = self.next_nonce(sender)
+        fees = self.fees(max_fee, priority_fee)
         tx = build_call(key, self.chain_id, nonce, address, method, values, value=value, gas_limit=gas_limit,
-                        gas_price=gas_price)
+                        max_fee=fees[0], priority_fee=fees[1])
         tx_hash = self.send_raw(tx.raw)
         return self.wait_for_tx(tx_hash, timeout) if wait else tx_hash
 
@@ -335,6 +371,14 @@ class AsyncClient:
     async def next_nonce(self, address: str) -> int:
         return int((await self.account(address))["pending_nonce"])
 
+    async def fee_info(self) -> dict[str, Any]:
+        return await self.call("chain_feeInfo")
+
+    async def fees(self, max_fee: int | None = None, priority_fee: int | None = None) -> tuple[int, int]:
+        if max_fee is not None and priority_fee is not None:
+            return max_fee, priority_fee
+        return pick_fees(await self.fee_info(), max_fee, priority_fee)
+
     # -- contracts: as in Client ------------------------------------------------------------
 
     async def contract_call(self, address: str, method: str, args: list[Any] | None = None,
@@ -353,8 +397,9 @@ class AsyncClient:
         return self._interfaces[address.lower()]
 
     async def deploy(self, key: PrivateKey, source: str, args: list[Any] | None = None, *, value: int = 0,
-                     gas_limit: int | None = None, gas_price: int = 1, nonce: int | None = None, wait: bool = True,
-                     timeout: float = 30.0) -> Any:
+                     gas_limit: int | None = None, max_fee: int | None = None,
+                     priority_fee: int | None = None, nonce: int | None = None,
+                     wait: bool = True, timeout: float = 30.0) -> Any:
         values = constructor_values(source, args)
         sender = to_checksum_address(key.address)
         if gas_limit is None:
@@ -362,8 +407,9 @@ class AsyncClient:
             gas_limit = suggested_gas(estimate, "the deploy")
         if nonce is None:
             nonce = await self.next_nonce(sender)
+        fees = await self.fees(max_fee, priority_fee)
         tx = build_deploy(key, await self.chain_id(), nonce, source, values, value=value, gas_limit=gas_limit,
-                          gas_price=gas_price)
+                          max_fee=fees[0], priority_fee=fees[1])
         tx_hash = await self.send_raw(tx.raw)
         if not wait:
             return tx_hash
@@ -371,7 +417,8 @@ class AsyncClient:
         return with_contract_address(answer, deployed_address(key.address, nonce))
 
     async def call_contract(self, key: PrivateKey, address: str, method: str, args: list[Any] | None = None, *,
-                            value: int = 0, gas_limit: int | None = None, gas_price: int = 1,
+                            value: int = 0, gas_limit: int | None = None, max_fee: int | None = None,
+                            priority_fee: int | None = None,
                             nonce: int | None = None, wait: bool = True, timeout: float = 30.0) -> Any:
         values = method_values(await self.interface(address), method, args)
         sender = to_checksum_address(key.address)
@@ -380,7 +427,8 @@ class AsyncClient:
             gas_limit = suggested_gas(estimate, f"the call of {method}")
         if nonce is None:
             nonce = await self.next_nonce(sender)
+        fees = await self.fees(max_fee, priority_fee)
         tx = build_call(key, await self.chain_id(), nonce, address, method, values, value=value,
-                        gas_limit=gas_limit, gas_price=gas_price)
+                        gas_limit=gas_limit, max_fee=fees[0], priority_fee=fees[1])
         tx_hash = await self.send_raw(tx.raw)
         return await self.wait_for_tx(tx_hash, timeout) if wait else tx_hash

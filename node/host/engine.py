@@ -52,7 +52,7 @@ from consensus.types import Proposal, ScheduleTimeout, TimeoutParams, Vote
 from node.chain import Chain, ExecutedBlock
 from node.host.signer import DoubleSignRefused, Signer
 from node.host.wal import WAL
-from node.mempool.pool import ChainView, Mempool
+from node.mempool.pool import Mempool
 from node.types.block import Commit, CommitSig, decode_block_hash, proposal_sign_bytes, vote_sign_bytes
 from node.types.codec import DecodeError
 from node.types.crypto import SignatureError, recover_address
@@ -545,9 +545,7 @@ class Engine:
         chain = self._chain
         chain.commit_block(executed, commit)
         self._evidence.prune(self._evidence_still_valid)
-        params = chain.genesis.params
-        self._mempool.update(ChainView(chain.chain_id, chain.height + 1, params.min_gas_price, params.max_block_gas),
-                             executed.txs)
+        self._mempool.update(chain.next_view(), executed.txs)
         log.info("committed height %d: %d txs, round %d, %.0f ms", executed.height, len(executed.txs), commit.round,
                  (self._clock.monotonic() - self._height_started_at) * 1000)
         self._outbox.put(CommittedBlock(executed, commit))

@@ -1,5 +1,11 @@
 """The mempool: admission checks, per-sender nonce order, replace-by-fee, bounds.
 
+Transactions rank by their effective tip at the next block's base fee
+(`min(max_priority, max_fee - base_fee)`): block building takes the best first, and a full
+pool evicts the worst for a better one. A transaction whose nonce is not next in its sender's
+queue (a "future" one, which cannot run yet and so pays nothing while it waits) is held only
+within a small quota per sender and in total, and is the first to go when the pool is full.
+
 A transaction's signature is checked once per node: `verified` remembers the decoded
 form of every raw transaction seen recently, and block validation asks it before
 decoding again. Rejections are remembered too, so a flood of the same bad bytes
@@ -21,6 +27,7 @@ from node.types.errors import (
     AlreadyKnown,
     BadSignature,
     Expired,
+    FutureQuotaFull,
     GasLimitTooLow,
     InsufficientFunds,
     InvalidTransaction,
@@ -28,13 +35,16 @@ from node.types.errors import (
     MempoolFull,
     NonceTooHigh,
     NonceTooLow,
+    PriorityFeeAboveMax,
     ReplacementUnderpriced,
     TooLarge,
     WrongChain,
 )
-from node.types.tx import SignedTx
+from node.types.tx import SignedTx, TxBody
 
-PERMANENT_REJECTIONS = (MalformedTransaction, BadSignature, WrongChain, TooLarge, GasLimitTooLow, NonceTooLow, Expired)
+PERMANENT_REJECTIONS = (
+    MalformedTransaction, BadSignature, WrongChain, TooLarge, GasLimitTooLow, NonceTooLow, Expired, PriorityFeeAboveMax,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +53,9 @@ class MempoolConfig:
     max_bytes: int = 64 * 1024 * 1024
     max_tx_bytes: int = 128 * 1024
     nonce_gap: int = 64  # how far above the account nonce a tx may be queued
+    future_per_sender: int = 8  # queued behind a nonce gap, per sender
+    future_max_txs: int = 1024  # queued behind a nonce gap, in all
+    future_max_bytes: int = 8 * 1024 * 1024
     ttl_seconds: float = 600.0
     # Pending transactions are found by id; this remembers the ones that left the pool
     # (committed by others, evicted) for the blocks that still carry them.
@@ -62,6 +75,18 @@ class _Entry:
     @property
     def cost(self) -> int:
         return self.tx.body.max_fee + self.tx.body.value
+
+
+def _bumped(new: TxBody, old: TxBody) -> bool:
+    return (new.max_fee_per_gas * 10 >= old.max_fee_per_gas * 11
+            and new.max_priority_fee_per_gas * 10 >= old.max_priority_fee_per_gas * 11)
+
+
+def _run_end(txs: dict[int, _Entry], nonce: int) -> int:
+    """The first nonce from `nonce` on that `txs` lacks: what follows it waits behind a gap."""
+    while nonce in txs:
+        nonce += 1
+    return nonce
 
 
 class AccountReader(Protocol):
@@ -85,7 +110,12 @@ class Mempool:
         self._by_hash: dict[bytes, _Entry] = {}
         self._by_sender: dict[bytes, dict[int, _Entry]] = {}
         self._bytes = 0
-        self._prices: dict[int, int] = {}  # gas price -> how many pending txs pay it
+        self._future: dict[bytes, tuple[int, int]] = {}  # sender -> (count, bytes) queued behind a gap
+        self._future_txs = 0
+        self._future_bytes = 0
+        self._worst: tuple[tuple[int, int, int], _Entry] | None = None  # cached eviction candidate
+        self._worst_valid = False
+        self._tip_hint: int | None = None  # cached suggested_tip, cleared by every change
         self._seq = itertools.count()
         self._rejected = LRU(config.rejected_cache)  # sha256(raw) -> InvalidTransaction
 
@@ -111,6 +141,38 @@ class Mempool:
         while nonce in txs:
             nonce += 1
         return nonce
+
+    @property
+    def future_txs(self) -> int:
+        return self._future_txs
+
+    def tip(self, tx: SignedTx) -> int:
+        """What `tx` offers the proposer per gas at the next block's base fee (negative: below it)."""
+        body = tx.body
+        return min(body.max_priority_fee_per_gas, body.max_fee_per_gas - self.chain.base_fee)
+
+    def suggested_tip(self, default: int) -> int:
+        """A tip that gets into the next block: `default` while the ready queue fits in half a
+        block, else 10% above the tip at which half a block's gas is taken."""
+        if self._tip_hint is None:
+            ready = sorted((self.tip(e.tx), e.tx.body.gas_limit) for e in self._ready_entries())
+            half = self.chain.max_block_gas // 2
+            gas = 0
+            hint = default
+            for tip, limit in reversed(ready):
+                gas += limit
+                if gas > half:
+                    hint = max(default, tip + tip // 10 + 1)
+                    break
+            self._tip_hint = hint
+        return self._tip_hint
+
+    def _ready_entries(self) -> Iterable[_Entry]:
+        for sender, txs in self._by_sender.items():
+            nonce = self._get_account(sender).nonce
+            while nonce in txs:
+                yield txs[nonce]
+                nonce += 1
 
     def decode_verified(self, raw: bytes) -> SignedTx:
         """Decode a raw transaction through the shared verifier (its signature checked once per node)."""
@@ -158,10 +220,22 @@ class Mempool:
             )
         mine = self._by_sender.get(tx.sender, {})
         replaced = mine.get(body.nonce)
-        if replaced is not None and body.gas_price * 10 < replaced.tx.body.gas_price * 11:
+        future = replaced is None and body.nonce > _run_end(mine, account.nonce)
+        if future:
+            count = self._future.get(tx.sender, (0, 0))[0]
+            if count >= self.config.future_per_sender:
+                raise FutureQuotaFull(
+                    f"{count} transactions of this sender already wait behind a nonce gap "
+                    f"(at most {self.config.future_per_sender}); send nonce {_run_end(mine, account.nonce)} first"
+                )
+            if (self._future_txs >= self.config.future_max_txs
+                    or self._future_bytes + tx.size > self.config.future_max_bytes):
+                raise FutureQuotaFull("the mempool holds as many transactions behind nonce gaps as it takes")
+        if replaced is not None and not _bumped(body, replaced.tx.body):
+            old = replaced.tx.body
             raise ReplacementUnderpriced(
-                f"a transaction with nonce {body.nonce} is pending at gas price {replaced.tx.body.gas_price}; "
-                "a replacement must pay at least 10% more"
+                f"a transaction with nonce {body.nonce} is pending at max fee {old.max_fee_per_gas} and priority fee "
+                f"{old.max_priority_fee_per_gas}; a replacement must raise both by at least 10%"
             )
         # Everything the sender has queued up to this nonce must be payable together.
         committed = sum(e.cost for n, e in mine.items() if n < body.nonce)
@@ -169,10 +243,10 @@ class Mempool:
         if committed + cost > account.balance:
             raise InsufficientFunds(
                 f"balance {account.balance} does not cover this transaction's maximum cost {cost} "
-                f"(gas limit x gas price + amount) after {committed} already pending"
+                f"(gas limit x max fee per gas + amount) after {committed} already pending"
             )
         if replaced is None:
-            self._make_room(tx)
+            self._make_room(tx, future)
         else:
             self._remove(replaced)
         entry = _Entry(tx, self._clock(), next(self._seq))
@@ -180,24 +254,49 @@ class Mempool:
         self._verifier.hold(tx)
         self._by_sender.setdefault(tx.sender, {})[body.nonce] = entry
         self._bytes += tx.size
-        price = tx.body.gas_price
-        self._prices[price] = self._prices.get(price, 0) + 1
+        self._changed(tx.sender, account.nonce)
 
-    def _make_room(self, tx: SignedTx) -> None:
-        full = len(self._by_hash) >= self.config.max_txs or self._bytes + tx.size > self.config.max_bytes
-        if full and tx.body.gas_price <= min(self._prices, default=0):
-            # Nothing in the pool pays less: answer at once, without looking for a victim.
-            raise MempoolFull("the mempool is full and this transaction does not pay more than the cheapest one")
+    def _make_room(self, tx: SignedTx, future: bool) -> None:
+        mine = (0 if future else 1, self.tip(tx), 0)
         while len(self._by_hash) >= self.config.max_txs or self._bytes + tx.size > self.config.max_bytes:
-            victim = self._cheapest_evictable()
-            if victim is None or victim.tx.body.gas_price >= tx.body.gas_price:
-                raise MempoolFull("the mempool is full and this transaction does not pay more than the cheapest one")
-            self._remove(victim)
+            worst = self._cheapest_evictable()
+            # Equal rank does not evict: a flood of equal offers must not churn the pool.
+            if worst is None or worst[0][:2] >= mine[:2]:
+                raise MempoolFull("the mempool is full and this transaction does not offer a higher tip "
+                                  "than the lowest one pending")
+            self._remove(worst[1])
 
-    def _cheapest_evictable(self) -> _Entry | None:
-        # Only the last tx of each sender's queue may go, so no queue gets a gap.
-        tails = (txs[max(txs)] for txs in self._by_sender.values() if txs)
-        return min(tails, key=lambda e: (e.tx.body.gas_price, -e.seq), default=None)
+    def _cheapest_evictable(self) -> tuple[tuple[int, int, int], _Entry] | None:
+        """The worst tail: future ones first, then the lowest tip, then the newest."""
+        if not self._worst_valid:
+            worst = None
+            # Only the last tx of each sender's queue may go, so no queue gets a gap.
+            for sender, txs in self._by_sender.items():
+                entry = txs[max(txs)]
+                ready = entry.tx.body.nonce < _run_end(txs, self._get_account(sender).nonce)
+                rank = (1 if ready else 0, self.tip(entry.tx), -entry.seq)
+                if worst is None or rank < worst[0]:
+                    worst = (rank, entry)
+            self._worst, self._worst_valid = worst, True
+        return self._worst
+
+    def _changed(self, sender: bytes, account_nonce: int | None = None) -> None:
+        """Keep the future-nonce counts of `sender` and the cached rankings current."""
+        self._worst_valid = False
+        self._tip_hint = None
+        old_count, old_bytes = self._future.pop(sender, (0, 0))
+        txs = self._by_sender.get(sender)
+        count = size = 0
+        if txs:
+            end = _run_end(txs, self._get_account(sender).nonce if account_nonce is None else account_nonce)
+            for nonce, entry in txs.items():
+                if nonce > end:
+                    count += 1
+                    size += entry.tx.size
+            if count:
+                self._future[sender] = (count, size)
+        self._future_txs += count - old_count
+        self._future_bytes += size - old_bytes
 
     def _remove(self, entry: _Entry) -> None:
         tx = entry.tx
@@ -208,23 +307,18 @@ class Mempool:
         if not txs:
             del self._by_sender[tx.sender]
         self._bytes -= tx.size
-        price = tx.body.gas_price
-        left = self._prices[price] - 1
-        if left:
-            self._prices[price] = left
-        else:
-            del self._prices[price]
+        self._changed(tx.sender)
 
     # -- block production and maintenance ---------------------------------------------
 
     def reap(self, max_txs: int, max_bytes: int, max_gas: int) -> list[SignedTx]:
-        """Ready transactions, best gas price first, each sender's in nonce order."""
+        """Ready transactions, best tip at the next base fee first, each sender's in nonce order."""
         heap: list[tuple[int, int, bytes, int]] = []
         for sender, txs in self._by_sender.items():
             nonce = self._get_account(sender).nonce
             head = txs.get(nonce)
-            if head is not None:
-                heap.append((-head.tx.body.gas_price, head.seq, sender, nonce))
+            if head is not None and self.tip(head.tx) >= 0:
+                heap.append((-self.tip(head.tx), head.seq, sender, nonce))
         heapq.heapify(heap)
         out: list[SignedTx] = []
         size = gas = 0
@@ -237,13 +331,15 @@ class Mempool:
             size += tx.size
             gas += tx.body.gas_limit
             nxt = self._by_sender[sender].get(nonce + 1)
-            if nxt is not None:
-                heapq.heappush(heap, (-nxt.tx.body.gas_price, nxt.seq, sender, nonce + 1))
+            if nxt is not None and self.tip(nxt.tx) >= 0:
+                heapq.heappush(heap, (-self.tip(nxt.tx), nxt.seq, sender, nonce + 1))
         return out
 
     def update(self, chain: ChainView, committed: Iterable[SignedTx]) -> int:
         """After a block: drop committed, stale, expired and unpayable transactions. Returns how many went."""
         self.chain = chain
+        self._worst_valid = False
+        self._tip_hint = None
         before = len(self._by_hash)
         touched = set()
         for tx in committed:
@@ -261,6 +357,7 @@ class Mempool:
                 touched.add(entry.tx.sender)
         for sender in touched:
             self._recheck_sender(sender)
+            self._changed(sender)
         return before - len(self._by_hash)
 
     def _recheck_sender(self, sender: bytes) -> None:

@@ -126,7 +126,7 @@ class NodeApi:
 
         def read() -> RawJson:
             found = self._block_at(height)
-            return encode_json(block_json(found, self._decode_all(found), full))
+            return encode_json(block_json(found, self._decode_all(found), full, self.chain.fee_record(height)))
 
         return await self.pool.run(read)
 
@@ -226,10 +226,30 @@ class NodeApi:
         pending = [evidence_json(ev, None) for ev in self.engine.pending_evidence(limit)]
         return {"committed": committed, "pending": pending}
 
+    async def chain_feeInfo(self) -> dict[str, Any]:
+        """The next block's base fee and what to offer above it (node/client/sdk.py pick_fees uses it)."""
+        chain = self.chain
+        floor = chain.genesis.params.min_base_fee
+        base = chain.exec_params(chain.height + 1).base_fee
+        last = chain.fee_record(chain.height) if chain.height else None
+        priority = self.mempool.suggested_tip(max(1, floor // 10))
+        return {
+            "height": chain.height + 1,
+            "base_fee_per_gas": str(base),
+            "suggested_priority_fee": str(priority),
+            # Twice the base fee stays above it through six full blocks (1.125^6 < 2).
+            "suggested_max_fee": str(2 * base + priority),
+            "min_base_fee": str(floor),
+            "last_block": {"height": chain.height, "base_fee_per_gas": str(last.base_fee) if last else None,
+                           "gas_used": last.gas_used if last else 0,
+                           "gas_target": chain.genesis.params.max_block_gas // 2},
+            "burned_total": str(last.burned if last else 0),
+        }
+
     async def mempool_status(self) -> dict[str, Any]:
         cfg = self.mempool.config
         return {"size": len(self.mempool), "bytes": self.mempool.total_bytes, "max_txs": cfg.max_txs,
-                "max_bytes": cfg.max_bytes}
+                "max_bytes": cfg.max_bytes, "future_txs": self.mempool.future_txs}
 
     async def health(self) -> dict[str, Any]:
         age = time.time() - self.chain.tip_time_ms / 1000

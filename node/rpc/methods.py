@@ -45,6 +45,9 @@ def build_registry(api: NodeApi, max_batch: int = 100, *, guard: CallGuard | Non
                    expensive=True))
     for method in contract_methods(api) + consensus_methods(api):
         reg.add(method)
+    reg.add(Method("chain_feeInfo", api.chain_feeInfo, (), {"name": "fees", "type": "object"},
+                   "The next block's base fee per gas, a suggested priority fee and max fee (twice the base "
+                   "fee plus the tip), the floor, the last block's base fee and gas, and the total burned."))
     reg.add(Method("mempool_status", api.mempool_status, (), {"name": "mempool", "type": "object"},
                    "Pending transaction count and bytes, with the limits."))
     return reg

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from node.state.fees import FeeRecord
 from node.types.block import Block, Commit, Event, Header, Receipt
 from node.types.crypto import to_checksum_address
 from node.types.evidence import DuplicateVoteEvidence, SignedVote
@@ -63,7 +64,8 @@ def tx_json(tx: SignedTx) -> dict[str, Any]:
         "chain_id": b.chain_id,
         "nonce": b.nonce,
         "gas_limit": b.gas_limit,
-        "gas_price": str(b.gas_price),
+        "max_fee_per_gas": str(b.max_fee_per_gas),
+        "max_priority_fee_per_gas": str(b.max_priority_fee_per_gas),
         "expiry_height": b.expiry_height,
         "signature": hx(tx.signature),
     }
@@ -105,11 +107,14 @@ def event_json(e: Event) -> dict[str, Any]:
     return {"address": to_checksum_address(e.address), "name": e.name, "data": _contract_json(e.data)}
 
 
-def block_json(block: Block, txs: list[SignedTx], full: bool) -> dict[str, Any]:
+def block_json(block: Block, txs: list[SignedTx], full: bool, fees: FeeRecord | None) -> dict[str, Any]:
     return {
         "hash": hx(block.hash()),
         "height": block.height,
         "header": header_json(block.header),
+        "base_fee_per_gas": str(fees.base_fee) if fees else None,
+        "gas_used": fees.gas_used if fees else None,
+        "burned_total": str(fees.burned) if fees else None,
         "tx_count": len(block.txs),
         "txs": [tx_json(t) for t in txs] if full else [hx(t.hash) for t in txs],
         "last_commit": commit_json(block.last_commit),

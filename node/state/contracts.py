@@ -77,11 +77,12 @@ def process_contract_tx(state: StateOverlay, tx: SignedTx, sender: Account, p: E
     if res.ok:
         apply_writes(state, res.writes)
     gas_used = intrinsic_gas(body) + res.gas_used
+    price = body.effective_gas_price(p.base_fee)
     after = state.get_account(tx.sender)
-    state.set_account(tx.sender, Account(after.balance + (body.gas_limit - gas_used) * body.gas_price, after.nonce))
+    state.set_account(tx.sender, Account(after.balance + body.max_fee - gas_used * price, after.nonce))
     events = tuple(Event(e.address, e.name, e.raw) for e in res.events)
     output = res.raw_output if res.ok else None
-    return Receipt(tx.hash, STATUS_OK if res.ok else STATUS_FAILED, gas_used, gas_used * body.gas_price, res.error,
+    return Receipt(tx.hash, STATUS_OK if res.ok else STATUS_FAILED, gas_used, gas_used * price, res.error,
                    events, output)
 
 

@@ -16,12 +16,13 @@ from node.state.params import ExecParams
 from node.types.block import STATUS_FAILED, STATUS_OK, Receipt
 from node.types.errors import (
     Expired,
+    FeeTooLow,
     GasLimitTooHigh,
     GasLimitTooLow,
-    GasPriceTooLow,
     InsufficientFunds,
     NonceTooHigh,
     NonceTooLow,
+    PriorityFeeAboveMax,
     WrongChain,
 )
 from node.types.tx import Call, Deploy, SignedTx, Transfer, TxBody, intrinsic_gas
@@ -39,8 +40,13 @@ def validate_tx_limits(body: TxBody, p: ExecParams) -> None:
         raise GasLimitTooLow(f"gas limit {body.gas_limit} is below the {need} this transaction needs")
     if body.gas_limit > p.max_block_gas:
         raise GasLimitTooHigh(f"gas limit {body.gas_limit} is above the block gas limit {p.max_block_gas}")
-    if body.gas_price < p.min_gas_price:
-        raise GasPriceTooLow(f"gas price {body.gas_price} is below the minimum {p.min_gas_price}")
+    if body.max_priority_fee_per_gas > body.max_fee_per_gas:
+        raise PriorityFeeAboveMax(
+            f"max priority fee per gas {body.max_priority_fee_per_gas} is above "
+            f"the max fee per gas {body.max_fee_per_gas}"
+        )
+    if body.max_fee_per_gas < p.base_fee:
+        raise FeeTooLow(f"max fee per gas {body.max_fee_per_gas} is below the base fee {p.base_fee}")
 
 
 def validate_transaction(tx: SignedTx, account: Account, p: ExecParams) -> None:
@@ -53,7 +59,7 @@ def validate_transaction(tx: SignedTx, account: Account, p: ExecParams) -> None:
         raise NonceTooHigh(f"nonce {body.nonce} is above the account nonce {account.nonce}")
     if account.balance < body.max_fee:
         raise InsufficientFunds(
-            f"balance {account.balance} does not cover the maximum fee {body.max_fee} (gas limit x gas price)"
+            f"balance {account.balance} does not cover the maximum fee {body.max_fee} (gas limit x max fee per gas)"
         )
 
 
@@ -65,8 +71,7 @@ def process_transaction(state: StateOverlay, tx: SignedTx, p: ExecParams) -> Rec
     match payload:
         case Transfer(to=to, amount=amount):
             gas_used = intrinsic_gas(body)
-            fee = gas_used * body.gas_price
-            # Fees are burned: the supply after a block is the supply before minus its fees.
+            fee = gas_used * body.effective_gas_price(p.base_fee)
             sender = Account(sender.balance - fee, sender.nonce + 1)
             if sender.balance < amount:
                 state.set_account(tx.sender, sender)

@@ -9,6 +9,6 @@ from dataclasses import dataclass
 class ExecParams:
     chain_id: str
     height: int
-    min_gas_price: int
+    base_fee: int  # per gas, of the block being built or checked (node/state/fees.py)
     max_block_gas: int
     time_ms: int = 0  # the block's time: contracts see it as ctx.time (seconds)

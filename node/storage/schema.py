@@ -20,6 +20,8 @@ State keys (the keys of the state tree, and of its latest copy under S; docs/pro
   a<address>                   account: [balance, nonce]
   c<contract>                  contract source
   s<contract><slot key>        contract storage slot (the slot key in the VM value encoding)
+  f                            fee record of the last block: [base_fee, gas_used, burned since genesis]
+                               (node/state/fees.py; in the state so the state root commits to it)
 """
 
 from __future__ import annotations
@@ -57,8 +59,10 @@ META_KEYS = (META_HEIGHT, META_GENESIS, META_VALSET)
 ACCOUNT = b"a"
 CODE = b"c"
 SLOT = b"s"
+FEE = b"f"
+FEE_KEY = FEE  # one record, the key is the prefix alone
 
-STATE_PREFIXES: dict[str, bytes] = {"account": ACCOUNT, "code": CODE, "slot": SLOT}
+STATE_PREFIXES: dict[str, bytes] = {"account": ACCOUNT, "code": CODE, "slot": SLOT, "fee": FEE}
 
 HISTORY_SUFFIX = 12  # height:8, index:4
 

@@ -66,9 +66,9 @@ class TooLarge(InvalidTransaction):
     reason = "too_large"
 
 
-class GasPriceTooLow(InvalidTransaction):
+class FeeTooLow(InvalidTransaction):
     code = -32010
-    reason = "gas_price_too_low"
+    reason = "fee_too_low"
 
 
 class MempoolFull(InvalidTransaction):
@@ -89,6 +89,18 @@ class AlreadyKnown(InvalidTransaction):
 class GasLimitTooHigh(InvalidTransaction):
     code = -32014
     reason = "gas_limit_too_high"
+
+
+class PriorityFeeAboveMax(InvalidTransaction):
+    code = -32015
+    reason = "priority_fee_above_max_fee"
+
+
+class FutureQuotaFull(InvalidTransaction):
+    """A transaction behind a nonce gap, over the mempool's quota for such (per sender or in all)."""
+
+    code = -32016
+    reason = "future_nonce_quota"
 
 
 class NotFound(FinchainError):
@@ -118,9 +130,11 @@ TX_ERRORS: tuple[type[InvalidTransaction], ...] = (
     GasLimitTooLow,
     Expired,
     TooLarge,
-    GasPriceTooLow,
+    FeeTooLow,
     MempoolFull,
     ReplacementUnderpriced,
     AlreadyKnown,
     GasLimitTooHigh,
+    PriorityFeeAboveMax,
+    FutureQuotaFull,
 )

@@ -35,7 +35,9 @@ class Params:
     max_block_gas: int = 21_000 * 20_000
     max_block_txs: int = 20_000
     max_tx_bytes: int = 128 * 1024
-    min_gas_price: int = 1
+    # The base fee's floor per gas: 1 gwei makes a transfer cost 21,000 gwei and a full block
+    # 0.42 FIN at the floor, and the base fee compounds by 1/8 a full block from there.
+    min_base_fee: int = 10**9
     timeouts: TimeoutsMs = field(default_factory=TimeoutsMs)
 
 
@@ -88,7 +90,7 @@ class Genesis:
                 self.params.max_block_gas,
                 self.params.max_block_txs,
                 self.params.max_tx_bytes,
-                codec.u256_to_bytes(self.params.min_gas_price),
+                codec.u256_to_bytes(self.params.min_base_fee),
                 [t.propose, t.propose_delta, t.prevote, t.prevote_delta, t.precommit, t.precommit_delta, t.commit],
             ],
             [[v.address, v.pub_key, v.power, v.name] for v in self.validators],
@@ -108,7 +110,7 @@ class Genesis:
                 "max_block_gas": p.max_block_gas,
                 "max_block_txs": p.max_block_txs,
                 "max_tx_bytes": p.max_tx_bytes,
-                "min_gas_price": str(p.min_gas_price),
+                "min_base_fee": str(p.min_base_fee),
                 "timeouts_ms": {
                     "propose": p.timeouts.propose,
                     "propose_delta": p.timeouts.propose_delta,
@@ -186,7 +188,7 @@ def genesis_from_json(data: Any) -> Genesis:
         max_block_gas=_int(p, "max_block_gas", "params", 21_000, dp.max_block_gas),
         max_block_txs=_int(p, "max_block_txs", "params", 1, dp.max_block_txs),
         max_tx_bytes=_int(p, "max_tx_bytes", "params", 256, dp.max_tx_bytes),
-        min_gas_price=_int(p, "min_gas_price", "params", 0, dp.min_gas_price),
+        min_base_fee=_int(p, "min_base_fee", "params", 1, dp.min_base_fee),
         timeouts=timeouts,
     )
     validators = []

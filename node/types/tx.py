@@ -1,12 +1,13 @@
 """Transactions: the signed body, its canonical bytes, hash and sender.
 
 Wire form (docs/protocol.md): `[body, signature]` with
-`body = [chain_id, nonce, gas_limit, gas_price, expiry_height, payload]` and, for a
-transfer, `payload = [1, to, amount]`. Amounts and gas price are uint256 as minimal
-big-endian bytes. The sender signs SHA-256 over the tag 0x01 and the encoded body, so
-the chain id is inside every signature. The transaction's id (its hash) is SHA-256 over
-the tag 0x09 and the whole signed encoding: two senders signing equal bodies make two
-transactions.
+`body = [chain_id, nonce, gas_limit, max_fee_per_gas, max_priority_fee_per_gas, expiry_height,
+payload]` and, for a transfer, `payload = [1, to, amount]`. Amounts and the two fee fields are
+uint256 as minimal big-endian bytes. The fee fields follow EIP-1559: the sender pays
+`min(max_fee_per_gas, base_fee + max_priority_fee_per_gas)` per gas. The sender signs SHA-256
+over the tag 0x01 and the encoded body, so the chain id is inside every signature. The
+transaction's id (its hash) is SHA-256 over the tag 0x09 and the whole signed encoding: two
+senders signing equal bodies make two transactions.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ class TxBody:
     chain_id: str
     nonce: int
     gas_limit: int
-    gas_price: int
+    max_fee_per_gas: int  # the most the sender pays per gas, base fee and tip together
+    max_priority_fee_per_gas: int  # the most of that which goes to the proposer as a tip
     expiry_height: int  # 0: never expires; otherwise the last height it may be included at
     payload: Payload
 
@@ -81,7 +83,8 @@ class TxBody:
             self.chain_id,
             self.nonce,
             self.gas_limit,
-            codec.u256_to_bytes(self.gas_price),
+            codec.u256_to_bytes(self.max_fee_per_gas),
+            codec.u256_to_bytes(self.max_priority_fee_per_gas),
             self.expiry_height,
             self.payload.to_list(),
         ]
@@ -99,7 +102,16 @@ class TxBody:
 
     @property
     def max_fee(self) -> int:
-        return self.gas_limit * self.gas_price
+        """What the sender must hold for the fee before the transaction runs."""
+        return self.gas_limit * self.max_fee_per_gas
+
+    def effective_gas_price(self, base_fee: int) -> int:
+        """What the sender pays per gas when the block's base fee is `base_fee`."""
+        return min(self.max_fee_per_gas, base_fee + self.max_priority_fee_per_gas)
+
+    def tip_per_gas(self, base_fee: int) -> int:
+        """What the proposer receives per gas at `base_fee`; 0 when the cap does not cover the base fee."""
+        return max(0, self.effective_gas_price(base_fee) - base_fee)
 
     @property
     def value(self) -> int:
@@ -163,14 +175,15 @@ def decode_payload(obj: Any) -> Payload:
 
 
 def decode_body(obj: Any) -> TxBody:
-    fields = codec.expect_list(obj, 6, "tx body")
+    fields = codec.expect_list(obj, 7, "tx body")
     return TxBody(
         chain_id=codec.expect_str(fields[0], "chain_id", MAX_CHAIN_ID_BYTES),
         nonce=codec.expect_uint(fields[1], "nonce"),
         gas_limit=codec.expect_uint(fields[2], "gas_limit"),
-        gas_price=codec.bytes_to_u256(fields[3], "gas_price"),
-        expiry_height=codec.expect_uint(fields[4], "expiry_height"),
-        payload=decode_payload(fields[5]),
+        max_fee_per_gas=codec.bytes_to_u256(fields[3], "max_fee_per_gas"),
+        max_priority_fee_per_gas=codec.bytes_to_u256(fields[4], "max_priority_fee_per_gas"),
+        expiry_height=codec.expect_uint(fields[5], "expiry_height"),
+        payload=decode_payload(fields[6]),
     )
 
 

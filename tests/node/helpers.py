@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from node.chain import Chain
-from node.mempool.pool import ChainView, Mempool, MempoolConfig
+from node.mempool.pool import Mempool, MempoolConfig
 from node.mempool.verifier import TxVerifier
 from node.storage.kv import LevelDBKV
 from node.storage.store import Store
@@ -20,14 +20,15 @@ def key(n: int) -> PrivateKey:
     return PrivateKey((n + 1).to_bytes(32, "big"))
 
 
-def make_genesis(funded: int = 4, balance: int = 1000 * COIN, validators: int = 1) -> Genesis:
+def make_genesis(funded: int = 4, balance: int = 1000 * COIN, validators: int = 1, min_base_fee: int = 1) -> Genesis:
+    """A floor of 1 base unit keeps the fee arithmetic of these tests small; fee tests raise it."""
     vals = tuple(
         GenesisValidator(key(100 + i).address, key(100 + i).public_key, 10, f"v{i}") for i in range(validators)
     )
     return Genesis(
         chain_id=CHAIN_ID,
         genesis_time_ms=1_700_000_000_000,
-        params=Params(),
+        params=Params(min_base_fee=min_base_fee),
         validators=vals,
         accounts=tuple(GenesisAccount(key(i).address, balance) for i in range(funded)),
     )
@@ -46,7 +47,7 @@ def make_chain(
     chain = Chain(store, genesis, verifier.decode)
     mempool = Mempool(
         mempool_config or MempoolConfig(),
-        ChainView(genesis.chain_id, 1, genesis.params.min_gas_price, genesis.params.max_block_gas),
+        chain.next_view(),
         chain,
         verifier,
         lambda: now[0],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from devnet.process import NodeProcess, free_port
@@ -13,10 +14,13 @@ FUNDED = 10
 BALANCE = 1000 * COIN
 
 
-def make_node_home(tmp: Path, commit_ms: int = 200, funded: int = FUNDED) -> NodeProcess:
+def make_node_home(tmp: Path, commit_ms: int = 200, funded: int = FUNDED,
+                   max_block_gas: int | None = None) -> NodeProcess:
     home = tmp / "home"
     rpc_port = free_port()
     params = Params(timeouts=TimeoutsMs(commit=commit_ms))
+    if max_block_gas is not None:
+        params = dataclasses.replace(params, max_block_gas=max_block_gas)
     accounts = tuple(GenesisAccount(key(i).address, BALANCE) for i in range(funded))
     init_home(
         home,

@@ -9,8 +9,9 @@ T0 = 1_700_000_000_000
 VALIDATOR = key(100)
 
 
-def tx(sender=0, nonce=0, amount=1, gas_price=1, to=1):
-    return TxBody(CHAIN_ID, nonce, 21_000, gas_price, 0, Transfer(key(to).address, amount)).sign(key(sender))
+def tx(sender=0, nonce=0, amount=1, max_fee=1, priority_fee=0, to=1):
+    body = TxBody(CHAIN_ID, nonce, 21_000, max_fee, priority_fee, 0, Transfer(key(to).address, amount))
+    return body.sign(key(sender))
 
 
 def commit_for(executed, round_=0):
@@ -28,14 +29,19 @@ def advance(chain, txs, t):
 def test_transfers_fees_and_restart(tmp_path):
     chain, _ = make_chain(tmp_path)
     supply = make_genesis().total_supply
-    b1 = advance(chain, [tx(nonce=0, amount=7 * COIN, gas_price=2), tx(sender=2, nonce=0, amount=3)], T0 + 1000)
+    b1 = advance(chain, [tx(nonce=0, amount=7 * COIN, max_fee=2, priority_fee=2), tx(sender=2, nonce=0, amount=3)],
+                 T0 + 1000)
     assert [r.status for r in b1.receipts] == [1, 1]
     assert chain.get_account(key(0).address).balance == 1000 * COIN - 7 * COIN - 42_000
     assert chain.get_account(key(1).address).balance == 1007 * COIN + 3
     assert chain.get_account(key(0).address).nonce == 1
-    fees = sum(r.fee for r in b1.receipts)
+    # The base fee (the floor, 1) is burned on all 42,000 gas; the 1 per gas above it goes to the proposer.
+    record = chain.fee_record()
+    assert record is not None and (record.base_fee, record.gas_used, record.burned) == (1, 42_000, 42_000)
+    proposer = chain.get_account(b1.block.header.proposer).balance
+    assert proposer == 21_000
     total = sum(chain.get_account(key(i).address).balance for i in range(4))
-    assert total + fees == supply
+    assert total + proposer + record.burned == supply
     # An amount above the balance fails but still pays the fee and uses the nonce.
     b2 = advance(chain, [tx(nonce=1, amount=10_000 * COIN)], T0 + 2000)
     assert b2.receipts[0].status == 0 and b2.receipts[0].error == "insufficient_funds"

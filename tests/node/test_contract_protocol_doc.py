@@ -29,12 +29,13 @@ def test_every_contract_vector_is_checked():
 def test_vectors_from_the_node():
     assert encode_value(ARGS).hex() == VECTORS["contract.args"]
     assert encode_value(-(2**70)).hex() == VECTORS["contract.negative_big"]
-    deploy = build_deploy(KEY, "finchain-devnet", 8, SOURCE, [], gas_limit=200_000, gas_price=10**9)
+    deploy = build_deploy(KEY, "finchain-devnet", 8, SOURCE, [], gas_limit=200_000, max_fee=10**9, priority_fee=0)
     assert deploy.raw.hex() == VECTORS["contract.deploy_raw"]
     assert deploy.hash.hex() == VECTORS["contract.deploy_id"]
     contract = contract_address(KEY.address, 8)
     assert to_checksum(contract) == VECTORS["contract.address"]
-    call = build_call(KEY, "finchain-devnet", 9, contract, "add", [2, 3], gas_limit=100_000, gas_price=10**9)
+    call = build_call(KEY, "finchain-devnet", 9, contract, "add", [2, 3], gas_limit=100_000, max_fee=10**9,
+                      priority_fee=0)
     assert call.raw.hex() == VECTORS["contract.call_raw"]
     assert call.hash.hex() == VECTORS["contract.call_id"]
     assert decode_tx(bytes.fromhex(VECTORS["contract.call_raw"])).sender == KEY.address

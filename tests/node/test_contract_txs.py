@@ -57,11 +57,13 @@ def info() -> dict:
 
 
 def deploy_tx(sender=0, nonce=0, args=("vault",), gas_limit=5_000_000):
-    return build_deploy(key(sender), CHAIN_ID, nonce, VAULT, list(args), gas_limit=gas_limit)
+    # 1 base unit per gas and no tip (the floor of make_genesis): every fee is burned, fee == gas.
+    return build_deploy(key(sender), CHAIN_ID, nonce, VAULT, list(args), gas_limit=gas_limit, max_fee=1, priority_fee=0)
 
 
 def call_tx(contract, method, args=(), sender=0, nonce=1, value=0, gas_limit=300_000):
-    return build_call(key(sender), CHAIN_ID, nonce, contract, method, list(args), value=value, gas_limit=gas_limit)
+    return build_call(key(sender), CHAIN_ID, nonce, contract, method, list(args), value=value, gas_limit=gas_limit,
+                      max_fee=1, priority_fee=0)
 
 
 def total_balance(chain, addresses):
@@ -158,7 +160,7 @@ def test_contract_payloads_round_trip_and_reject_bad_arguments():
         with pytest.raises(errors.MalformedTransaction):
             decode_tx(tampered.raw)
     # Kind 4 is still unknown.
-    raw = codec.encode([[CHAIN_ID, 0, 21_000, b"\x01", 0, [4, b""]], b"\x00" * 65])
+    raw = codec.encode([[CHAIN_ID, 0, 21_000, b"\x01", b"", 0, [4, b""]], b"\x00" * 65])
     with pytest.raises(errors.MalformedTransaction, match="payload kind 4"):
         decode_tx(raw)
 
@@ -166,7 +168,7 @@ def test_contract_payloads_round_trip_and_reject_bad_arguments():
 def test_intrinsic_gas_counts_payload_bytes():
     body = deploy_tx().body
     assert intrinsic_gas(body) == 21_000 + 16 * (len(VAULT.encode()) + len(body.payload.args))
-    low = TxBody(CHAIN_ID, 0, 21_000, 1, 0, body.payload)
+    low = TxBody(CHAIN_ID, 0, 21_000, 1, 0, 0, body.payload)
     assert intrinsic_gas(low) > low.gas_limit
 
 

@@ -68,18 +68,25 @@ def check_store(home, genesis) -> int:
         trie_items = dict(chain.trie.items(root))
         flat = {k[1:]: v for k, v in store.kv.scan(*schema.prefix_range(schema.STATE))}
         assert trie_items == flat, "flat state and trie disagree: a block was half applied"
-        total = sum(Account.decode(v).balance for v in flat.values())
-        fees = 0
+        total = sum(Account.decode(v).balance for k, v in flat.items() if k[:1] == schema.ACCOUNT)
+        burned = 0
         for h in range(1, chain.height + 1):
             block = store.get_block(h)
             assert block is not None and block.header.state_root == store.state_root(h)
+            gas_used = 0
             for raw in block.txs:
                 from node.types.tx import decode_tx
 
                 loc = store.get_tx(decode_tx(raw).hash)
                 assert loc is not None and loc.height == h
-                fees += loc.receipt.fee
-        assert total + fees == FUNDED * BALANCE, "coins created or lost"
+                gas_used += loc.receipt.gas_used
+            record = chain.fee_record(h)
+            assert record is not None and record.gas_used == gas_used
+            burned += gas_used * record.base_fee
+        record = chain.fee_record()
+        assert record is not None and record.burned == burned
+        # Every balance, the proposer's tips included, plus what was burned: the genesis supply.
+        assert total + burned == FUNDED * BALANCE, "coins created or lost"
         return chain.height
     finally:
         store.close()

@@ -114,7 +114,7 @@ def test_block_sync_charges_unasked_answers_and_status_floods_but_not_late_answe
 
 def test_the_verifier_cache_is_bounded_in_bytes():
     verifier = TxVerifier(128 * 1024, cache_size=1_000, cache_bytes=250_000)
-    raws = [TxBody(CHAIN_ID, n, 21_000, 1, 0, Transfer(key(1).address, 1)).sign(key(0)).raw for n in range(50)]
+    raws = [TxBody(CHAIN_ID, n, 21_000, 1, 0, 0, Transfer(key(1).address, 1)).sign(key(0)).raw for n in range(50)]
     per = len(raws[0])
     for raw in raws:
         verifier.decode(raw)
@@ -128,7 +128,7 @@ def test_the_verifier_cache_is_bounded_in_bytes():
 def test_refused_transactions_leave_the_verifier_cache(tmp_path):
     chain, pool = make_chain(tmp_path)
     verifier = pool._verifier
-    unfunded = TxBody(CHAIN_ID, 0, 21_000, 1, 0, Transfer(key(1).address, 1)).sign(key(500)).raw
+    unfunded = TxBody(CHAIN_ID, 0, 21_000, 1, 0, 0, Transfer(key(1).address, 1)).sign(key(500)).raw
     try:
         pool.add(unfunded)
     except errors.InsufficientFunds:
@@ -136,7 +136,7 @@ def test_refused_transactions_leave_the_verifier_cache(tmp_path):
     else:
         raise AssertionError("an unfunded sender's transaction was admitted")
     assert verifier.cached() == 0 and verifier.cached_bytes == 0
-    funded = TxBody(CHAIN_ID, 0, 21_000, 1, 0, Transfer(key(1).address, 1)).sign(key(0)).raw
+    funded = TxBody(CHAIN_ID, 0, 21_000, 1, 0, 0, Transfer(key(1).address, 1)).sign(key(0)).raw
     pool.add(funded)
     assert len(pool) == 1
     chain.store.close()

@@ -7,8 +7,9 @@ from node.types.tx import Transfer, TxBody
 from tests.node.helpers import CHAIN_ID, COIN, key, make_chain
 
 
-def tx(sender=0, nonce=0, amount=1, gas_price=1, gas_limit=21_000, chain_id=CHAIN_ID, expiry=0, to=1):
-    return TxBody(chain_id, nonce, gas_limit, gas_price, expiry, Transfer(key(to).address, amount)).sign(key(sender))
+def tx(sender=0, nonce=0, amount=1, max_fee=1, priority_fee=0, gas_limit=21_000, chain_id=CHAIN_ID, expiry=0, to=1):
+    body = TxBody(chain_id, nonce, gas_limit, max_fee, priority_fee, expiry, Transfer(key(to).address, amount))
+    return body.sign(key(sender))
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def pool(tmp_path):
         (lambda: tx(nonce=1000), errors.NonceTooHigh),
         (lambda: tx(gas_limit=20_999), errors.GasLimitTooLow),
         (lambda: tx(gas_limit=10**12), errors.GasLimitTooHigh),
-        (lambda: tx(gas_price=0), errors.GasPriceTooLow),
+        (lambda: tx(max_fee=0), errors.FeeTooLow),
         (lambda: tx(amount=2000 * COIN), errors.InsufficientFunds),
         (lambda: tx(sender=50), errors.InsufficientFunds),
     ],
@@ -66,12 +67,12 @@ def test_malformed_and_already_known(pool):
 
 
 def test_replace_by_fee(pool):
-    pool.add(tx(gas_price=10).raw)
+    pool.add(tx(max_fee=10).raw)
     with pytest.raises(errors.ReplacementUnderpriced):
-        pool.add(tx(gas_price=10, amount=2).raw)
+        pool.add(tx(max_fee=10, amount=2).raw)
     with pytest.raises(errors.ReplacementUnderpriced):
-        pool.add(tx(gas_price=10 + 0, amount=3).raw)
-    better = tx(gas_price=11, amount=4)
+        pool.add(tx(max_fee=10 + 0, amount=3).raw)
+    better = tx(max_fee=11, amount=4)
     pool.add(better.raw)
     assert len(pool) == 1
     assert pool.get(better.hash) is not None
@@ -79,12 +80,12 @@ def test_replace_by_fee(pool):
 
 def test_eviction_of_lowest_paying(tmp_path):
     chain, pool = make_chain(tmp_path, mempool_config=MempoolConfig(max_txs=3))
-    cheap = [tx(sender=s, gas_price=1) for s in range(3)]
+    cheap = [tx(sender=s, max_fee=1) for s in range(3)]
     for t in cheap:
         pool.add(t.raw)
     with pytest.raises(errors.MempoolFull):
-        pool.add(tx(sender=3, gas_price=1).raw)
-    rich = tx(sender=3, gas_price=5)
+        pool.add(tx(sender=3, max_fee=1).raw)
+    rich = tx(sender=3, max_fee=5, priority_fee=4)
     pool.add(rich.raw)
     assert len(pool) == 3
     assert pool.get(rich.hash) is not None
@@ -104,9 +105,9 @@ def test_cumulative_balance_and_recheck(tmp_path):
 
 
 def test_reap_orders_by_price_and_nonce(pool):
-    pool.add(tx(sender=0, nonce=1, gas_price=50).raw)
-    pool.add(tx(sender=0, nonce=0, gas_price=1).raw)
-    pool.add(tx(sender=2, nonce=0, gas_price=10).raw)
+    pool.add(tx(sender=0, nonce=1, max_fee=50, priority_fee=49).raw)
+    pool.add(tx(sender=0, nonce=0, max_fee=1).raw)
+    pool.add(tx(sender=2, nonce=0, max_fee=10, priority_fee=9).raw)
     reaped = pool.reap(10, 10**7, 10**9)
     assert [(t.sender, t.body.nonce) for t in reaped] == [(key(2).address, 0), (key(0).address, 0), (key(0).address, 1)]
 

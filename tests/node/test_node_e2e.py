@@ -39,7 +39,8 @@ def test_transfers_commit_exactly_and_survive_restart(node, tmp_path):
     for n in range(SDK_TXS):
         sender, to = n % FUNDED, (n * 7 + 3) % FUNDED
         amount = (n + 1) * 10**15 + n  # odd units: exactness to the unit
-        tx = build_transfer(key(sender), CHAIN_ID, nonces[sender], addr(to), amount, gas_price=1 + n % 3)
+        tx = build_transfer(key(sender), CHAIN_ID, nonces[sender], addr(to), amount, max_fee=10**9 * (2 + n % 3),
+                            priority_fee=10**8 * (n % 3))
         nonces[sender] += 1
         hashes.append(client.send_raw(tx.raw))
         expected[addr(sender)] -= amount
@@ -62,6 +63,8 @@ def test_transfers_commit_exactly_and_survive_restart(node, tmp_path):
                 "--amount",
                 "0.25",
                 "--wait",
+                # The first sets its fee, the others take the node's suggestion.
+                *(["--max-fee", str(3 * 10**9), "--priority-fee", str(10**9)] if n == 0 else []),
             ],
             capture_output=True,
             text=True,

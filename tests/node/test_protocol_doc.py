@@ -28,13 +28,15 @@ from hypothesis import strategies as st
 from node.chain import Chain, compute_validators_hash
 from node.host.engine import Engine, EngineConfig, Outbox
 from node.host.wal import WAL
-from node.mempool.pool import ChainView, Mempool, MempoolConfig
+from node.mempool.pool import Mempool, MempoolConfig
 from node.mempool.verifier import TxVerifier
 from node.rpc.api import NodeApi, NodeInfo
 from node.rpc.methods import build_registry
 from node.state.execution import Account, account_key
+from node.state.fees import FeeRecord, next_base_fee
 from node.state.trie import EMPTY_ROOT, SparseMerkleTree
 from node.storage.kv import LevelDBKV
+from node.storage.schema import FEE_KEY
 from node.storage.store import Store
 from node.types import codec
 from node.types.block import (
@@ -62,7 +64,10 @@ DOC = DOC_PATH.read_text(encoding="utf-8")
 CHAIN_ID = "finchain-devnet"
 NONCE = 7
 GAS_LIMIT = 21_000
-GAS_PRICE = 1_000_000_000
+MAX_FEE = 2_000_000_000
+PRIORITY_FEE = 1_000_000_000
+BASE_FEE = 10**9  # the page's genesis `params.min_base_fee`: both blocks of 7.6 pay the floor
+PAID_PRICE = min(MAX_FEE, BASE_FEE + PRIORITY_FEE)  # per gas, section 4.3
 EXPIRY = 0
 AMOUNT = 1_500_000_000_000_000_000
 COIN = 10**18
@@ -103,7 +108,7 @@ def _table(marker: str) -> list[list[str]]:
 
 def _example_body() -> TxBody:
     to = parse_address(VECTORS["to.address_eip55"])
-    return TxBody(CHAIN_ID, NONCE, GAS_LIMIT, GAS_PRICE, EXPIRY, Transfer(to, AMOUNT))
+    return TxBody(CHAIN_ID, NONCE, GAS_LIMIT, MAX_FEE, PRIORITY_FEE, EXPIRY, Transfer(to, AMOUNT))
 
 
 def _key() -> PrivateKey:
@@ -179,7 +184,7 @@ def test_vote_and_proposal_vectors():
 
 
 def _receipt() -> Receipt:
-    return Receipt(vb("tx.id"), 1, 21_000, 21_000 * GAS_PRICE, "")
+    return Receipt(vb("tx.id"), 1, 21_000, 21_000 * PAID_PRICE, "")
 
 
 def test_receipt_and_merkle_vectors():
@@ -203,7 +208,7 @@ def test_state_vectors():
     root, _ = tree.update(EMPTY_ROOT, {account_key(key.address): genesis_value})
     check("state.genesis_root", root)
 
-    sender = Account(100 * COIN - 8 * COIN - COIN // 2 - 8 * 21_000 * GAS_PRICE, 8).encode()
+    sender = Account(100 * COIN - 8 * COIN - COIN // 2 - 8 * 21_000 * PAID_PRICE, 8).encode()
     recipient = Account(8 * COIN + COIN // 2, 0).encode()
     check("state.sender_value", sender)
     check("state.recipient_key", account_key(to))
@@ -211,9 +216,15 @@ def test_state_vectors():
     check("state.recipient_path", hashlib.sha256(account_key(to)).digest())
     check("state.sender_leaf", _leaf(account_key(key.address), sender))
     check("state.recipient_leaf", _leaf(account_key(to), recipient))
-    root, _ = tree.update(EMPTY_ROOT, {account_key(key.address): sender, account_key(to): recipient})
+    proposer = Account(8 * 21_000 * (PAID_PRICE - BASE_FEE), 0).encode()
+    fees = FeeRecord(BASE_FEE, 21_000, 8 * 21_000 * BASE_FEE).encode()
+    check("state.proposer_value", proposer)
+    check("state.fee_key", FEE_KEY)
+    check("state.fee_value", fees)
+    pairs = {account_key(key.address): sender, account_key(to): recipient,
+             account_key(VALIDATOR_KEY.address): proposer, FEE_KEY: fees}
+    root, _ = tree.update(EMPTY_ROOT, pairs)
     check("state.block2_root", root)
-    assert root == hashlib.sha256(b"\x01" + vb("state.sender_leaf") + vb("state.recipient_leaf")).digest()
 
 
 def _genesis_json() -> dict[str, Any]:
@@ -244,7 +255,7 @@ def test_block_scenario_and_rpc_answers(tmp_path):
     params = genesis.params
     verifier = TxVerifier(params.max_tx_bytes)
     chain = Chain(Store(LevelDBKV(tmp_path / "db")), genesis, verifier.decode)
-    mempool = Mempool(MempoolConfig(), ChainView(CHAIN_ID, 1, params.min_gas_price, params.max_block_gas),
+    mempool = Mempool(MempoolConfig(), chain.next_view(),
                       chain, verifier, lambda: 0.0)
     assert chain.state_root == vb("state.genesis_root")
     assert chain.genesis_hash == vb("genesis.hash")
@@ -267,10 +278,10 @@ def test_block_scenario_and_rpc_answers(tmp_path):
         assert len(executed.txs) == len(txs)
         commit = _precommit(height, executed.hash)
         chain.commit_block(executed, commit)
-        mempool.update(ChainView(CHAIN_ID, height + 1, params.min_gas_price, params.max_block_gas), executed.txs)
+        mempool.update(chain.next_view(), executed.txs)
         return executed.hash, commit
 
-    first = [TxBody(CHAIN_ID, n, GAS_LIMIT, GAS_PRICE, 0, Transfer(to, COIN)).sign(key) for n in range(7)]
+    first = [TxBody(CHAIN_ID, n, GAS_LIMIT, MAX_FEE, PRIORITY_FEE, 0, Transfer(to, COIN)).sign(key) for n in range(7)]
     block1_hash, commit1 = commit_block(1, first, None, 1_700_000_001_000)
     check("block1.hash", block1_hash)
     check("block1.commit", commit1.encode())
@@ -281,7 +292,7 @@ def test_block_scenario_and_rpc_answers(tmp_path):
     assert json.loads(call("tx_send", "0x" + vb("tx.raw").hex()))["result"] == "0x" + VECTORS["tx.id"]
     call("tx_send", "0x" + vb("tx.raw").hex())  # already_known
     call("tx_get", "0x" + VECTORS["tx.id"])  # pending
-    stale = TxBody(CHAIN_ID, 3, GAS_LIMIT, GAS_PRICE, 0, Transfer(to, 1)).sign(key)
+    stale = TxBody(CHAIN_ID, 3, GAS_LIMIT, MAX_FEE, PRIORITY_FEE, 0, Transfer(to, 1)).sign(key)
     call("tx_send", "0x" + stale.raw.hex())  # nonce_too_low
     call("tx_send", "0x1234")  # malformed
 
@@ -292,6 +303,23 @@ def test_block_scenario_and_rpc_answers(tmp_path):
     call("tx_get", "0x" + VECTORS["tx.id"])  # committed
     call("account_get", sender)
     call("chain_getBlock", 2)
+    call("chain_feeInfo")
+
+
+def test_base_fee_vectors():
+    def after(base: int, used: int) -> int:
+        return next_base_fee(base, used, 420_000_000, 10**9)
+
+    check("fee.next_full", str(after(10**9, 420_000_000)))
+    check("fee.next_empty", str(after(10**9, 0)))
+    check("fee.next_at_target", str(after(10**9, 210_000_000)))
+    check("fee.next_three_quarters", str(after(10**9, 315_000_000)))
+    check("fee.from_2e9_empty", str(after(2 * 10**9, 0)))
+    check("fee.from_2e9_quarter", str(after(2 * 10**9, 105_000_000)))
+    base, blocks = 10**9, 0
+    while base <= 2 * 10**9:
+        base, blocks = after(base, 420_000_000), blocks + 1
+    check("fee.full_blocks_to_double", str(blocks))
 
 
 def test_block2_header_fields_from_the_page():
@@ -370,9 +398,11 @@ def u256(n: int) -> bytes:
     return n.to_bytes((n.bit_length() + 7) // 8, "big")
 
 
-def indep_body(chain_id: str, nonce: int, gas_limit: int, gas_price: int, expiry: int, to: bytes, amount: int) -> bytes:
+def indep_body(chain_id: str, nonce: int, gas_limit: int, max_fee: int, priority_fee: int, expiry: int, to: bytes,
+               amount: int) -> bytes:
     payload = m_array([m_uint(1), m_bin(to), m_bin(u256(amount))])
-    return m_array([m_str(chain_id), m_uint(nonce), m_uint(gas_limit), m_bin(u256(gas_price)), m_uint(expiry),
+    return m_array([m_str(chain_id), m_uint(nonce), m_uint(gas_limit), m_bin(u256(max_fee)), m_bin(u256(priority_fee)),
+                    m_uint(expiry),
                     payload])
 
 
@@ -413,7 +443,7 @@ def test_independent_worked_example():
     assert indep_address(secret) == vb("key.address")
     assert indep_eip55(indep_address(secret)) == VECTORS["key.address_eip55"]
     assert indep_eip55(to) == VECTORS["to.address_eip55"]
-    body = indep_body(CHAIN_ID, NONCE, GAS_LIMIT, GAS_PRICE, EXPIRY, to, AMOUNT)
+    body = indep_body(CHAIN_ID, NONCE, GAS_LIMIT, MAX_FEE, PRIORITY_FEE, EXPIRY, to, AMOUNT)
     assert body == vb("tx.body") == _example_body().encode()
     signature, raw, tx_id = indep_signed_tx(secret, body)
     assert signature == vb("tx.signature")
@@ -430,17 +460,19 @@ def test_independent_worked_example():
     chain_id=st.text(max_size=40).filter(lambda s: len(s.encode("utf-8")) <= 64),
     nonce=st.integers(0, 2**64 - 1),
     gas_limit=st.integers(0, 2**64 - 1),
-    gas_price=st.integers(0, 2**256 - 1),
+    max_fee=st.integers(0, 2**256 - 1),
+    priority_fee=st.integers(0, 2**256 - 1),
     expiry=st.integers(0, 2**64 - 1),
     to=st.binary(min_size=20, max_size=20),
     amount=st.integers(0, 2**256 - 1),
     secret=st.integers(1, N - 1),
 )
-def test_independent_encoder_matches_node(chain_id, nonce, gas_limit, gas_price, expiry, to, amount, secret):
-    body = TxBody(chain_id, nonce, gas_limit, gas_price, expiry, Transfer(to, amount))
+def test_independent_encoder_matches_node(chain_id, nonce, gas_limit, max_fee, priority_fee, expiry, to, amount,
+                                          secret):
+    body = TxBody(chain_id, nonce, gas_limit, max_fee, priority_fee, expiry, Transfer(to, amount))
     key = PrivateKey(secret.to_bytes(32, "big"))
     tx = body.sign(key)
-    mine = indep_body(chain_id, nonce, gas_limit, gas_price, expiry, to, amount)
+    mine = indep_body(chain_id, nonce, gas_limit, max_fee, priority_fee, expiry, to, amount)
     assert mine == body.encode()
     signature, raw, tx_id = indep_signed_tx(key.secret, mine)
     assert (signature, raw, tx_id) == (tx.signature, tx.raw, tx.hash)
@@ -509,7 +541,8 @@ def test_independent_state_root():
     genesis = {b"a" + key: m_array([m_bin(u256(100 * COIN)), m_uint(0)])}
     assert genesis[b"a" + key] == vb("state.genesis_value")
     assert indep_state_root(genesis) == vb("state.genesis_root")
-    after = {b"a" + key: vb("state.sender_value"), b"a" + to: vb("state.recipient_value")}
+    after = {b"a" + key: vb("state.sender_value"), b"a" + to: vb("state.recipient_value"),
+             b"a" + VALIDATOR_KEY.address: vb("state.proposer_value"), vb("state.fee_key"): vb("state.fee_value")}
     assert indep_state_root(after) == vb("state.block2_root")
     rng = random.Random(8)
     tree = SparseMerkleTree({})

@@ -57,8 +57,10 @@ def test_receipts_at_the_bound_read_back_and_over_it_fail(tmp_path):
     per_event = gas.MAX_EVENT_BYTES + len("Blob") + gas.EVENT_OVERHEAD
     fits = gas.MAX_TX_EVENT_BYTES // per_event
     size, out = gas.MAX_EVENT_BYTES - DATA_HEAD, gas.MAX_OUTPUT_BYTES - 5
-    at_bound = build_call(me, CHAIN_ID, 1, c, "fill", [fits, size, out], gas_limit=60_000_000)
-    hostile = build_call(me, CHAIN_ID, 2, c, "fill", [5, MIB, 0], gas_limit=60_000_000)
+    at_bound = build_call(me, CHAIN_ID, 1, c, "fill", [fits, size, out], gas_limit=60_000_000,
+                        max_fee=1, priority_fee=0)
+    hostile = build_call(me, CHAIN_ID, 2, c, "fill", [5, MIB, 0], gas_limit=60_000_000,
+                        max_fee=1, priority_fee=0)
     b = advance(chain, [at_bound, hostile], T0 + 2000)
     ok, bad = b.receipts
     assert ok.status == STATUS_OK, ok.error

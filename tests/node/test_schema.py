@@ -81,6 +81,7 @@ def test_the_bytes_on_disk_are_the_layout_existing_data_directories_hold(tmp_pat
     }
     for address in (key(i).address for i in range(4)):
         expected[b"S" + b"a" + address] = chain.store.get_state(b"a" + address)
+    expected[b"S" + b"f"] = chain.store.get_state(b"f")  # the fee record (node/state/fees.py)
     assert {k: v for k, v in on_disk.items() if k[:1] not in b"NK"} == expected
     nodes = {k[1:]: v for k, v in on_disk.items() if k[:1] == b"N"}
     assert nodes and all(chain.store.get_node(h) == v for h, v in nodes.items())

@@ -8,7 +8,7 @@ from tests.node.helpers import CHAIN_ID, key
 
 
 def transfer(nonce=0, amount=5, chain_id=CHAIN_ID):
-    return TxBody(chain_id, nonce, 21_000, 1, 0, Transfer(key(1).address, amount)).sign(key(0))
+    return TxBody(chain_id, nonce, 21_000, 1, 0, 0, Transfer(key(1).address, amount)).sign(key(0))
 
 
 def test_round_trip_and_sender():
@@ -30,19 +30,22 @@ def test_high_s_signature_rejected():
 
 def test_signature_binds_chain_id():
     tx = transfer()
-    other = codec.encode([TxBody("other-chain", 0, 21_000, 1, 0, Transfer(key(1).address, 5)).to_list(), tx.signature])
+    body = TxBody("other-chain", 0, 21_000, 1, 0, 0, Transfer(key(1).address, 5))
+    other = codec.encode([body.to_list(), tx.signature])
     assert decode_tx(other).sender != key(0).address
 
 
 @pytest.mark.parametrize(
     "mutate",
     [
-        lambda b: [b[0], b[1], b[2], b[3], b[4]],  # missing payload
-        lambda b: [b[0], -1, b[2], b[3], b[4], b[5]],  # negative nonce
-        lambda b: [b[0], b[1], b[2], b"\x00\x01", b[4], b[5]],  # non-minimal gas price
-        lambda b: [b[0], b[1], b[2], b[3], b[4], [1, b"\x01" * 19, b"\x05"]],  # short address
-        lambda b: [b[0], b[1], b[2], b[3], b[4], [9, b"x"]],  # unknown payload kind
-        lambda b: [1, b[1], b[2], b[3], b[4], b[5]],  # chain id not a string
+        lambda b: [b[0], b[1], b[2], b[3], b[4], b[5]],  # missing payload
+        lambda b: [b[0], b[1], b[2], b[3], b[5], b[6]],  # the old single gas price layout
+        lambda b: [b[0], -1, b[2], b[3], b[4], b[5], b[6]],  # negative nonce
+        lambda b: [b[0], b[1], b[2], b"\x00\x01", b[4], b[5], b[6]],  # non-minimal max fee
+        lambda b: [b[0], b[1], b[2], b[3], b"\x00\x01", b[5], b[6]],  # non-minimal priority fee
+        lambda b: [b[0], b[1], b[2], b[3], b[4], b[5], [1, b"\x01" * 19, b"\x05"]],  # short address
+        lambda b: [b[0], b[1], b[2], b[3], b[4], b[5], [9, b"x"]],  # unknown payload kind
+        lambda b: [1, b[1], b[2], b[3], b[4], b[5], b[6]],  # chain id not a string
     ],
 )
 def test_malformed_bodies(mutate):
@@ -61,5 +64,5 @@ def test_trailing_bytes_and_size():
 
 
 def test_equal_bodies_from_two_senders_are_two_transactions():
-    body = TxBody(CHAIN_ID, 0, 21_000, 1, 0, Transfer(key(9).address, 5))
+    body = TxBody(CHAIN_ID, 0, 21_000, 1, 0, 0, Transfer(key(9).address, 5))
     assert body.sign(key(0)).hash != body.sign(key(1)).hash
