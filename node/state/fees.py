@@ -43,6 +43,8 @@ class FeeRecord:
 def next_base_fee(base_fee: int, gas_used: int, max_block_gas: int, floor: int) -> int:
     """EIP-1559's update, in integers, never below `floor`: up when the block was over half full, down when under."""
     target = max(1, max_block_gas // ELASTICITY)
+    # An odd block gas limit leaves the target below half of it: a full block still moves an eighth.
+    gas_used = min(gas_used, ELASTICITY * target)
     if gas_used > target:
         delta = max(base_fee * (gas_used - target) // target // BASE_FEE_CHANGE_DENOMINATOR, 1)
         new = base_fee + delta
