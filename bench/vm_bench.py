@@ -87,7 +87,7 @@ def vm_world(n_users: int) -> tuple[Chain, list[Address], dict[str, Address]]:
     specs = [("token", ["Finchain USD", "FUSD", 18, 10**27]), ("token", ["Wrapped Gold", "WGLD", 18, 10**27]),
              ("oracle", [[admin], 10**9]), ("swap", [])]
     c: dict[str, Address] = {}
-    for name, (kind, args) in zip(["fusd", "wgld", "oracle", "swap"], specs, strict=True):
+    for name, (kind, args) in zip(["tusd", "wgld", "oracle", "swap"], specs, strict=True):
         res = chain.deploy(admin, load_contract(kind), args, gas=50_000_000)
         assert res.ok, res.error
         c[name] = res.address
