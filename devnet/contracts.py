@@ -18,6 +18,9 @@ KYC_TOPICS = ["kyc.basic", "kyc.full", "accredited", "country"]
 STABLECOIN_TOPICS = ["kyc.basic"]  # minting needs a verified holder; transfers are open
 MINT_ALLOWANCE = 10**12 * COIN
 STABLECOIN_FLOAT = 10**6 * COIN
+BOND_TOPICS = ["kyc.basic"]
+BOND_COUNTRIES = ["CH", "DE", "FR", "GB", "NL", "SG"]  # an offering closed to the others, as a prospectus says
+BOND_MAX_HOLDERS = 500
 
 
 def stablecoin_args(name: str, symbol: str, registry: str, minter: str, treasury: str) -> list[object]:
@@ -28,16 +31,16 @@ def stablecoin_args(name: str, symbol: str, registry: str, minter: str, treasury
 def standard_contracts(deployer: bytes, kyc_issuers: tuple[bytes, ...] = (), custodian: bytes | None = None
                        ) -> tuple[tuple[GenesisContract, ...], dict[str, str]]:
     """Two plain tokens, an oracle reported by the deployer, the swap, the lending market, the
-    identity registry and two regulated stablecoins (FUSD, FEUR).
+    identity registry, two regulated stablecoins (FUSD, FEUR) and a tokenized bond (FGB30).
 
     Returns the genesis entries and their addresses by name. The deployer holds every plain
     token and a float of each stablecoin, is the oracle's reporter, the lending admin, the
-    registry's admin and the stablecoins' owner: listing markets and reporting prices are
+    registry's admin, the stablecoins' owner and the bond's issuer and agent: listing markets and reporting prices are
     transactions it sends (devnet/README.md shows them). `kyc_issuers` start registered in the
     identity registry for every devnet claim topic; `custodian` starts as the stablecoins' minter.
     """
-    addr = [to_checksum_address(contract_address(deployer, i)) for i in range(8)]
-    names = ["tusd", "wgld", "oracle", "swap", "lending", "identity", "fusd", "feur"]
+    addr = [to_checksum_address(contract_address(deployer, i)) for i in range(9)]
+    names = ["tusd", "wgld", "oracle", "swap", "lending", "identity", "fusd", "feur", "bond"]
     me = to_checksum_address(deployer)
     minter = to_checksum_address(custodian if custodian is not None else deployer)
     specs = [
@@ -49,6 +52,8 @@ def standard_contracts(deployer: bytes, kyc_issuers: tuple[bytes, ...] = (), cus
         ("identity", [[to_checksum_address(a) for a in kyc_issuers], KYC_TOPICS]),
         ("stablecoin", stablecoin_args("Finchain USD", "FUSD", addr[5], minter, me)),
         ("stablecoin", stablecoin_args("Finchain EUR", "FEUR", addr[5], minter, me)),
+        ("asset_token", ["Finchain Green Bond 2030", "FGB30", 0, addr[5], BOND_TOPICS, BOND_COUNTRIES,
+                         BOND_MAX_HOLDERS, 0, [me]]),
     ]
     contracts = tuple(genesis_contract(name, deployer, load_contract(kind), args)
                       for name, (kind, args) in zip(names, specs, strict=True))

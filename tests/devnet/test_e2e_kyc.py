@@ -153,3 +153,21 @@ def deposit_to_products(c: Cluster, tmp_path, capsys, user: PrivateKey, stranger
     assert finchain(["custodian", "settle", str(pending[0]["id"]), "--coin", fusd, "--bank-ref", "wire-77",
                      *money]) == 1 and "[already_settled]" in capsys.readouterr().err
     assert int(c.node(3).client.contract_call(fusd, "balance_of", [user_addr])["output"]) == 150 * COIN
+    bond_units(c, capsys, user, stranger)
+
+
+def bond_units(c: Cluster, capsys, user: PrivateKey, stranger: PrivateKey) -> None:
+    """The genesis bond: the agent issues units to the verified user (country SG), who cannot pass
+    them to the stranger; can_transfer tells why before anything is sent."""
+    bond, admin, rpc = c.manifest.contracts["bond"], c.accounts[0], c.node(0).client
+    user_addr, stranger_addr = to_checksum_address(user.address), to_checksum_address(stranger.address)
+    receipt = rpc.call_contract(admin, bond, "issue", [user_addr, 10, 0], gas_limit=3_000_000)["receipt"]
+    assert receipt["status"] == "success", receipt
+    refused = rpc.call_contract(admin, bond, "issue", [stranger_addr, 10, 0], gas_limit=3_000_000)["receipt"]
+    assert (refused["status"], refused["error"]) == ("failed", "not_verified")
+    assert finchain(["contract", "query", bond, "can_transfer", "--args", json.dumps([user_addr, stranger_addr, 5]),
+                     "--rpc", c.node(2).rpc_url]) == 0
+    assert "not_verified" in capsys.readouterr().out
+    sent = rpc.call_contract(user, bond, "transfer", [stranger_addr, 5], gas_limit=3_000_000)["receipt"]
+    assert (sent["status"], sent["error"]) == ("failed", "not_verified")
+    assert int(c.node(3).client.contract_call(bond, "balance_of", [user_addr])["output"]) == 10
