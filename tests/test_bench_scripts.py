@@ -21,6 +21,7 @@ SMALL = {
     "trie_bench.py": ["--sizes", "2000", "--batch", "200", "--runs", "1"],
     "vm_bench.py": ["--calls", "40", "--users", "8", "--runs", "1", "--mode", "both"],
     "vm_worst.py": ["--gas", "2000000"],
+    "gated_transfer.py": ["--calls", "40", "--users", "8", "--runs", "1"],
 }
 
 
@@ -35,3 +36,12 @@ def test_bench_script_runs(script, tmp_path):
                           text=True, timeout=280, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip(), "it printed no result"
+
+
+def test_gated_transfer_devnet_form_runs(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gated_transfer.py"), "--mode", "devnet", "--runs", "1",
+                           "--users", "4", "--per-user", "5", "--block-time-ms", "300"],
+                          capture_output=True, text=True, timeout=280, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("tx/s") == 3, proc.stdout
