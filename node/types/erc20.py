@@ -51,8 +51,10 @@ FUNCTIONS: tuple[Erc20Function, ...] = (
                   "bool", False),
 )
 BY_SELECTOR: dict[bytes, Erc20Function] = {f.selector: f for f in FUNCTIONS}
-TRANSFER_TOPIC = keccak256(b"Transfer(address,address,uint256)")
-APPROVAL_TOPIC = keccak256(b"Approval(address,address,uint256)")
+# Event and error signatures as text, hashed like the function signatures above.
+_TRANSFER, _APPROVAL, _ERROR = "Transfer(address,address,uint256)", "Approval(address,address,uint256)", "Error(string)"
+TRANSFER_TOPIC = keccak256(_TRANSFER.encode())
+APPROVAL_TOPIC = keccak256(_APPROVAL.encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +91,7 @@ def encode_result(function: Erc20Function, value: Any) -> bytes:
 
 def encode_revert(reason: str) -> bytes:
     """Solidity's `Error(string)` revert data, which wallets and libraries decode into a message."""
-    return keccak256(b"Error(string)")[:4] + abi_encode(["string"], [reason])
+    return keccak256(_ERROR.encode())[:4] + abi_encode(["string"], [reason])
 
 
 def encode_transfer_log(sender: bytes, to: bytes, amount: int) -> tuple[list[bytes], bytes]:
