@@ -25,6 +25,9 @@ COIN = 10**18
 ACCOUNT_BALANCE = 1_000_000 * COIN
 ROLES = ("kyc_issuer", "custodian")
 
+# The devnet's EIP-155 chain id: "fin" in ASCII, clear of the ids of public Ethereum networks.
+DEVNET_ETH_CHAIN_ID = 0x66696E
+
 
 def derive_key(seed: str, label: str, index: int) -> PrivateKey:
     """Deterministic keys: anyone with the printed seed gets the same accounts."""
@@ -181,6 +184,7 @@ def generate(
                          for i in range(validators)),
         accounts=tuple(GenesisAccount(k.address, ACCOUNT_BALANCE) for k in [*funded, *roles.values()]),
         contracts=deployed,
+        eth_chain_id=DEVNET_ETH_CHAIN_ID,
     )
     node_ids = [node_id_of(k.public_key) for k in nkeys]
     entries = []

@@ -27,6 +27,7 @@ from node.rpc.server import RpcServer
 from node.storage.kv import LevelDBKV
 from node.storage.store import Store
 from node.types.crypto import sha256
+from node.types.envelopes import TxDecoder
 from node.types.errors import StoreCorrupted
 from node.types.genesis import load_genesis
 from p2p.config import SwitchConfig
@@ -57,7 +58,8 @@ class Node:
         # speaks through its outbox, which `_dispatch` hands to the network and RPC built after it.
         self.store = Store(LevelDBKV(config.data_dir / "db"))
         p = self.genesis.params
-        verifier = TxVerifier(p.max_tx_bytes, config.verifier_cache_entries, config.verifier_cache_bytes)
+        verifier = TxVerifier(p.max_tx_bytes, config.verifier_cache_entries, config.verifier_cache_bytes,
+                              TxDecoder.for_genesis(self.genesis))
         self.chain = Chain(self.store, self.genesis, verifier.decode)
         self.mempool = Mempool(
             MempoolConfig(

@@ -13,6 +13,7 @@ let anyone fill our memory for free (2,000 refused 128 KiB transactions kept 502
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 from node.types.crypto import TAG_TX_ID, tagged_hash
 from node.types.tx import SignedTx, decode_tx
@@ -62,8 +63,11 @@ DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 
 class TxVerifier:
     def __init__(self, max_tx_bytes: int, cache_size: int = DEFAULT_CACHE_ENTRIES,
-                 cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+                 cache_bytes: int = DEFAULT_CACHE_BYTES,
+                 decoder: Callable[[bytes], SignedTx] | None = None) -> None:
         self.max_tx_bytes = max_tx_bytes
+        # Both envelopes when given the chain's TxDecoder; native transactions alone otherwise.
+        self._decoder = decoder or (lambda raw: decode_tx(raw, max_tx_bytes))
         self._recent = _RecentTxs(cache_size, cache_bytes)  # raw bytes -> SignedTx
         self._held: dict[bytes, SignedTx] = {}  # tx id -> the transactions the mempool holds, never evicted
 
@@ -75,7 +79,7 @@ class TxVerifier:
         cached = self._recent.get(raw)
         if cached is not None:
             return cached
-        tx = decode_tx(raw, self.max_tx_bytes)
+        tx = self._decoder(raw)
         self._recent.remember(raw, tx)
         return tx
 

@@ -33,8 +33,9 @@ from node.rpc.views import block_json, evidence_json, header_json, hx, iso_ms, r
 from node.types import errors
 from node.types.block import Block
 from node.types.crypto import to_checksum_address
+from node.types.envelopes import TxDecoder
 from node.types.evidence import decode_evidence
-from node.types.tx import SignedTx, decode_tx
+from node.types.tx import SignedTx
 
 DEFAULT_READ_THREADS = 2
 
@@ -69,7 +70,7 @@ class NodeApi:
 
     def _decode_all(self, block: Block) -> list[SignedTx]:
         # In a thread: the mempool's verifier cache is the loop's; committed txs decode anyway.
-        return [decode_tx(raw, self.chain.genesis.params.max_tx_bytes) for raw in block.txs]
+        return [TxDecoder.for_genesis(self.chain.genesis)(raw) for raw in block.txs]
 
     def _height_of(self, block: int | str) -> int:
         tip = self.chain.height
@@ -151,7 +152,7 @@ class NodeApi:
         block = self.chain.get_block(loc.height)
         if block is None:
             raise RpcError(errors.StoreCorrupted.code, "indexed block is missing", {"reason": "store_corrupted"})
-        tx = decode_tx(block.txs[loc.index], self.chain.genesis.params.max_tx_bytes)
+        tx = TxDecoder.for_genesis(self.chain.genesis)(block.txs[loc.index])
         return encode_json({
             "hash": hash.lower(),
             "status": "committed",
@@ -197,7 +198,6 @@ class NodeApi:
         return await self.pool.run(lambda: self._history(addr, limit, before))
 
     def _history(self, addr: bytes, limit: int, before: tuple[int, int] | None) -> RawJson:
-        max_tx = self.chain.genesis.params.max_tx_bytes
         # One row more than asked says whether another page exists: next_cursor is null on the last one.
         rows = self.chain.address_history(addr, limit + 1, before)
         more = len(rows) > limit
@@ -211,7 +211,7 @@ class NodeApi:
             items.append({
                 "height": height,
                 "index": index,
-                "tx": tx_json(decode_tx(block.txs[index], max_tx)),
+                "tx": tx_json(TxDecoder.for_genesis(self.chain.genesis)(block.txs[index])),
                 "receipt": receipt_json(loc.receipt),
             })
         next_cursor = f"{rows[-1][0]}:{rows[-1][1]}" if more else None

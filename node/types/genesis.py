@@ -79,6 +79,8 @@ class Genesis:
     validators: tuple[GenesisValidator, ...]
     accounts: tuple[GenesisAccount, ...]
     contracts: tuple[GenesisContract, ...] = ()
+    # The numeric chain id of the Ethereum envelope (EIP-155); 0: Ethereum-signed transactions refused.
+    eth_chain_id: int = 0
 
     def to_list(self) -> list[Any]:
         t = self.params.timeouts
@@ -95,7 +97,18 @@ class Genesis:
             ],
             [[v.address, v.pub_key, v.power, v.name] for v in self.validators],
             [[a.address, codec.u256_to_bytes(a.balance)] for a in self.accounts],
-        ] + ([[[c.name, c.deployer, c.source, c.args] for c in self.contracts]] if self.contracts else [])
+            *self._tail(),
+        ]
+
+    def _tail(self) -> list[Any]:
+        # Optional trailing fields, present only when set so that older genesis files keep their hash;
+        # the contracts list is written (possibly empty) whenever a field after it is.
+        tail: list[Any] = []
+        if self.contracts or self.eth_chain_id:
+            tail.append([[c.name, c.deployer, c.source, c.args] for c in self.contracts])
+        if self.eth_chain_id:
+            tail.append(self.eth_chain_id)
+        return tail
 
     def hash(self) -> bytes:
         return tagged_hash(TAG_GENESIS, codec.encode(self.to_list()))
@@ -133,7 +146,8 @@ class Genesis:
             "accounts": [
                 {"address": to_checksum_address(a.address), "balance": str(a.balance)} for a in self.accounts
             ],
-        } | ({"contracts": [c.json for c in self.contracts]} if self.contracts else {})
+        } | ({"contracts": [c.json for c in self.contracts]} if self.contracts else {}) | (
+            {"eth_chain_id": self.eth_chain_id} if self.eth_chain_id else {})
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
@@ -226,7 +240,11 @@ def genesis_from_json(data: Any) -> Genesis:
     raw_contracts = data.get("contracts", [])
     if not isinstance(raw_contracts, list):
         raise GenesisError("genesis.contracts: expected an array")
+    eth_chain_id = data.get("eth_chain_id", 0)
+    if isinstance(eth_chain_id, bool) or not isinstance(eth_chain_id, int) or not 0 <= eth_chain_id < 2**53:
+        raise GenesisError("genesis.eth_chain_id: expected an integer from 0 to 2^53-1 (0: Ethereum envelope off)")
     return Genesis(
+        eth_chain_id=eth_chain_id,
         chain_id=chain_id,
         genesis_time_ms=_int(data, "genesis_time_ms", "genesis"),
         params=params,

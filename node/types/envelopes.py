@@ -1,0 +1,57 @@
+"""One decoder for both transaction envelopes: native (msgpack) and Ethereum-signed (RLP).
+
+A native transaction always starts with 0x92, the msgpack header of its two-element outer array;
+an Ethereum one starts with an RLP list header (0xc0 and up) or a type byte (0x00-0x7f), so the first
+byte alone tells them apart. An Ethereum transaction becomes a SignedTx of this chain: its body
+carries the chain's own id (the signature already bound the numeric one), never expires, and its
+payload is a transfer (value, empty data) or an ERC-20 call mapped onto the token's method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from node.types.erc20 import decode_calldata
+from node.types.errors import WrongChain
+from node.types.eth_tx import EthTx, decode_eth_tx
+from node.types.genesis import Genesis
+from node.types.tx import Call, SignedTx, Transfer, TxBody, decode_tx
+from vm.values import encode_value
+
+NATIVE_FIRST_BYTE = 0x92
+
+
+def is_native(raw: bytes) -> bool:
+    return bool(raw) and raw[0] == NATIVE_FIRST_BYTE
+
+
+@dataclass(frozen=True, slots=True)
+class TxDecoder:
+    max_tx_bytes: int
+    chain_id: str
+    eth_chain_id: int  # 0: the Ethereum envelope is refused
+
+    @staticmethod
+    def for_genesis(genesis: Genesis) -> TxDecoder:
+        return TxDecoder(genesis.params.max_tx_bytes, genesis.chain_id, genesis.eth_chain_id)
+
+    def __call__(self, raw: bytes) -> SignedTx:
+        if is_native(raw):
+            return decode_tx(raw, self.max_tx_bytes)
+        if not self.eth_chain_id:
+            raise WrongChain("this chain has no eth_chain_id: Ethereum-signed transactions are refused")
+        return from_eth(decode_eth_tx(raw, self.eth_chain_id, self.max_tx_bytes), self.chain_id)
+
+
+def from_eth(tx: EthTx, chain_id: str) -> SignedTx:
+    """The chain transaction an Ethereum one stands for; UnknownSelector for calldata it does not serve."""
+    if tx.data:
+        mapped = decode_calldata(tx.data)
+        payload: Transfer | Call = Call(to=tx.to, method=mapped.function.method, args=encode_value(mapped.args),
+                                        amount=tx.value)
+    else:
+        payload = Transfer(to=tx.to, amount=tx.value)
+    body = TxBody(chain_id=chain_id, nonce=tx.nonce, gas_limit=tx.gas_limit, max_fee_per_gas=tx.max_fee_per_gas,
+                  max_priority_fee_per_gas=tx.max_priority_fee_per_gas, expiry_height=0, payload=payload)
+    signature = tx.r.to_bytes(32, "big") + tx.s.to_bytes(32, "big") + bytes([tx.y_parity])
+    return SignedTx(body=body, signature=signature, hash=tx.hash, raw=tx.raw, sender=tx.sender)
