@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from vm_bench import NodeWorld
 
-from devnet.bench import _follow, _submit
+from devnet.bench import follow, submit
 from devnet.cluster import Cluster
 from devnet.contracts import stablecoin_args
 from node.client.sdk import build_call
@@ -166,9 +166,9 @@ class DevnetWorld:
         started = time.monotonic()
 
         async def drive() -> None:
-            follower = asyncio.create_task(_follow(node0.client.url, start_height, wanted, committed, [], started,
+            follower = asyncio.create_task(follow(node0.client.url, start_height, wanted, committed, [], started,
                                                    300.0, False))
-            await asyncio.gather(*(_submit(self.cluster.node(i).client.url, per_node[i], 100, submitted)
+            await asyncio.gather(*(submit(self.cluster.node(i).client.url, per_node[i], 100, submitted)
                                    for i in range(n)))
             await follower
 

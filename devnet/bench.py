@@ -48,7 +48,7 @@ def _progress(done: int, total: int, started: float) -> None:
     sys.stderr.flush()
 
 
-async def _submit(url: str, raws: list[tuple[str, bytes]], batch: int, submitted: dict[str, float]) -> None:
+async def submit(url: str, raws: list[tuple[str, bytes]], batch: int, submitted: dict[str, float]) -> None:
     """Send in batches; a full mempool is back-pressure: wait and send those again (latency counts from the
     first attempt)."""
     async with AsyncClient(url, timeout=120) as client:
@@ -70,7 +70,7 @@ async def _submit(url: str, raws: list[tuple[str, bytes]], batch: int, submitted
             queue = retry
 
 
-async def _follow(url: str, start_height: int, wanted: set[str], committed: dict[str, float],
+async def follow(url: str, start_height: int, wanted: set[str], committed: dict[str, float],
                   blocks: list[tuple[int, int, int]], started: float, timeout: float, show: bool) -> None:
     async with AsyncClient(url, timeout=60) as client:
         height = start_height
@@ -121,9 +121,9 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
         started = time.monotonic()
 
         async def drive() -> None:
-            follower = asyncio.create_task(_follow(cluster.node(0).client.url, start_height, wanted, committed, blocks,
+            follower = asyncio.create_task(follow(cluster.node(0).client.url, start_height, wanted, committed, blocks,
                                                    started, timeout, show_progress))
-            await asyncio.gather(*(_submit(cluster.node(i).client.url, per_node[i], batch, submitted)
+            await asyncio.gather(*(submit(cluster.node(i).client.url, per_node[i], batch, submitted)
                                    for i in range(validators)))
             await follower
 

@@ -64,13 +64,14 @@ class NodeApi:
         self.pool = pool if pool is not None else ReadPool(DEFAULT_READ_THREADS)
         self.on_tx_admitted = on_tx_admitted
         self.chain = chain
+        self._decode_tx = TxDecoder.for_genesis(chain.genesis)  # committed txs, either envelope
         self.mempool = mempool
         self.engine = engine
         self.info = info
 
     def _decode_all(self, block: Block) -> list[SignedTx]:
         # In a thread: the mempool's verifier cache is the loop's; committed txs decode anyway.
-        return [TxDecoder.for_genesis(self.chain.genesis)(raw) for raw in block.txs]
+        return [self._decode_tx(raw) for raw in block.txs]
 
     def _height_of(self, block: int | str) -> int:
         tip = self.chain.height
@@ -152,7 +153,7 @@ class NodeApi:
         block = self.chain.get_block(loc.height)
         if block is None:
             raise RpcError(errors.StoreCorrupted.code, "indexed block is missing", {"reason": "store_corrupted"})
-        tx = TxDecoder.for_genesis(self.chain.genesis)(block.txs[loc.index])
+        tx = self._decode_tx(block.txs[loc.index])
         return encode_json({
             "hash": hash.lower(),
             "status": "committed",
@@ -211,7 +212,7 @@ class NodeApi:
             items.append({
                 "height": height,
                 "index": index,
-                "tx": tx_json(TxDecoder.for_genesis(self.chain.genesis)(block.txs[index])),
+                "tx": tx_json(self._decode_tx(block.txs[index])),
                 "receipt": receipt_json(loc.receipt),
             })
         next_cursor = f"{rows[-1][0]}:{rows[-1][1]}" if more else None
