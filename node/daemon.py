@@ -20,6 +20,8 @@ from node.mempool.verifier import TxVerifier
 from node.net.network import Network, P2PSettings
 from node.net.out_of_turn import OutOfTurnProposer
 from node.rpc.api import NodeApi, NodeInfo
+from node.rpc.eth_api import EthApi
+from node.rpc.eth_subscribe import EthSubscriptions
 from node.rpc.limits import CallLimiter, CallLimits, ReadPool
 from node.rpc.methods import build_registry
 from node.rpc.notify import CommitNotifier, register_topics
@@ -147,7 +149,10 @@ class Node:
             max_subscriptions_total=config.rpc_ws_max_subscriptions_total,
         )
         register_topics(self.rpc)
-        self.notifier = CommitNotifier(self.rpc)
+        publishers = []
+        if self.genesis.eth_chain_id:  # the Ethereum face, as build_registry adds its methods
+            publishers.append(EthSubscriptions(self.rpc, EthApi(self.api)).publish)
+        self.notifier = CommitNotifier(self.rpc, publishers=publishers)
 
     async def _dispatch(self) -> None:
         """Hand what the engine says to those it concerns, in the engine's order."""

@@ -126,6 +126,10 @@ class ChainReader:
         """The account at `height` (default the latest); KeyError for a height without state."""
         return self._chain.get_account(address, height)
 
+    def state_root_at(self, height: int) -> bytes | None:
+        """The state root after `height` (0: the genesis state), None if the store has none."""
+        return self._store.state_root(height)
+
     def state_at(self, height: int) -> Callable[[bytes], bytes | None] | None:
         """A read of the state after `height`, None if the store has no state for it."""
         chain = self._chain

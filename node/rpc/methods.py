@@ -5,6 +5,7 @@ from __future__ import annotations
 from node.rpc.api import NodeApi
 from node.rpc.consensus import consensus_methods
 from node.rpc.contracts import contract_methods
+from node.rpc.eth_methods import eth_methods
 from node.rpc.params import ADDRESS, BLOCK_ID, HASH, HEX, NOT_FOUND, TX_ERROR_SPECS, VERSION, map_node_error
 from node.rpc.registry import DEFAULT_MAX_RESPONSE_BYTES, CallGuard, Method, Param, Registry
 
@@ -50,4 +51,7 @@ def build_registry(api: NodeApi, max_batch: int = 100, *, guard: CallGuard | Non
                    "fee plus the tip), the floor, the last block's base fee and gas, and the total burned."))
     reg.add(Method("mempool_status", api.mempool_status, (), {"name": "mempool", "type": "object"},
                    "Pending transaction count and bytes, with the limits."))
+    if api.chain.genesis.eth_chain_id:
+        for method in eth_methods(api):
+            reg.add(method)
     return reg

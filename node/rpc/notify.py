@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 from aiohttp import WSCloseCode
@@ -63,8 +64,10 @@ def register_topics(rpc: RpcServer) -> None:
 class CommitNotifier:
     """Queues committed blocks and publishes their notifications in its own task."""
 
-    def __init__(self, rpc: RpcServer, max_pending_blocks: int = DEFAULT_MAX_PENDING_BLOCKS) -> None:
+    def __init__(self, rpc: RpcServer, max_pending_blocks: int = DEFAULT_MAX_PENDING_BLOCKS,
+                 publishers: Sequence[Callable[[Any], Awaitable[None]]] = ()) -> None:
         self._rpc = rpc
+        self._publishers = tuple(publishers)  # other faces' topics (node.rpc.eth_subscribe)
         self._max_pending = max_pending_blocks
         self._pending: deque[Any] = deque()
         self._wake = asyncio.Event()
@@ -90,7 +93,10 @@ class CommitNotifier:
             while not self._pending:
                 self._wake.clear()
                 await self._wake.wait()
-            await self._publish(self._pending.popleft())
+            executed = self._pending.popleft()
+            await self._publish(executed)
+            for publish in self._publishers:
+                await publish(executed)
 
     async def _publish(self, executed: Any) -> None:
         rpc = self._rpc

@@ -32,6 +32,9 @@ class Topic:
     name: str
     validate: Callable[[dict[str, Any]], None] | None
     filters: Mapping[str, Normalize]
+    # The notification's method, and whether it names the topic (Ethereum's eth_subscription does not).
+    method: str = NOTIFICATION_METHOD
+    named: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +42,18 @@ class Notification:
     """One queued notification: the shared encoded payload and who it is for."""
 
     subscription: str
-    head: str  # the topic, JSON-encoded
+    head: str | None  # the topic, JSON-encoded; None for a topic whose notifications do not name it
     result: str  # the payload, JSON-encoded once for all subscribers
+    method: str = NOTIFICATION_METHOD
 
     def text(self) -> str:
-        return (f'{{"jsonrpc":"2.0","method":"{NOTIFICATION_METHOD}","params":'
-                f'{{"subscription":"{self.subscription}","topic":{self.head},"result":{self.result}}}}}')
+        topic = "" if self.head is None else f',"topic":{self.head}'
+        return (f'{{"jsonrpc":"2.0","method":"{self.method}","params":'
+                f'{{"subscription":"{self.subscription}"{topic},"result":{self.result}}}}}')
 
     @property
     def size(self) -> int:
-        return len(self.result) + len(self.head) + len(self.subscription) + 80
+        return len(self.result) + len(self.head or "") + len(self.subscription) + len(self.method) + 80
 
 
 Outgoing = bytes | Notification
@@ -110,6 +115,8 @@ class Subscription:
     key: tuple[Hashable, ...]
     connection: Any  # the server's connection object; pubsub only offers to it
     active: bool = False
+    # A further test of a payload the index found, for filters an exact value cannot express.
+    accept: Callable[[Any], bool] | None = None
 
 
 @dataclass(slots=True)

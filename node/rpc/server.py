@@ -31,7 +31,16 @@ from typing import Any, Final
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from node.rpc.limits import ConnectionCounter, ConnectionLimits, GuardedSite, warn_if_fds_short
-from node.rpc.pubsub import MAX_FILTERS, Normalize, Notification, SendBuffer, Subscription, Topic, TopicIndex
+from node.rpc.pubsub import (
+    MAX_FILTERS,
+    NOTIFICATION_METHOD,
+    Normalize,
+    Notification,
+    SendBuffer,
+    Subscription,
+    Topic,
+    TopicIndex,
+)
 from node.rpc.registry import (
     INVALID_REQUEST,
     LIMIT_EXCEEDED,
@@ -209,6 +218,9 @@ class RpcServer:
         topic: str,
         validate: Callable[[dict[str, Any]], None] | None = None,
         filters: Mapping[str, Normalize] | None = None,
+        *,
+        method: str = NOTIFICATION_METHOD,
+        named: bool = True,
     ) -> None:
         """Declare a topic clients may subscribe to.
 
@@ -222,7 +234,11 @@ class RpcServer:
         filters = dict(filters or {})
         if len(filters) > MAX_FILTERS:
             raise ValueError(f"a topic has at most {MAX_FILTERS} filter fields")
-        self._topics[topic] = TopicIndex(Topic(topic, validate, filters))
+        self._topics[topic] = TopicIndex(Topic(topic, validate, filters, method, named))
+
+    def add_ws_methods(self, methods: list[Method]) -> None:
+        """More WebSocket-only methods (e.g. eth_subscribe), beside subscribe and unsubscribe."""
+        self._ws_registry = self._ws_registry.with_methods(methods)
 
     def has_subscribers(self, topic: str) -> bool:
         """Whether anyone subscribed to `topic`, so a publisher can skip building payloads."""
@@ -239,16 +255,17 @@ class RpcServer:
         index = self._topics.get(topic)
         if index is None:
             raise KeyError(f"unknown topic {topic!r}")
-        subs = [s for s in index.matching(payload) if s.active and not s.connection.done.is_set()]
+        subs = [s for s in index.matching(payload) if s.active and not s.connection.done.is_set()
+                and (s.accept is None or s.accept(payload))]
         if not subs:
             return 0
         # Encoded once and shared by every queued notification; only the envelope differs.
         result = json.dumps(payload, separators=(",", ":"), allow_nan=False)
-        head = json.dumps(topic)
+        head = json.dumps(topic) if index.topic.named else None
         queued = 0
         for sub in subs:
             conn = sub.connection
-            if conn.outgoing.offer(Notification(sub.id, head, result)):
+            if conn.outgoing.offer(Notification(sub.id, head, result, index.topic.method)):
                 queued += 1
             else:
                 log.warning("disconnecting slow WebSocket subscriber %s", conn.remote)
@@ -292,12 +309,6 @@ class RpcServer:
         index = self._topics.get(topic)
         if index is None:
             raise invalid_params(f"unknown topic '{topic}'", {"param": "topic"})
-        conn = context.connection
-        if len(conn.subscriptions) >= self._max_subscriptions:
-            raise RpcError(LIMIT_EXCEEDED, f"too many subscriptions (limit {self._max_subscriptions})")
-        if self._subscription_count >= self._max_subscriptions_total:
-            raise RpcError(LIMIT_EXCEEDED,
-                           f"too many subscriptions on this node (limit {self._max_subscriptions_total})")
         params = params or {}
         validate = index.topic.validate
         try:
@@ -306,14 +317,37 @@ class RpcServer:
             key = index.key_of(params)
         except (ValueError, TypeError, AttributeError) as exc:
             raise invalid_params(f"invalid params for topic '{topic}': {exc}", {"param": "params"}) from exc
+        return self.add_subscription(topic, params, key, context)
+
+    def add_subscription(self, topic: str, params: dict[str, Any], key: tuple[Any, ...], context: WsContext,
+                         accept: Callable[[Any], bool] | None = None) -> str:
+        """File a subscription whose params are already checked; `key` as TopicIndex.key_of makes it."""
+        conn = context.connection
+        if len(conn.subscriptions) >= self._max_subscriptions:
+            raise RpcError(LIMIT_EXCEEDED, f"too many subscriptions (limit {self._max_subscriptions})")
+        if self._subscription_count >= self._max_subscriptions_total:
+            raise RpcError(LIMIT_EXCEEDED,
+                           f"too many subscriptions on this node (limit {self._max_subscriptions_total})")
         if conn.done.is_set():  # dropped while this message was served: nothing may hold it
             raise RpcError(LIMIT_EXCEEDED, "connection is closing")
-        sub = Subscription(id="0x" + secrets.token_hex(16), topic=topic, params=params, key=key, connection=conn)
+        index = self._topics[topic]
+        sub = Subscription(id="0x" + secrets.token_hex(16), topic=topic, params=params, key=key, connection=conn,
+                           accept=accept)
         conn.subscriptions[sub.id] = sub
         index.add(sub)
         self._subscription_count += 1
         context.created.append(sub)
         return sub.id
+
+    def index_key(self, topic: str, params: dict[str, Any]) -> tuple[Any, ...]:
+        return self._topics[topic].key_of(params)
+
+    def remove_subscription(self, id: str, context: WsContext) -> bool:
+        sub = context.connection.subscriptions.pop(id, None)
+        if sub is None:
+            return False
+        self._drop(sub)
+        return True
 
     async def _unsubscribe(self, id: str, context: WsContext) -> bool:
         sub = context.connection.subscriptions.pop(id, None)

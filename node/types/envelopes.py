@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from node.types.crypto import TAG_TX_ID, keccak256, tagged_hash
 from node.types.erc20 import decode_calldata
-from node.types.errors import WrongChain
+from node.types.errors import MalformedTransaction, WrongChain
 from node.types.eth_tx import EthTx, decode_eth_tx
 from node.types.genesis import Genesis
 from node.types.tx import Call, SignedTx, Transfer, TxBody, decode_tx
@@ -23,6 +24,11 @@ NATIVE_FIRST_BYTE = 0x92
 
 def is_native(raw: bytes) -> bool:
     return bool(raw) and raw[0] == NATIVE_FIRST_BYTE
+
+
+def tx_id(raw: bytes) -> bytes:
+    """A committed transaction's id from its bytes alone, without checking its signature."""
+    return tagged_hash(TAG_TX_ID, raw) if is_native(raw) else keccak256(raw)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +45,9 @@ class TxDecoder:
         if is_native(raw):
             return decode_tx(raw, self.max_tx_bytes)
         if not self.eth_chain_id:
-            raise WrongChain("this chain has no eth_chain_id: Ethereum-signed transactions are refused")
+            if raw and (raw[0] >= 0xC0 or raw[0] <= 0x7F):  # an RLP list or a typed envelope: Ethereum's
+                raise WrongChain("this chain has no eth_chain_id: Ethereum-signed transactions are refused")
+            raise MalformedTransaction("malformed transaction: neither a native envelope (0x92) nor an Ethereum one")
         return from_eth(decode_eth_tx(raw, self.eth_chain_id, self.max_tx_bytes), self.chain_id)
 
 

@@ -10,6 +10,7 @@ from node.mempool.verifier import TxVerifier
 from node.storage.kv import LevelDBKV
 from node.storage.store import Store
 from node.types.crypto import PrivateKey
+from node.types.envelopes import TxDecoder
 from node.types.genesis import Genesis, GenesisAccount, GenesisValidator, Params
 
 CHAIN_ID = "finchain-test"
@@ -43,7 +44,8 @@ def make_chain(
     genesis = genesis or make_genesis()
     store = Store(LevelDBKV(tmp / "db"))
     now = clock if clock is not None else [0.0]
-    verifier = TxVerifier(genesis.params.max_tx_bytes)
+    # As the daemon builds it: one decoder for both envelopes of this genesis.
+    verifier = TxVerifier(genesis.params.max_tx_bytes, decoder=TxDecoder.for_genesis(genesis))
     chain = Chain(store, genesis, verifier.decode)
     mempool = Mempool(
         mempool_config or MempoolConfig(),

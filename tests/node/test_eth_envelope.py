@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 import rlp
+from eth_account import Account
 
 from node.types.crypto import SECP256K1_N, PrivateKey, keccak256, to_checksum_address
 from node.types.errors import BadSignature, MalformedTransaction, TooLarge, WrongChain
 from node.types.eth_tx import TYPE_EIP1559, UnsupportedEnvelope, decode_eth_tx
-
-# eth-account's py_ecc raises the interpreter's recursion limit to 100,000 when imported; at that limit
-# the C JSON decoder overflows the stack on deep input (the RPC nesting tests) and the whole suite dies.
-# The node never imports it; this test process gets its limit back.
-_LIMIT = sys.getrecursionlimit()
-from eth_account import Account  # noqa: E402
-
-sys.setrecursionlimit(_LIMIT)
-
 
 CHAIN = 31_337_001
 KEY = "0x" + "11" * 32

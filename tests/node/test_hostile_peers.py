@@ -145,7 +145,7 @@ def test_refused_transactions_leave_the_verifier_cache(tmp_path):
 def test_remembered_rejections_keep_no_traceback(tmp_path):
     # A kept exception's traceback holds add()'s frame, and with it the raw transaction.
     chain, pool = make_chain(tmp_path)
-    raw = b"\xc1" + b"\x00" * 1000  # malformed
+    raw = b"\x92\xc1" + b"\x00" * 1000  # malformed (a native envelope header, then junk)
     for _ in range(2):
         try:
             pool.add(raw)
