@@ -353,8 +353,10 @@ def test_every_vector_is_checked():
                  test_block2_header_fields_from_the_page):
         test()
     scenario = {"block1.hash", "block1.commit", "block1.commit_hash", "block2.hash", "block2.header"}
-    # The contract.* vectors are checked in tests/node/test_contract_protocol_doc.py.
-    unchecked = {v for v in set(VECTORS) - CHECKED - scenario - {"key.private"} if not v.startswith("contract.")}
+    # The contract.* vectors are checked in tests/node/test_contract_protocol_doc.py, the eth.* ones in
+    # tests/node/test_eth_protocol_doc.py.
+    unchecked = {v for v in set(VECTORS) - CHECKED - scenario - {"key.private"}
+                 if not v.startswith(("contract.", "eth."))}
     assert not unchecked, f"vectors on the page that no test checks: {sorted(unchecked)}"
 
 
