@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: devnet test lint clean
+.PHONY: devnet test lint clean tools
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -16,7 +16,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 devnet: $(STAMP)
 	$(BIN)/finchain devnet up
 
-test: $(STAMP)
+# The Ethereum tool tests drive ethers and Foundry's cast, which come from npm.
+tools:
+	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null)
+
+test: $(STAMP) tools
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
