@@ -136,14 +136,18 @@ class NodeApi:
         height = self._height_of(block)
         return await self.pool.run(lambda: encode_json(header_json(self._block_at(height).header)))
 
-    async def tx_send(self, raw: str) -> str:
-        data = bytes_param(raw, "raw")
-        try:
-            tx = self.mempool.add(data)
-        except errors.InvalidTransaction as exc:
-            raise rpc_error(exc) from exc
+    def admit(self, data: bytes) -> SignedTx:
+        """Into the mempool, then to consensus and gossip; InvalidTransaction when refused."""
+        tx = self.mempool.add(data)
         self.engine.submit(TxsAvailable())
         self.on_tx_admitted(data)
+        return tx
+
+    async def tx_send(self, raw: str) -> str:
+        try:
+            tx = self.admit(bytes_param(raw, "raw"))
+        except errors.InvalidTransaction as exc:
+            raise rpc_error(exc) from exc
         return hx(tx.hash)
 
     def _committed_tx(self, tx_hash: bytes, hash: str) -> RawJson | None:

@@ -11,7 +11,6 @@ import platform
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from node.host.engine import TxsAvailable
 from node.rpc.eth_errors import eth_tx_error, limit_error
 from node.rpc.eth_views import (
     BlockFacts,
@@ -26,12 +25,12 @@ from node.rpc.eth_views import (
     receipt_view,
     tx_view,
 )
-from node.rpc.params import VERSION
+from node.rpc.params import VERSION, address_param, bytes_param
 from node.rpc.registry import RawJson, encode_json, invalid_params
 from node.types import errors
 from node.types.block import Block, Receipt
-from node.types.crypto import AddressError, parse_address
 from node.types.envelopes import tx_id
+from node.types.tx import SignedTx
 
 if TYPE_CHECKING:
     from node.rpc.api import NodeApi
@@ -55,25 +54,6 @@ def parse_quantity(value: Any, name: str) -> int:
         raise invalid_params(f"{name}: not a hex quantity") from None
 
 
-def parse_data(value: Any, name: str, length: int | None = None) -> bytes:
-    if not isinstance(value, str) or not value.startswith(("0x", "0X")):
-        raise invalid_params(f"{name}: expected 0x hex data")
-    try:
-        raw = bytes.fromhex(value[2:])
-    except ValueError:
-        raise invalid_params(f"{name}: not valid hex data") from None
-    if length is not None and len(raw) != length:
-        raise invalid_params(f"{name}: expected {length} bytes")
-    return raw
-
-
-def parse_eth_address(value: Any, name: str) -> bytes:
-    try:
-        return parse_address(value)
-    except AddressError as exc:
-        raise invalid_params(f"{name}: {exc}") from None
-
-
 @dataclass(frozen=True, slots=True)
 class LogFilter:
     addresses: frozenset[bytes]  # empty: any
@@ -93,9 +73,9 @@ def parse_log_filter(obj: dict[str, Any]) -> LogFilter:
     if address is None:
         addresses: frozenset[bytes] = frozenset()
     elif isinstance(address, list):
-        addresses = frozenset(parse_eth_address(a, "address") for a in address)
+        addresses = frozenset(address_param(a, "address") for a in address)
     else:
-        addresses = frozenset({parse_eth_address(address, "address")})
+        addresses = frozenset({address_param(address, "address")})
     topics = obj.get("topics") or []
     if not isinstance(topics, list) or len(topics) > MAX_TOPICS:
         raise invalid_params(f"topics: a list of at most {MAX_TOPICS} positions")
@@ -104,9 +84,9 @@ def parse_log_filter(obj: dict[str, Any]) -> LogFilter:
         if t is None or t == []:
             parsed.append(None)
         elif isinstance(t, list):
-            parsed.append(frozenset(parse_data(x, f"topics[{i}]", 32) for x in t))
+            parsed.append(frozenset(bytes_param(x, f"topics[{i}]", 32) for x in t))
         else:
-            parsed.append(frozenset({parse_data(t, f"topics[{i}]", 32)}))
+            parsed.append(frozenset({bytes_param(t, f"topics[{i}]", 32)}))
     return LogFilter(addresses, tuple(parsed))
 
 
@@ -125,9 +105,9 @@ class EthApi:
             block = default
         if isinstance(block, dict):
             if "blockHash" in block:
-                h = chain.height_of_block(parse_data(block["blockHash"], "blockHash", 32))
+                h = chain.height_of_block(bytes_param(block["blockHash"], "blockHash", 32))
                 if h is None:
-                    if parse_data(block["blockHash"], "blockHash", 32) == chain.genesis_hash:
+                    if bytes_param(block["blockHash"], "blockHash", 32) == chain.genesis_hash:
                         return 0
                     raise errors.NotFound(f"no block with hash {block['blockHash']}")
                 return h
@@ -171,11 +151,11 @@ class EthApi:
         return qty(self.api.chain.height)
 
     async def eth_getBalance(self, address: str, block: Any = None) -> str:
-        addr = parse_eth_address(address, "address")
+        addr = address_param(address, "address")
         return qty(self.api.chain.get_account(addr, self.block_number(block)).balance)
 
     async def eth_getTransactionCount(self, address: str, block: Any = None) -> str:
-        addr = parse_eth_address(address, "address")
+        addr = address_param(address, "address")
         nonce = self.api.chain.get_account(addr, self.block_number(block)).nonce
         if block == "pending":
             pending = self.api.mempool.pending_nonce(addr)
@@ -197,14 +177,10 @@ class EthApi:
     # -- sending -----------------------------------------------------------------------
 
     async def eth_sendRawTransaction(self, raw: str) -> str:
-        payload = parse_data(raw, "raw")
-        api = self.api
         try:
-            tx = api.mempool.add(payload)
+            tx = self.api.admit(bytes_param(raw, "raw"))
         except errors.InvalidTransaction as exc:
             raise eth_tx_error(exc) from exc
-        api.engine.submit(TxsAvailable())
-        api.on_tx_admitted(payload)
         return data(tx.hash)
 
     # -- blocks ------------------------------------------------------------------------
@@ -253,7 +229,7 @@ class EthApi:
         return await self.api.pool.run(lambda: encode_json(self.block_json(height, full)))
 
     async def eth_getBlockByHash(self, hash: str, full: bool = False) -> RawJson | None:
-        block_hash = parse_data(hash, "hash", 32)
+        block_hash = bytes_param(hash, "hash", 32)
         height = self.api.chain.height_of_block(block_hash)
         if height is None:
             if block_hash != self.api.chain.genesis_hash:
@@ -263,25 +239,23 @@ class EthApi:
 
     # -- transactions and receipts -------------------------------------------------------
 
-    def _located(self, tx_hash: bytes) -> tuple[Block, int, list[Receipt]] | None:
+    def _located(self, tx_hash: bytes) -> tuple[SignedTx, Position, list[Receipt]] | None:
+        """A committed transaction, where it is, and the receipts of its block; None if not committed."""
         loc = self.api.chain.get_tx(tx_hash)
         if loc is None:
             return None
         block = self.api.chain.get_block(loc.height)
         if block is None:
             raise errors.StoreCorrupted("an indexed block is missing")
-        return block, loc.index, self._receipts(block)
+        where = Position(block.hash(), block.height, loc.index, self._base_fee(block.height))
+        return self._decode(block.txs[loc.index]), where, self._receipts(block)
 
     async def eth_getTransactionByHash(self, hash: str) -> RawJson | dict[str, Any] | None:
-        tx_hash = parse_data(hash, "hash", 32)
+        tx_hash = bytes_param(hash, "hash", 32)
 
         def read() -> RawJson | None:
             found = self._located(tx_hash)
-            if found is None:
-                return None
-            block, index, _ = found
-            where = Position(block.hash(), block.height, index, self._base_fee(block.height))
-            return encode_json(tx_view(self._decode(block.txs[index]), self.chain_id, where))
+            return None if found is None else encode_json(tx_view(found[0], self.chain_id, found[1]))
 
         committed = await self.api.pool.run(read)
         if committed is not None:
@@ -290,18 +264,16 @@ class EthApi:
         return None if pending is None else tx_view(pending, self.chain_id, None)
 
     async def eth_getTransactionReceipt(self, hash: str) -> RawJson | None:
-        tx_hash = parse_data(hash, "hash", 32)
+        tx_hash = bytes_param(hash, "hash", 32)
 
         def read() -> RawJson | None:
             found = self._located(tx_hash)
             if found is None:
                 return None
-            block, index, receipts = found
-            where = Position(block.hash(), block.height, index, self._base_fee(block.height))
-            cumulative = sum(r.gas_used for r in receipts[:index + 1])
-            first_log = sum(len(r.events) for r in receipts[:index])
-            return encode_json(receipt_view(self._decode(block.txs[index]), receipts[index], where, cumulative,
-                                            first_log))
+            tx, where, receipts = found
+            cumulative = sum(r.gas_used for r in receipts[:where.index + 1])
+            first_log = sum(len(r.events) for r in receipts[:where.index])
+            return encode_json(receipt_view(tx, receipts[where.index], where, cumulative, first_log))
 
         return await self.api.pool.run(read)
 
@@ -317,7 +289,7 @@ class EthApi:
         if "blockHash" in filter:
             if "fromBlock" in filter or "toBlock" in filter:
                 raise invalid_params("filter: blockHash excludes fromBlock and toBlock")
-            h = self.api.chain.height_of_block(parse_data(filter["blockHash"], "blockHash", 32))
+            h = self.api.chain.height_of_block(bytes_param(filter["blockHash"], "blockHash", 32))
             if h is None:
                 raise errors.NotFound(f"no block with hash {filter['blockHash']}")
             start = end = h

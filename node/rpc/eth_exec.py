@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any, Final
 from eth_abi.exceptions import EncodingError
 
 from node.rpc.contracts import ESTIMATE_GAS_CAP, QUERY_GAS_CAP, ContractApi
-from node.rpc.eth_api import parse_data, parse_eth_address, parse_quantity
+from node.rpc.eth_api import parse_quantity
 from node.rpc.eth_errors import NotAToken, chain_error, eth_tx_error, revert_error
 from node.rpc.eth_views import data, qty
+from node.rpc.params import address_param, bytes_param
 from node.rpc.registry import invalid_params
 from node.state.accounts import StateOverlay
 from node.state.contracts import StateHost, block_info, overlay_vm
@@ -59,10 +60,10 @@ def parse_call(tx: Any) -> CallArgs:
         raise invalid_params("transaction: data and input differ")
     raw = tx.get("input", tx.get("data"))
     return CallArgs(
-        sender=ZERO_ADDRESS if tx.get("from") is None else parse_eth_address(tx["from"], "from"),
-        to=None if tx.get("to") is None else parse_eth_address(tx["to"], "to"),
+        sender=ZERO_ADDRESS if tx.get("from") is None else address_param(tx["from"], "from"),
+        to=None if tx.get("to") is None else address_param(tx["to"], "to"),
         value=0 if tx.get("value") is None else parse_quantity(tx["value"], "value"),
-        data=b"" if raw is None else parse_data(raw, "data"),
+        data=b"" if raw is None else bytes_param(raw, "data"),
         gas=None if tx.get("gas") is None else parse_quantity(tx["gas"], "gas"),
     )
 
@@ -148,7 +149,7 @@ class EthExec:
         return qty(used + used // 5)
 
     async def eth_getCode(self, address: str, block: Any = None) -> str:
-        addr = parse_eth_address(address, "address")
+        addr = address_param(address, "address")
         height = self.eth.block_number(block)
 
         def read() -> str:
