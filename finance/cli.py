@@ -31,6 +31,7 @@ from finance.kyc.home import (
     init_issuer_home,
     load_issuer_home,
 )
+from finance.monitor.cli import add_monitor_commands
 from node.cli.common import DEFAULT_KEYSTORE, DEFAULT_RPC, CliError, print_json, signing_key
 from node.client.sdk import Client
 from node.types.crypto import PrivateKey, to_checksum_address
@@ -263,6 +264,7 @@ def add_finance_commands(sub: Any) -> None:
     c.add_argument("id", type=int, help="the redemption id")
     c.add_argument("--bank-ref", required=True, help="the payout's id at the bank")
     p.set_defaults(func=partial(run_guarded, cmd_custodian))
+    add_monitor_commands(sub)
 
 
 def run_guarded(func: Any, args: argparse.Namespace) -> None:

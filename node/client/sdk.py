@@ -53,7 +53,7 @@ class TransportError(Exception):
 _ids = itertools.count(1)
 
 
-def _request(method: str, params: list[Any]) -> dict[str, Any]:
+def _request(method: str, params: list[Any] | dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": params}
 
 
@@ -149,7 +149,14 @@ class Client:
         self._interfaces: dict[str, list[dict[str, Any]]] = {}
 
     def call(self, method: str, *params: Any) -> Any:
-        body = json.dumps(_request(method, list(params))).encode()
+        return self._send(_request(method, list(params)))
+
+    def call_named(self, method: str, params: dict[str, Any]) -> Any:
+        """A call with its parameters by name (JSON-RPC 2.0's params object)."""
+        return self._send(_request(method, params))
+
+    def _send(self, request: dict[str, Any]) -> Any:
+        body = json.dumps(request).encode()
         req = urllib.request.Request(self.url, body, self.headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:

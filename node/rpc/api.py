@@ -132,6 +132,25 @@ class NodeApi:
 
         return await self.pool.run(read)
 
+    async def chain_getBlockReceipts(self, block: int | str = "latest") -> RawJson:
+        """Every transaction of a block with its receipt, in order: what an indexer reads per block."""
+        height = self._height_of(block)
+
+        def read() -> RawJson:
+            found = self._block_at(height)
+            txs = []
+            for raw in found.txs:
+                tx = self._decode_tx(raw)
+                loc = self.chain.get_tx(tx.hash)
+                if loc is None:
+                    raise RpcError(errors.StoreCorrupted.code, "a committed transaction is not indexed",
+                                   {"reason": "store_corrupted"})
+                txs.append({"tx": tx_json(tx), "receipt": receipt_json(loc.receipt)})
+            return encode_json({"height": height, "hash": hx(found.hash()), "time_ms": found.header.time_ms,
+                                "txs": txs})
+
+        return await self.pool.run(read)
+
     async def chain_getHeader(self, block: int | str = "latest") -> RawJson:
         height = self._height_of(block)
         return await self.pool.run(lambda: encode_json(header_json(self._block_at(height).header)))

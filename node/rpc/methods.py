@@ -23,6 +23,10 @@ def build_registry(api: NodeApi, max_batch: int = 100, *, guard: CallGuard | Non
                    (block_param, Param("full", {"type": "boolean"}, False, "full transactions, not hashes")),
                    {"name": "block", "type": "object"}, "A committed block with its last commit.", (NOT_FOUND,),
                    expensive=True))
+    reg.add(Method("chain_getBlockReceipts", api.chain_getBlockReceipts, (block_param,),
+                   {"name": "block", "type": "object"},
+                   "A committed block's height, hash and time, and every transaction with its receipt, in order.",
+                   (NOT_FOUND,), expensive=True))
     reg.add(Method("chain_getHeader", api.chain_getHeader, (block_param,), {"name": "header", "type": "object"},
                    "A committed block header.", (NOT_FOUND,), expensive=True))
     reg.add(Method("tx_send", api.tx_send, (Param("raw", HEX, description="signed transaction bytes"),),

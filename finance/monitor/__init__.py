@@ -1,0 +1,1 @@
+"""Transaction monitoring: a process that follows committed blocks and raises AML alerts (docs/monitoring.md)."""
