@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from devnet import monitor as devnet_monitor
 from devnet import proxy_process
 from devnet.bench import add_bench_command
 from devnet.faults import FaultError, Faults, describe, parse_groups, parse_ms, parse_node, parse_percent
@@ -129,6 +130,14 @@ def cmd_up(args: argparse.Namespace) -> None:
     except BaseException:
         _stop_proxy(manifest, home, runner)
         raise
+    if args.monitor:
+        try:
+            manifest = devnet_monitor.start_detached(manifest, home)
+        except (RuntimeError, TimeoutError) as exc:
+            _down(home, clean=False)
+            _stop_proxy(manifest, home, runner)
+            raise DevnetError(f"the AML monitor did not start: {exc}") from exc
+        manifest.save(home)
     rows = [{"node": e.name, "role": e.role, "rpc": e.rpc, "p2p": e.p2p, "pid": e.pid,
              "log": str(Path(e.home) / "node.log")} for e in manifest.nodes]
     _print_table(rows, ["node", "role", "rpc", "p2p", "pid", "log"])
@@ -142,6 +151,9 @@ def cmd_up(args: argparse.Namespace) -> None:
         print("\nstandard contracts (deployed at genesis by the first account):")
         for name, address in manifest.contracts.items():
             print(f"  {name:8} {address}")
+    if manifest.monitor:
+        print(f"\nAML monitor on {manifest.monitor['url']} (log {Path(manifest.monitor['home']) / 'monitor.log'}); "
+              f"`finchain aml alerts --monitor {manifest.monitor['url']}`")
     print(f"\nmanifest: {home / 'devnet.json'}")
     if args.detach:
         return
@@ -214,6 +226,7 @@ def _down(home: Path, clean: bool) -> None:
         if _alive(e):
             os.kill(e.pid, signal.SIGKILL)  # type: ignore[arg-type]
     proxy_process.stop_detached(manifest)  # after the nodes: they must not see their links cut first
+    devnet_monitor.stop_detached(manifest)
     manifest.with_pids(dict.fromkeys(e.name for e in manifest.nodes)).with_proxy_pid(None).save(home)
     if clean:
         shutil.rmtree(home)
@@ -228,6 +241,7 @@ def cmd_down(args: argparse.Namespace) -> None:
         print(f"no devnet at {home}; nothing to stop")
         return
     manifest = Manifest.load(home)
+    devnet_monitor.stop_detached(manifest)
     if not any(_alive(e) for e in manifest.nodes) and proxy_process.proxy_state(manifest) is None:
         if args.clean:
             shutil.rmtree(home)
@@ -367,6 +381,8 @@ def add_devnet_commands(sub: Any) -> None:
     u.add_argument("--seed", default="finchain devnet", help="derives every key and account")
     u.add_argument("--reset", action="store_true", help="discard an existing devnet and start a new chain")
     u.add_argument("--detach", action="store_true", help="start and return; control with the other commands")
+    u.add_argument("--no-monitor", dest="monitor", action="store_false",
+                   help="do not start the AML monitor (docs/monitoring.md) on node 0")
     u.set_defaults(func=cmd_up)
     d = dsub.add_parser("down", parents=[home], help="stop every node")
     d.add_argument("--clean", action="store_true", help="also delete the devnet folder")

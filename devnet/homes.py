@@ -63,6 +63,7 @@ class Manifest:
     contracts: dict[str, str] | None = None  # name -> address of the genesis contracts
     # role -> {"address", "private_key"}: funded accounts with a part in the financial flow ("kyc_issuer")
     roles: dict[str, dict[str, str]] | None = None
+    monitor: dict[str, Any] | None = None  # {"url", "home", "pid"} of the AML monitor `devnet up` starts
 
     def to_json(self) -> dict:
         out = {
@@ -77,6 +78,8 @@ class Manifest:
             out["contracts"] = self.contracts
         if self.roles:
             out["roles"] = self.roles
+        if self.monitor:
+            out["monitor"] = self.monitor
         return out
 
     def save(self, home: Path) -> None:
@@ -91,7 +94,8 @@ class Manifest:
         try:
             d = json.loads(path.read_text())
             return Manifest(d["chain_id"], d.get("seed", ""), tuple(NodeEntry(**n) for n in d["nodes"]),
-                            tuple(d["accounts"]), d.get("proxy"), d.get("contracts"), d.get("roles"))
+                            tuple(d["accounts"]), d.get("proxy"), d.get("contracts"), d.get("roles"),
+                            d.get("monitor"))
         except FileNotFoundError as exc:
             raise DevnetError(f"no devnet at {home} (no devnet.json): run `finchain devnet up --home {home}`") from exc
         except (ValueError, KeyError, TypeError) as exc:

@@ -1,0 +1,101 @@
+"""A real `finchain monitor` process against a devnet node: start, wait until it has caught up, stop."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from devnet.homes import Manifest
+from devnet.process import free_port
+from devnet.service import ServiceProcess
+from node.client.sdk import Client, RpcCallError, TransportError
+
+
+class MonitorProcess(ServiceProcess):
+    def __init__(self, home: Path, node_rpc: str, port: int, config: Path | None = None) -> None:
+        argv = ["monitor", "--rpc", node_rpc, "--home", str(home), "--port", str(port), "--poll", "0.2"]
+        super().__init__(argv + (["--config", str(config)] if config else []), home / "monitor.log")
+        self.home = home
+        self.url = f"http://127.0.0.1:{port}"
+        self.client = Client(self.url, timeout=10.0)
+
+    def status(self) -> dict[str, Any]:
+        return self.client.call("aml_status")
+
+    def wait_ready(self, timeout: float = 20.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ended = self.exited()
+            if ended is not None:
+                raise RuntimeError(f"the monitor {ended}")
+            try:
+                return self.status()
+            except (TransportError, RpcCallError):
+                time.sleep(0.1)
+        raise TimeoutError(f"the monitor did not answer within {timeout}s:\n{self.log_tail()}")
+
+    def wait_height(self, height: int, timeout: float = 60.0) -> dict[str, Any]:
+        """Until the monitor has finished block `height`."""
+        deadline = time.monotonic() + timeout
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            ended = self.exited()
+            if ended is not None:
+                raise RuntimeError(f"the monitor {ended}")
+            try:
+                status = self.status()
+                if status["height"] >= height:
+                    return status
+            except (TransportError, RpcCallError):
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"the monitor did not reach height {height} within {timeout}s (status {status}):\n"
+                           f"{self.log_tail()}")
+
+    def alerts(self) -> list[dict[str, Any]]:
+        out, cursor = [], None
+        while True:
+            page = self.client.call_named("aml_alerts", {"limit": 1000, **({"cursor": cursor} if cursor else {})})
+            out += page["alerts"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return out
+
+
+def start_detached(manifest: Manifest, home: Path, timeout: float = 30.0) -> Manifest:
+    """Start the devnet's monitor on node 0 (it outlives this process) and record it in the manifest."""
+    proc = MonitorProcess(home / "monitor", manifest.nodes[0].rpc, free_port())
+    proc.start()
+    try:
+        proc.wait_ready(timeout)
+    except (RuntimeError, TimeoutError):
+        proc.stop(5)
+        raise
+    pid = proc.proc.pid if proc.proc is not None else None
+    return dataclasses.replace(manifest, monitor={"url": proc.url, "home": str(proc.home), "pid": pid})
+
+
+def stop_detached(manifest: Manifest, timeout: float = 10.0) -> None:
+    entry = manifest.monitor or {}
+    pid = entry.get("pid")
+    if not pid or not _is_monitor(pid, entry.get("home", "")):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _is_monitor(pid, entry["home"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _is_monitor(pid, entry["home"]):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _is_monitor(pid: int, home: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z" and home.encode() in cmdline  # a reused pid is not ours
