@@ -22,6 +22,7 @@ SMALL = {
     "vm_bench.py": ["--calls", "40", "--users", "8", "--runs", "1", "--mode", "both"],
     "vm_worst.py": ["--gas", "2000000"],
     "gated_transfer.py": ["--calls", "40", "--users", "8", "--runs", "1"],
+    "monitor_bench.py": ["--blocks", "20", "--per-block", "20", "--users", "200", "--runs", "1"],
 }
 
 

@@ -94,6 +94,11 @@ def _line_of(text: str, table: str, key: str | None) -> str:
     return f" (line {head + 1})"
 
 
+def units_of(value: Any, where: str) -> int:
+    """Whole units (a number or a decimal string) to base units; ConfigError if it is not one."""
+    return _units(value, where)
+
+
 def _units(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ConfigError(f"{where}: an amount in whole units, e.g. 10000 or \"0.5\"")

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
-from finance.monitor.config import SEVERITIES, MonitorConfig
+from finance.monitor.config import SEVERITIES, ConfigError, MonitorConfig, units_of
 from finance.monitor.detector import Detector
 from finance.monitor.movements import BadBlock, block_movements
 from finance.monitor.store import MonitorStore
@@ -204,13 +204,17 @@ class Monitor:
 
     async def aml_trace(self, address: str | None = None, tx: str | None = None, asset: str = "FIN",
                         direction: str = "forward", hops: int = 3, method: str = "fifo",
-                        from_height: int = 0) -> dict[str, Any]:
+                        from_height: int = 0, min_taint: str | int = 0) -> dict[str, Any]:
         who = None if address is None else _address(address, "address")
         coin = asset if asset == "FIN" else _address(asset, "asset")
         if tx is not None and (not isinstance(tx, str) or len(tx) != 66 or not tx.startswith("0x")):
             raise bad("tx: 0x and 64 hex digits")
+        try:
+            dust = units_of(min_taint, "min_taint")
+        except ConfigError as exc:
+            raise bad(str(exc)) from None
         request = TraceRequest(who, None if tx is None else tx.lower(), coin, direction,
-                               _int(hops, "hops", 1, 1_000_000), method, _int(from_height, "from_height"))
+                               _int(hops, "hops", 1, 1_000_000), method, _int(from_height, "from_height"), dust)
         try:
             return await asyncio.to_thread(trace, self.store, request)
         except TraceError as exc:

@@ -7,7 +7,7 @@ run in chain order):
 
     C                          checkpoint: [height, block hash]
     M h i s                    a movement
-    O addr h i s, I addr h i s an address's outgoing and incoming movements
+    O addr h i s, I addr h i s an address's outgoing and incoming movements (the movement again)
     X tx_hash                  [h, i]: where a transaction's movements are
     L addr                     the last height the address moved value
     P addr                     [hops, watchlisted origin]: how near a watchlisted address it is
@@ -19,6 +19,7 @@ run in chain order):
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,10 +51,15 @@ def _encode(m: Movement) -> bytes:
                           _addr(m.receiver), str(m.amount)])
 
 
+@functools.lru_cache(maxsize=1 << 17)
+def _checksum(raw: bytes) -> str:
+    # EIP-55 costs a Keccak-256 per address: a trace reads the same addresses again and again.
+    return to_checksum_address(raw)
+
+
 def _decode(raw: bytes) -> Movement:
     h, i, s, tx, asset, sender, receiver, amount = msgpack.unpackb(raw)
-    return Movement(h, i, s, "0x" + tx.hex(), asset, to_checksum_address(sender), to_checksum_address(receiver),
-                    int(amount))
+    return Movement(h, i, s, "0x" + tx.hex(), asset, _checksum(sender), _checksum(receiver), int(amount))
 
 
 class StoreError(RuntimeError):
@@ -89,10 +95,8 @@ class MonitorStore:
     def address_movements(self, address: str, outgoing: bool, first: int = 0, last: int = 2**63) -> Iterator[
             Movement]:
         prefix = (b"O" if outgoing else b"I") + _addr(address)
-        for key in self.db.iterator(start=prefix + h8(first), stop=prefix + h8(last + 1), include_value=False):
-            raw = self.db.get(b"M" + key[21:])
-            if raw is not None:
-                yield _decode(raw)
+        for _, raw in self.db.iterator(start=prefix + h8(first), stop=prefix + h8(last + 1)):
+            yield _decode(raw)
 
     def tx_movements(self, tx_hash: str) -> list[Movement]:
         where = self.db.get(b"X" + bytes.fromhex(tx_hash[2:]))
@@ -119,7 +123,7 @@ class MonitorStore:
         out = {}
         for key, raw in self.db.iterator(prefix=b"W"):
             source, reason, added_ms = msgpack.unpackb(raw)
-            out[to_checksum_address(key[1:])] = {"source": source, "reason": reason, "added_ms": added_ms}
+            out[_checksum(key[1:])] = {"source": source, "reason": reason, "added_ms": added_ms}
         return out
 
     def watch(self, address: str, source: str, reason: str, added_ms: int) -> None:
@@ -164,9 +168,10 @@ class BlockBatch:
 
     def movement(self, m: Movement) -> None:
         key = movement_key(m)
-        self.batch.put(b"M" + key, _encode(m))
-        self.batch.put(b"O" + _addr(m.sender) + key, b"")
-        self.batch.put(b"I" + _addr(m.receiver) + key, b"")
+        raw = _encode(m)  # in the address indexes too: a trace reads an address's movements in one scan
+        self.batch.put(b"M" + key, raw)
+        self.batch.put(b"O" + _addr(m.sender) + key, raw)
+        self.batch.put(b"I" + _addr(m.receiver) + key, raw)
         if m.tx_hash not in self.seen_txs:
             self.seen_txs.add(m.tx_hash)
             self.batch.put(b"X" + bytes.fromhex(m.tx_hash[2:]), key[:12])
