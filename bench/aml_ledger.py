@@ -4,7 +4,9 @@
     .venv/bin/python bench/aml_ledger.py score --labels DIR/labels.json --monitor http://127.0.0.1:PORT
     .venv/bin/python bench/aml_ledger.py score --labels DIR/labels.json --alerts alerts.json
 
-`generate` starts a fresh devnet (with --keep-chain its homes are copied to DIR/devnet), funds
+`generate` starts a fresh devnet (with --keep-chain its homes are copied to DIR/devnet, which
+`finchain devnet up --home DIR/devnet` restarts, for a monitor to follow), or uses a running one
+(--devnet HOME), funds
 thousands of ordinary users and the planted accounts from the genesis accounts (the setup), then
 replays slot by slot: each slot's transactions (signed in advance) go out in JSON-RPC batches and
 the next slot starts once all of them committed. It writes DIR/labels.json (the planted instances
@@ -32,10 +34,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from devnet.cluster import Cluster
+from devnet.homes import Manifest
 from finance.monitor.synth.params import TYPOLOGIES, rules_toml
 from finance.monitor.synth.plan import COIN, Move, Plan, build_plan, quiet_check
 from finance.monitor.synth.score import ScoreError, fetch_alerts, score
-from node.client.sdk import AsyncClient, RpcCallError, build_call, build_transfer
+from node.client.sdk import AsyncClient, Client, RpcCallError, build_call, build_transfer
+from node.types.crypto import PrivateKey
 from vm import Address
 
 FUNDERS = 32  # genesis accounts that fund everyone
@@ -44,16 +48,39 @@ TOKEN_GAS = 200_000
 BATCH = 100  # the node's limit of requests per JSON-RPC batch
 
 
+class Target:
+    """The network a ledger is replayed onto: its nodes' RPC, its chain id, its funded genesis accounts and
+    the stablecoin (the first account holds its float)."""
+
+    def __init__(self, urls: list[str], chain_id: str, funders: list[PrivateKey], token: str) -> None:
+        self.urls, self.chain_id, self.funders, self.token = urls, chain_id, funders, token
+
+    @staticmethod
+    def of_cluster(c: Cluster) -> Target:
+        if c.manifest is None or not c.manifest.contracts:
+            raise SystemExit("the devnet has no manifest or no standard contracts")
+        return Target([n.rpc_url for n in c.nodes], c.chain_id, c.accounts[:FUNDERS], c.manifest.contracts["fusd"])
+
+    @staticmethod
+    def of_devnet(home: Path) -> Target:
+        m = Manifest.load(home)
+        if not m.contracts or "fusd" not in m.contracts:
+            raise SystemExit(f"{home}: a devnet without the standard contracts")
+        keys = [PrivateKey.from_hex(a["private_key"]) for a in m.accounts]
+        return Target([n.rpc for n in m.nodes], m.chain_id, keys[:FUNDERS], m.contracts["fusd"])
+
+
 class Replay:
     """Signs a plan's moves in order and sends them wave by wave, noting the height each commits at."""
 
-    def __init__(self, cluster: Cluster, plan: Plan, token: str) -> None:
-        self.cluster = cluster
+    def __init__(self, target: Target, plan: Plan) -> None:
+        self.target = target
         self.plan = plan
-        self.token = bytes.fromhex(token[2:])
-        self.urls = [n.rpc_url for n in cluster.nodes]
-        node0 = cluster.node(0).client
-        self.nonces = [node0.account(a)["nonce"] if i < plan.funders else 0 for i, a in enumerate(plan.addresses)]
+        self.token = bytes.fromhex(target.token[2:])
+        self.urls = target.urls
+        node0 = Client(self.urls[0])
+        # The funders may have spent nonces (the first account deploys the standard contracts).
+        self.nonces = [node0.next_nonce(a) if i < plan.funders else 0 for i, a in enumerate(plan.addresses)]
         self.height_of: dict[str, int] = {}
         self.cursor = node0.status()["height"]
         self.clients: list[AsyncClient] = []
@@ -63,9 +90,9 @@ class Replay:
         self.nonces[m.sender] = nonce + 1
         to = self.plan.keys[m.receiver].address
         if m.asset == COIN:
-            tx = build_transfer(key, self.cluster.chain_id, nonce, to, m.amount)
+            tx = build_transfer(key, self.target.chain_id, nonce, to, m.amount)
         else:
-            tx = build_call(key, self.cluster.chain_id, nonce, self.token, "transfer", [Address(to), m.amount],
+            tx = build_call(key, self.target.chain_id, nonce, self.token, "transfer", [Address(to), m.amount],
                             gas_limit=TOKEN_GAS)
         return "0x" + tx.hash.hex(), tx.raw
 
@@ -126,19 +153,21 @@ class Replay:
             rest = later
 
     async def failed(self, hashes: list[str]) -> list[str]:
+        async def check(k: int, chunk: list[str]) -> list[str]:
+            answers = await self.clients[k % len(self.clients)].batch([("tx_get", [h]) for h in chunk])
+            return [h for h, a in zip(chunk, answers, strict=True)
+                    if isinstance(a, Exception) or (a.get("receipt") or {}).get("status") != "success"]
+
+        chunks = [hashes[i : i + BATCH] for i in range(0, len(hashes), BATCH)]
         out: list[str] = []
-        for i in range(0, len(hashes), BATCH):
-            chunk = hashes[i : i + BATCH]
-            client = self.clients[(i // BATCH) % len(self.clients)]
-            answers = await client.batch([("tx_get", [h]) for h in chunk])
-            for h, a in zip(chunk, answers, strict=True):
-                if isinstance(a, Exception) or (a.get("receipt") or {}).get("status") != "success":
-                    out.append(h)
+        for i in range(0, len(chunks), 8):  # two batches in flight per node of four
+            for bad in await asyncio.gather(*(check(i + j, c) for j, c in enumerate(chunks[i : i + 8]))):
+                out.extend(bad)
         return out
 
 
-async def replay(cluster: Cluster, plan: Plan, token: str) -> dict[str, Any]:
-    r = Replay(cluster, plan, token)
+async def replay(target: Target, plan: Plan) -> dict[str, Any]:
+    r = Replay(target, plan)
     t0 = time.monotonic()
     dist = [(m.sender, *r.sign(m)) for m in plan.distribute]
     funding = [(m.sender, *r.sign(m)) for m in plan.funding]
@@ -168,7 +197,18 @@ async def replay(cluster: Cluster, plan: Plan, token: str) -> dict[str, Any]:
                         "verify": round(time.monotonic() - t3, 1)}}
 
 
-def write_outputs(out: Path, cluster: Cluster, plan: Plan, token: str, run: dict[str, Any]) -> dict[str, Any]:
+def write_rules(out: Path, plan: Plan, token: str) -> dict[str, tuple[str, str]]:
+    """The rules file, written before the replay starts, so a monitor can be started with it first."""
+    watch = {plan.addresses[a]: why for a, why in sorted(plan.watchlist.items())}
+    note = (f"Designed for the synthetic ledger of {out / 'labels.json'} (bench/aml_ledger.py):\n"
+            f"windows in blocks over a run of {len(plan.slots)} slots; dormancy {plan.params.dormant_blocks} blocks.")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "rules.toml").write_text(rules_toml(plan.params, token, watch, note))
+    return watch
+
+
+def write_outputs(out: Path, target: Target, plan: Plan, run: dict[str, Any]) -> dict[str, Any]:
+    token = target.token
     height_of: dict[str, int] = run["replay"].height_of
     failed = set(run["failed"])
     addr = plan.addresses
@@ -194,10 +234,10 @@ def write_outputs(out: Path, cluster: Cluster, plan: Plan, token: str, run: dict
         if windows[inst.typology] and entry["to_height"] - entry["from_height"] >= windows[inst.typology]:
             spread.append(k)
     p = plan.params
-    watch = {addr[a]: why for a, why in sorted(plan.watchlist.items())}
+    watch = write_rules(out, plan, token)
     setup_from = min((height_of[h] for _, h, _ in run["dist"] + run["funding"]), default=0)
     labels = {
-        "chain_id": cluster.chain_id, "token": token, "scored_from_height": run["setup_to"] + 1,
+        "chain_id": target.chain_id, "token": token, "scored_from_height": run["setup_to"] + 1,
         "setup": {"from_height": setup_from, "to_height": run["setup_to"], "funders": addr[: plan.funders],
                   "txs": len(run["dist"]) + len(run["funding"])},
         "background": {"users": len(plan.users), "txs": sum(1 for _, m in committed if m.instance == -1) -
@@ -205,11 +245,7 @@ def write_outputs(out: Path, cluster: Cluster, plan: Plan, token: str, run: dict
         "windows": windows, "watchlist": [{"address": a, "source": s, "reason": r} for a, (s, r) in watch.items()],
         "instances": instances,
     }
-    out.mkdir(parents=True, exist_ok=True)
     (out / "labels.json").write_text(json.dumps(labels, indent=1) + "\n")
-    note = (f"Designed for the synthetic ledger of {out / 'labels.json'} (bench/aml_ledger.py):\n"
-            f"windows in blocks over a run of {len(plan.slots)} slots; dormancy {p.dormant_blocks} blocks.")
-    (out / "rules.toml").write_text(rules_toml(p, token, watch, note))
     total = plan.count()
     return {
         "txs": total, "committed": sum(1 for h in run["every"] if h in height_of), "failed": len(failed),
@@ -225,21 +261,33 @@ def write_outputs(out: Path, cluster: Cluster, plan: Plan, token: str, run: dict
     }
 
 
+def generate(target: Target, a: argparse.Namespace, out: Path) -> dict[str, Any]:
+    plan = build_plan(a.seed, target.funders, a.txs, a.patterns, a.slots)
+    write_rules(out, plan, target.token)
+    run = asyncio.run(replay(target, plan))
+    return write_outputs(out, target, plan, run)
+
+
 def cmd_generate(a: argparse.Namespace) -> None:
     out = Path(a.out).resolve()
     started = time.monotonic()
-    base = Path(tempfile.mkdtemp(prefix="aml-ledger-"))
-    try:
-        with Cluster(a.validators, block_time_ms=a.block_time, proxy=False, accounts=FUNDERS, base_dir=base) as c:
-            plan = build_plan(a.seed, c.accounts[:FUNDERS], a.txs, a.patterns, a.slots)
-            token = c.manifest.contracts["fusd"]
-            run = asyncio.run(replay(c, plan, token))
-            summary = write_outputs(out, c, plan, token, run)
-        if a.keep_chain:
-            shutil.copytree(base / "devnet", out / "devnet", dirs_exist_ok=True)
-            summary["chain"] = str(out / "devnet")
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    if a.devnet:
+        summary = generate(Target.of_devnet(Path(a.devnet)), a, out)
+    else:
+        base = Path(tempfile.mkdtemp(prefix="aml-ledger-"))
+        try:
+            with Cluster(a.validators, block_time_ms=a.block_time, proxy=False, accounts=FUNDERS,
+                         base_dir=base) as c:
+                summary = generate(Target.of_cluster(c), a, out)
+            if a.keep_chain:
+                shutil.copytree(base / "devnet", out / "devnet", dirs_exist_ok=True)
+                # The manifest names the homes by absolute path: point it at the copy, which
+                # `finchain devnet up --home OUT/devnet` then restarts (the same chain, on).
+                manifest = out / "devnet" / "devnet.json"
+                manifest.write_text(manifest.read_text().replace(str(base / "devnet"), str(out / "devnet")))
+                summary["chain"] = str(out / "devnet")
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
     summary["seconds"]["total"] = round(time.monotonic() - started, 1)
     print(json.dumps(summary, indent=1))
     if summary["failed"]:
@@ -272,6 +320,8 @@ def main() -> None:
     g.add_argument("--slots", type=int, default=100, help="replay steps after the setup (one block or more each)")
     g.add_argument("--out", default=".")
     g.add_argument("--keep-chain", action="store_true", help="copy the devnet's homes to OUT/devnet")
+    g.add_argument("--devnet", metavar="HOME", help="replay onto this running devnet (its devnet.json) instead of "
+                   "a fresh one; its first accounts are the funders")
     g.set_defaults(func=cmd_generate)
     s = sub.add_parser("score", help="recall and precision of a monitor's alerts per typology")
     s.add_argument("--labels", required=True)

@@ -121,8 +121,8 @@ class _Builder:
         key = derive(self.seed, i)
         self.keys.append(key)
         self.addresses.append(to_checksum_address(key.address))
-        # Consecutive accounts get different funders, so no funder pays 4 members of one group
-        # that later pays a common address (a scatter-gather through the setup).
+        # Consecutive accounts get funders in turn, so no funder pays 4 members of one group that
+        # later pays a common address (a scatter-gather through the setup): groups have at most 12.
         self.funder_of[i] = self._next_funder % self.n_funders
         self._next_funder += 1
         return i
@@ -317,8 +317,9 @@ def build_plan(seed: str, funders: list[PrivateKey], txs: int, patterns: int, sl
     p = params or Params()
     if slots < p.dormant_blocks + 20 or slots < WARM_UP + 10:
         raise PlanError(f"{slots} slots are too few: the dormant instances need {p.dormant_blocks + 20}")
-    if len(funders) < 16:
-        raise PlanError("at least 16 funders are needed (one per member of the largest group)")
+    if len(funders) < 4:
+        # A group of 12 that pays one address (a fan-in) must not have 4 members paid by one funder.
+        raise PlanError("at least 4 funders are needed")
     b = _Builder(seed, funders, p, slots)
     for k in range(patterns):
         typology = TYPOLOGIES[k % len(TYPOLOGIES)]
