@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from devnet.cluster import Cluster
 from devnet.homes import Manifest
+from finance.monitor.synth.check import cross_check
 from finance.monitor.synth.params import TYPOLOGIES, rules_toml
 from finance.monitor.synth.plan import COIN, Move, Plan, build_plan, quiet_check
 from finance.monitor.synth.score import ScoreError, fetch_alerts, score
@@ -255,6 +256,7 @@ def write_outputs(out: Path, target: Target, plan: Plan, run: dict[str, Any]) ->
         "planted": dict(Counter(i.typology for i in plan.instances)),
         "instances_wider_than_their_window": spread,
         "background_check": quiet_check(plan, committed),
+        "rule_margins": cross_check(plan, committed),
         "limits": {"velocity": p.velocity_min_movements, "fan": p.fan_min_counterparties,
                    "smallest_amount_threshold": min(p.fan_min_amount, p.graph_min_amount)},
         "labels": str(out / "labels.json"), "rules": str(out / "rules.toml"),

@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
+from finance.monitor.synth.check import cross_check
 from finance.monitor.synth.params import TYPOLOGIES, Params, rules_toml
 from finance.monitor.synth.plan import COIN, TOKEN, UNIT, PlanError, build_plan, derive, quiet_check
 
@@ -60,6 +61,14 @@ def test_ordinary_users_stay_under_every_rule_at_one_block_per_slot(plan):
     assert check["max_payees_per_fan_window"] <= 3
     assert check["max_payers_per_fan_window"] <= 4  # three on the ring and the funder
     assert check["max_amount_units"] < min(p.fan_min_amount, p.graph_min_amount)
+
+
+def test_only_the_subjects_of_a_rule_reach_it_at_one_block_per_slot(plan):
+    committed = [(0, m) for m in plan.funding] + [(k + 1, m) for k, moves in enumerate(plan.slots) for m in moves]
+    margins = cross_check(plan, committed)
+    for rule, row in margins.items():
+        assert row["max_of_others"] < row["limit"], (rule, row)
+        assert row["subjects_at_limit"] == row["subjects"] == 4, (rule, row)
 
 
 def test_planted_instances_exceed_their_rules(plan):
