@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from devnet.cluster import Cluster
+
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -75,3 +77,17 @@ def test_aml_ledger_scores_alerts_against_its_labels(tmp_path):
     table = json.loads(sc.stdout)["typologies"]
     assert all(row["recall"] == 1.0 for row in table.values())
     assert table["velocity"]["precision"] == round(2 / 3, 4) and table["cycle"]["precision"] == 1.0
+
+
+def test_aml_ledger_replays_onto_a_running_devnet(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with Cluster(1, block_time_ms=100, proxy=False, accounts=6, base_dir=tmp_path) as c:
+        before = c.height()
+        proc = subprocess.run([sys.executable, str(ROOT / "bench" / "aml_ledger.py"), "generate", "--devnet",
+                               str(c.dir), "--txs", "400", "--patterns", "11", "--out", "out"],
+                              capture_output=True, text=True, timeout=280, cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        labels = json.loads((tmp_path / "out" / "labels.json").read_text())
+        assert labels["chain_id"] == c.chain_id and labels["setup"]["from_height"] > before
+        first = labels["instances"][0]
+        assert c.node(0).client.get_tx(first["txs"][0])["height"] == first["from_height"]

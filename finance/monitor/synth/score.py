@@ -80,8 +80,8 @@ def score(labels: Any, alerts: Iterable[Any], windows: dict[str, int] | None = N
                 hit = True
         c["true"] += hit
     table: dict[str, Any] = {}
-    for t in sorted(set(by_rule) | set(counts), key=lambda r: (r not in TYPOLOGIES, TYPOLOGIES.index(r)
-                                                                if r in TYPOLOGIES else 0, r)):
+    seen = set(by_rule) | set(counts)
+    for t in [r for r in TYPOLOGIES if r in seen] + sorted(seen - set(TYPOLOGIES)):
         planted = len(by_rule.get(t, []))
         c = counts.get(t, {"alerts": 0, "true": 0})
         found = len(detected.get(t, ()))
