@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shlex
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from devnet.cli import main as finchain
@@ -79,6 +81,12 @@ def test_the_page_against_a_devnet(tmp_path, capsys):
         listed = monitor.client.call("aml_watchlist_list")["watchlist"]
         assert [w["source"] for w in listed] == ["OFAC SDN"]
 
+        # A subscription gets the next large transfer's alert as it is raised.
+        got = asyncio.run(_subscribed(monitor.url, lambda: node.transfer(
+            funder, to_checksum_address(PrivateKey((4343).to_bytes(32, "big")).address), 15_000 * COIN)))
+        assert got["method"] == "aml_alert" and got["params"]["result"]["rule"] == "large_value"
+        assert "15,000 FIN" in got["params"]["result"]["explanation"]
+
         # The documented way to run one against any node, with the page's rules file.
         rules = tmp_path / "rules.toml"
         rules.write_text(_block("<!-- rules example -->"))
@@ -100,3 +108,16 @@ def test_the_page_against_a_devnet(tmp_path, capsys):
         finchain(["devnet", "down", "--home", str(home)])
     assert not Path(f"/proc/{manifest.monitor['pid']}").exists() or b"monitor" not in Path(
         f"/proc/{manifest.monitor['pid']}/cmdline").read_bytes()
+
+
+async def _subscribed(url: str, act) -> dict:
+    async with aiohttp.ClientSession() as session, session.ws_connect(url + "/ws") as ws:
+        await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "aml_subscribe", "params": {"rule": "large_value"}})
+        sub = (await ws.receive_json(timeout=10))["result"]
+        await asyncio.to_thread(act)
+        msg = await ws.receive_json(timeout=30)
+        assert msg["params"]["subscription"] == sub
+        bad = {"jsonrpc": "2.0", "id": 2, "method": "aml_subscribe", "params": {"rule": "x", "colour": "red"}}
+        await ws.send_json(bad)
+        assert (await ws.receive_json(timeout=10))["error"]["code"] == -32602
+        return msg
