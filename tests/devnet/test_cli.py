@@ -87,8 +87,10 @@ def test_up_on_a_taken_port_fails_clearly_and_leaves_nothing(tmp_path):
 
 def test_detached_devnet_partition_heal_logs_and_down_twice(tmp_path):
     with devnet_home(tmp_path) as (home, base):
-        r = finchain("up", "--detach", "--home", str(home), "--base-port", str(base), "--block-time", "300ms")
+        r = finchain("up", "--detach", "--home", str(home), "--base-port", str(base), "--block-time", "300ms",
+                     "--no-monitor")
         assert r.returncode == 0, r.stderr
+        assert "monitor" not in json.loads((home / "devnet.json").read_text())  # the page test has one
         pids = manifest_pids(home)
         assert len(pids) == 5 and all(alive(p) for p in pids)  # 4 nodes and the fault proxy
         config = (home / "node0" / "config" / "config.toml").read_text()
