@@ -7,6 +7,10 @@ traces of 6 hops, FIFO and haircut, start from busy and from ordinary addresses.
 committed blocks/s (README, "Numbers").
 
     python bench/monitor_bench.py --blocks 500 --per-block 200 --users 20000 --runs 3
+
+With --follow HOME it measures instead a real `finchain monitor` process catching up from
+height 1 on the running devnet at HOME (e.g. the one bench/aml_ledger.py --keep-chain left):
+blocks and transactions read per second, the node's JSON-RPC included.
 """
 
 from __future__ import annotations
@@ -19,12 +23,17 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
+from devnet.homes import Manifest
+from devnet.monitor import MonitorProcess
+from devnet.process import free_port
 from finance.monitor.config import parse_config
 from finance.monitor.detector import Detector
 from finance.monitor.movements import COIN, Movement
 from finance.monitor.store import MonitorStore
 from finance.monitor.trace import TraceRequest, trace
+from node.client.sdk import Client
 from node.types.crypto import to_checksum_address
 
 TOKEN = to_checksum_address(b"\xee" * 20)
@@ -75,6 +84,29 @@ def run(blocks: list[list[Movement]], hops: int) -> dict[str, float]:
             "alerts": alerts, **traces}
 
 
+def follow(home: Path, config: Path | None, runs: int) -> dict[str, Any]:
+    manifest = Manifest.load(home)
+    node = Client(manifest.nodes[0].rpc)
+    top = node.status()["height"]
+    txs = sum(len(node.get_block(h)["txs"]) for h in range(1, top + 1))
+    out = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            monitor = MonitorProcess(Path(tmp), manifest.nodes[0].rpc, free_port(), config)
+            monitor.start()
+            try:
+                monitor.wait_ready()
+                started = time.monotonic()
+                monitor.wait_height(top, timeout=600)
+                elapsed = time.monotonic() - started
+            finally:
+                monitor.stop()
+        out.append({"seconds": round(elapsed, 2), "blocks_per_s": round(top / elapsed, 1),
+                    "txs_per_s": round(txs / elapsed)})
+    return {"height": top, "txs": txs, "median_txs_per_s": statistics.median(r["txs_per_s"] for r in out),
+            "median_blocks_per_s": statistics.median(r["blocks_per_s"] for r in out), "runs": out}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--blocks", type=int, default=500)
@@ -82,7 +114,12 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=20_000)
     ap.add_argument("--hops", type=int, default=6)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--follow", metavar="HOME", help="measure a monitor process catching up on this running devnet")
+    ap.add_argument("--config", help="with --follow: the monitor's rules file")
     args = ap.parse_args()
+    if args.follow:
+        print(json.dumps(follow(Path(args.follow), Path(args.config) if args.config else None, args.runs), indent=2))
+        return
     blocks = ledger(args.blocks, args.per_block, args.users, seed=1)
     runs = [run(blocks, args.hops) for _ in range(args.runs)]
     median = {k: statistics.median(r[k] for r in runs) if isinstance(runs[0][k], int | float) and not isinstance(

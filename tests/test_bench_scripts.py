@@ -92,3 +92,14 @@ def test_aml_ledger_replays_onto_a_running_devnet(tmp_path):
         assert labels["chain_id"] == c.chain_id and labels["setup"]["from_height"] > before
         first = labels["instances"][0]
         assert c.node(0).client.get_tx(first["txs"][0])["height"] == first["from_height"]
+
+
+def test_monitor_bench_follows_a_running_devnet(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with Cluster(1, block_time_ms=100, proxy=False, accounts=3, base_dir=tmp_path) as c:
+        c.node(0).client.transfer(c.accounts[0], c.addresses[1], 5, wait=True)
+        proc = subprocess.run([sys.executable, str(ROOT / "bench" / "monitor_bench.py"), "--follow", str(c.dir),
+                               "--runs", "1"], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["txs"] >= 1 and result["runs"][0]["blocks_per_s"] > 0
