@@ -55,10 +55,21 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
+class FiatTerms:
+    """Large values in the oracle's quote unit as well: value = amount x price / 10^18 (docs/contracts.md)."""
+
+    oracle: str  # EIP-55
+    threshold: int  # quote units x 10^18
+    refresh_blocks: int  # a price is read at the first height of each span of this many blocks
+    coin: str | None  # the address the oracle prices the coin under, if it does
+
+
+@dataclass(frozen=True, slots=True)
 class MonitorConfig:
     rules: dict[str, Rule]
     thresholds: dict[str, int]  # asset (FIN or EIP-55) -> base units; "default" for the others
     watchlist: dict[str, tuple[str, str]] = field(default_factory=dict)  # EIP-55 -> (source, reason)
+    fiat: FiatTerms | None = None
 
     def threshold(self, asset: str) -> int:
         return self.thresholds.get(asset, self.thresholds["default"])
@@ -131,7 +142,7 @@ def parse_config(text: str, source: str = "rules.toml") -> MonitorConfig:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: {exc}") from None
-    unknown = set(doc) - {"assets", "rules", "watchlist"}
+    unknown = set(doc) - {"assets", "rules", "watchlist", "fiat"}
     if unknown:
         raise ConfigError(f"{source}: unknown table {sorted(unknown)[0]!r}{_line_of(text, sorted(unknown)[0], None)}")
     thresholds = {"FIN": 10_000 * UNIT, "default": 10_000 * UNIT}
@@ -174,7 +185,25 @@ def parse_config(text: str, source: str = "rules.toml") -> MonitorConfig:
             raise ConfigError(f"{where}: \"source: reason\" text for {address}")
         src, _, reason = note.partition(":")
         watchlist[_eip55(address, where)] = (src.strip(), reason.strip() or src.strip())
-    return MonitorConfig(rules, thresholds, watchlist)
+    return MonitorConfig(rules, thresholds, watchlist, _fiat(doc.get("fiat"), text, source))
+
+
+def _fiat(table: Any, text: str, source: str) -> FiatTerms | None:
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: fiat must be a table")
+    for key in table:
+        if key not in ("oracle", "threshold", "refresh_blocks", "coin"):
+            raise ConfigError(f"{source}{_line_of(text, 'fiat', key)}: fiat has no key {key!r} "
+                              "(it takes oracle, threshold, refresh_blocks, coin)")
+    where = f"{source}{_line_of(text, 'fiat', None)}: fiat"
+    if "oracle" not in table or "threshold" not in table:
+        raise ConfigError(f"{where}: needs oracle (the price oracle's address) and threshold")
+    refresh = _param("fiat", "refresh_blocks", table.get("refresh_blocks", 100), 100, f"{where}.refresh_blocks")
+    coin = None if table.get("coin") is None else _eip55(table["coin"], f"{where}.coin")
+    return FiatTerms(_eip55(table["oracle"], f"{where}.oracle"), _units(table["threshold"], f"{where}.threshold"),
+                     refresh, coin)
 
 
 def _eip55(text: str, where: str) -> str:

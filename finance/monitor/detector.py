@@ -53,8 +53,13 @@ class Detector:
             self._fired[key] = self.store.last_fired(rule, subject)
         return self._fired[key]
 
-    def process(self, height: int, block_hash: str, movements: list[Movement]) -> list[dict[str, Any]]:
-        """Index one committed block and run the rules on it; returns the alerts it raised."""
+    def process(self, height: int, block_hash: str, movements: list[Movement],
+                prices: dict[str, int] | None = None) -> list[dict[str, Any]]:
+        """Index one committed block and run the rules on it; returns the alerts it raised.
+
+        `prices` are the oracle's for the block's assets (config.fiat), read from the chain at a
+        height fixed by this one, so a restart reads the same ones."""
+        self.rules.prices = prices or {}
         batch = BlockBatch(self.store)
         self.window.start_block(height)
         alerts: list[dict[str, Any]] = []

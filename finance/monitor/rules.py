@@ -48,6 +48,7 @@ class Rules:
         self.last_active = last_active
         self.proximity = proximity
         self.listed = watchlist  # the detector's, changed in place when the watchlist changes
+        self.prices: dict[str, int] = {}  # asset -> oracle price for the block being read (FiatTerms)
         self.table: list[tuple[Rule, Callable[[Rule, Movement], Finding | None]]] = [
             (config.rules[name], getattr(self, name)) for name in config.rules if config.rules[name].enabled
         ]
@@ -55,12 +56,23 @@ class Rules:
     # -- single movements ----------------------------------------------------------------
 
     def large_value(self, rule: Rule, m: Movement) -> Finding | None:
+        if m.sender == ZERO:
+            return None
         limit = self.config.threshold(m.asset)
-        if m.amount < limit or m.sender == ZERO:
+        if m.amount >= limit:
+            return Finding(m.sender, (m.sender, m.receiver), (m,),
+                           f"{m.sender} sent {units(m.amount, m.asset)} to {m.receiver}, at or above the threshold "
+                           f"of {units(limit, m.asset)}", {"threshold": str(limit)})
+        fiat, price = self.config.fiat, self.prices.get(m.asset)
+        if fiat is None or price is None:
+            return None
+        value = m.amount * price // UNIT
+        if value < fiat.threshold:
             return None
         return Finding(m.sender, (m.sender, m.receiver), (m,),
-                       f"{m.sender} sent {units(m.amount, m.asset)} to {m.receiver}, at or above the threshold of "
-                       f"{units(limit, m.asset)}", {"threshold": str(limit)})
+                       f"{m.sender} sent {units(m.amount, m.asset)} to {m.receiver}, worth {value / UNIT:,.2f} "
+                       f"in the oracle's quote unit, at or above {fiat.threshold / UNIT:,.2f}",
+                       {"value": str(value), "price": str(price), "fiat_threshold": str(fiat.threshold)})
 
     def dormant(self, rule: Rule, m: Movement) -> Finding | None:
         last = self.last_active(m.sender)

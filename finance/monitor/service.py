@@ -25,7 +25,7 @@ from aiohttp import WSMsgType, web
 
 from finance.monitor.config import SEVERITIES, ConfigError, MonitorConfig, units_of
 from finance.monitor.detector import Detector
-from finance.monitor.movements import BadBlock, block_movements
+from finance.monitor.movements import COIN, BadBlock, block_movements
 from finance.monitor.store import MonitorStore
 from finance.monitor.trace import TraceError, TraceRequest, trace
 from node.client.sdk import AsyncClient, RpcCallError, TransportError
@@ -96,6 +96,7 @@ class Monitor:
             "aml_watchlist_add": self.aml_watchlist_add, "aml_watchlist_remove": self.aml_watchlist_remove,
         }
         self._closing: set[asyncio.Future[Any]] = set()
+        self._price_cache: dict[tuple[str, int], int | None] = {}
         self.admin_methods = frozenset({"aml_watchlist_add", "aml_watchlist_remove"})
 
     # -- following the chain ---------------------------------------------------------------
@@ -134,13 +135,32 @@ class Monitor:
                     raise RpcCallError(INTERNAL_ERROR, f"block {done + 1}: {exc}") from None
                 if answer["height"] != done + 1:
                     raise RpcCallError(INTERNAL_ERROR, f"asked for block {done + 1}, got {answer['height']}")
-                alerts = self.detector.process(answer["height"], answer["hash"], movements)
+                prices = await self._prices(answer["height"], {m.asset for m in movements})
+                alerts = self.detector.process(answer["height"], answer["hash"], movements, prices)
                 done += 1
                 self._publish(alerts)
             elapsed = time.monotonic() - started
             if elapsed > 0:
                 self.blocks_per_s = (done - first) / elapsed
             await asyncio.sleep(0)  # let RPC callers in between batches
+
+    async def _prices(self, height: int, assets: set[str]) -> dict[str, int]:
+        """The oracle's prices of these assets at the first height of this block's span (config.fiat)."""
+        fiat = self.config.fiat
+        if fiat is None or not assets:
+            return {}
+        at = max(1, height - (height - 1) % fiat.refresh_blocks)
+        wanted = {a: (fiat.coin if a == COIN else a) for a in assets}
+        missing = sorted({(a, at) for a, priced in wanted.items() if priced and (a, at) not in self._price_cache})
+        if missing:
+            answers = await self.client.batch([("contract_call", [fiat.oracle, "price", [wanted[a]], at])
+                                               for a, _ in missing])
+            for key, answer in zip(missing, answers, strict=True):
+                ok = isinstance(answer, dict) and answer.get("status") == "success"
+                self._price_cache[key] = int(answer["output"]) if ok else None  # stale or unpriced: units only
+            if len(self._price_cache) > 10_000:
+                self._price_cache = dict(list(self._price_cache.items())[-5_000:])
+        return {a: p for a in assets if (p := self._price_cache.get((a, at))) is not None}
 
     def _publish(self, alerts: list[dict[str, Any]]) -> None:
         for alert in alerts:

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from devnet.cli import main as finchain
+from devnet.cluster import Cluster
 from devnet.homes import Manifest
 from devnet.monitor import MonitorProcess
 from devnet.process import free_port
@@ -121,3 +122,29 @@ async def _subscribed(url: str, act) -> dict:
         await ws.send_json(bad)
         assert (await ws.receive_json(timeout=10))["error"]["code"] == -32602
         return msg
+
+
+def test_large_values_in_fiat_terms_from_the_devnet_oracle(tmp_path):
+    """A stablecoin transfer below the unit threshold but worth more than the fiat one, priced by the
+    oracle contract at that height through the node's RPC."""
+    with Cluster(validators=1, block_time_ms=200, proxy=False, base_dir=tmp_path) as c:
+        node = c.node(0).client
+        admin = c.accounts[0]
+        fusd, oracle = c.manifest.contracts["fusd"], c.manifest.contracts["oracle"]
+        receipt = node.call_contract(admin, oracle, "report", [fusd, str(3 * COIN)], wait=True)["receipt"]
+        assert receipt["status"] == "success", receipt
+        someone = to_checksum_address(PrivateKey((4444).to_bytes(32, "big")).address)
+        sent = node.call_contract(admin, fusd, "transfer", [someone, str(4_000 * COIN)], wait=True)
+        assert sent["receipt"]["status"] == "success", sent
+        rules = tmp_path / "rules.toml"
+        rules.write_text(f'[fiat]\noracle = "{oracle}"\nthreshold = 10000\nrefresh_blocks = 1\n')
+        monitor = MonitorProcess(tmp_path / "monitor", c.node(0).rpc_url, free_port(), rules)
+        monitor.start()
+        try:
+            monitor.wait_ready()
+            monitor.wait_height(sent["height"])
+            found = [a for a in monitor.alerts() if a["rule"] == "large_value"]
+        finally:
+            monitor.stop()
+        assert [a["txs"] for a in found] == [[sent["hash"]]]
+        assert "worth 12,000.00" in found[0]["explanation"]

@@ -32,3 +32,13 @@ def test_mistakes_are_refused_with_the_line_and_reason(text, words):
     with pytest.raises(ConfigError) as refused:
         parse_config(text)
     assert words in str(refused.value)
+
+
+def test_fiat_terms():
+    c = parse_config('[fiat]\noracle = "0x' + "11" * 20 + '"\nthreshold = 10000\nrefresh_blocks = 20\n')
+    assert c.fiat is not None and c.fiat.threshold == 10_000 * UNIT and c.fiat.refresh_blocks == 20
+    assert c.fiat.coin is None
+    with pytest.raises(ConfigError, match="needs oracle"):
+        parse_config("[fiat]\nthreshold = 5\n")
+    with pytest.raises(ConfigError, match=r"\(line 3\): fiat has no key 'treshold'"):
+        parse_config('[fiat]\noracle = "0x' + "11" * 20 + '"\ntreshold = 5\n')

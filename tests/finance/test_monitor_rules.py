@@ -213,3 +213,16 @@ def test_a_restart_sees_what_the_killed_process_saw(tmp_path):
     assert [a["rule"] for a in straight.alerts] == ["scatter_gather", "structuring", "fan_in"]
     straight.store.close()
     broken.store.close()
+
+
+def test_large_value_in_fiat_terms(tmp_path):
+    oracle = addr(500)
+    c = Chain(tmp_path, f'[fiat]\noracle = "{oracle}"\nthreshold = 5000\n')
+    price = 2 * UNIT  # one smallest unit of the token is worth 2 quote smallest units
+    moves = [Movement(1, 0, 0, "0x" + "01" * 32, TOKEN, addr(1), addr(2), 2_400 * UNIT),
+             Movement(1, 1, 0, "0x" + "02" * 32, TOKEN, addr(1), addr(3), 2_600 * UNIT),
+             Movement(1, 2, 0, "0x" + "03" * 32, COIN, addr(1), addr(3), 2_600 * UNIT)]
+    alerts = c.detector.process(1, "0x" + "aa" * 32, moves, {TOKEN: price})
+    assert [(a["rule"], a["txs"]) for a in alerts] == [("large_value", ["0x" + "02" * 32])]
+    assert "worth 5,200.00" in alerts[0]["explanation"] and alerts[0]["evidence"]["price"] == str(price)
+    c.store.close()
