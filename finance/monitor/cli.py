@@ -15,7 +15,7 @@ from typing import Any
 from finance.monitor import export
 from finance.monitor.config import ConfigError
 from finance.monitor.home import admin_token, read_endpoint, rules, write_endpoint
-from finance.monitor.service import Monitor, MonitorSettings, serve
+from finance.monitor.service import Monitor, MonitorSettings, WrongChain, serve
 from finance.monitor.store import MonitorStore, StoreError
 from finance.registry import Registry, RegistryError
 from node.cli.common import DEFAULT_RPC, CliError, print_json
@@ -91,6 +91,8 @@ def cmd_monitor(args: argparse.Namespace) -> None:
     settings = MonitorSettings(args.rpc, home, args.host, args.port, args.poll, admin_token(home))
     try:
         asyncio.run(_run(settings, config, store))
+    except WrongChain as exc:
+        raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}") from None
     finally:

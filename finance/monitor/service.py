@@ -46,6 +46,10 @@ MAX_PAGE: Final = 1000
 WS_QUEUE: Final = 1000
 
 
+class WrongChain(RuntimeError):
+    """The node follows another chain than the one in the monitor's database: nothing may be mixed."""
+
+
 class RpcFault(Exception):
     def __init__(self, code: int, message: str, reason: str) -> None:
         super().__init__(message)
@@ -120,6 +124,13 @@ class Monitor:
 
     async def _catch_up(self, stop: asyncio.Event) -> None:
         status = await self.client.call("node_status")
+        known = self.store.genesis()
+        if known is None:
+            self.store.set_genesis(status["genesis_hash"])
+        elif known != status["genesis_hash"]:
+            raise WrongChain(f"the node at {self.settings.node_rpc} is on the chain with genesis "
+                             f"{status['genesis_hash']}, and this monitor's database follows {known}: "
+                             "point it at a node of that chain, or give it another --home")
         self.node_height = status["height"]
         done = self.detector.height
         started, first = time.monotonic(), done

@@ -6,6 +6,7 @@ no alert is lost or raised twice. Keys (heights 8 bytes, indexes 4, big-endian, 
 run in chain order):
 
     C                          checkpoint: [height, block hash]
+    G                          the genesis hash of the chain it follows
     M h i s                    a movement
     O addr h i s, I addr h i s an address's outgoing and incoming movements (the movement again)
     X tx_hash                  [h, i]: where a transaction's movements are
@@ -32,6 +33,7 @@ from finance.monitor.movements import Movement
 from node.types.crypto import parse_address, to_checksum_address
 
 CHECKPOINT = b"C"
+GENESIS = b"G"
 
 
 def h8(height: int) -> bytes:
@@ -85,6 +87,13 @@ class MonitorStore:
             return 0, None
         height, block_hash = msgpack.unpackb(raw)
         return height, block_hash
+
+    def genesis(self) -> str | None:
+        raw = self.db.get(GENESIS)
+        return None if raw is None else raw.decode()
+
+    def set_genesis(self, genesis_hash: str) -> None:
+        self.db.put(GENESIS, genesis_hash.encode())
 
     # -- movements -------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from devnet.homes import Manifest
 from devnet.monitor import MonitorProcess
 from devnet.process import free_port
 from finance.monitor.config import RULES, parse_config
+from finance.monitor.store import MonitorStore
 from node.client.sdk import Client
 from node.types.crypto import PrivateKey, to_checksum_address
 
@@ -148,3 +149,11 @@ def test_large_values_in_fiat_terms_from_the_devnet_oracle(tmp_path):
             monitor.stop()
         assert [a["txs"] for a in found] == [[sent["hash"]]]
         assert "worth 12,000.00" in found[0]["explanation"]
+        # A database of another chain is not mixed with this one: the monitor stops and says why.
+        store = MonitorStore(tmp_path / "monitor" / "db")
+        store.set_genesis("0x" + "00" * 32)
+        store.close()
+        again = MonitorProcess(tmp_path / "monitor", c.node(0).rpc_url, free_port(), rules)
+        again.start()
+        assert again.wait_exit(20) != 0
+        assert "this monitor's database follows 0x0000" in again.log_tail()
