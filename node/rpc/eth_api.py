@@ -8,6 +8,7 @@ Block 0 is the genesis. Reads that decode blocks or receipts run in the read poo
 from __future__ import annotations
 
 import platform
+import string
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -40,6 +41,7 @@ MAX_LOGS: Final = 10_000
 MAX_FEE_HISTORY: Final = 1024
 MAX_TOPICS: Final = 4
 TAGS_AT_TIP: Final = frozenset({"latest", "pending", "safe", "finalized"})
+_HEX_DIGITS: Final = frozenset(string.hexdigits)
 
 
 def parse_quantity(value: Any, name: str) -> int:
@@ -48,10 +50,10 @@ def parse_quantity(value: Any, name: str) -> int:
         return value
     if not isinstance(value, str) or not value.startswith(("0x", "0X")) or len(value) < 3 or len(value) > 66:
         raise invalid_params(f"{name}: expected a 0x hex quantity")
-    try:
-        return int(value[2:], 16)
-    except ValueError:
-        raise invalid_params(f"{name}: not a hex quantity") from None
+    # int() alone would also read "0x1_0" as 16 and "0x 1" as 1: only hex digits are a quantity.
+    if not _HEX_DIGITS.issuperset(value[2:]):
+        raise invalid_params(f"{name}: not a hex quantity")
+    return int(value[2:], 16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +86,8 @@ def parse_log_filter(obj: dict[str, Any]) -> LogFilter:
         if t is None or t == []:
             parsed.append(None)
         elif isinstance(t, list):
-            parsed.append(frozenset(bytes_param(x, f"topics[{i}]", 32) for x in t))
+            # As geth reads it, a null among the alternatives matches any topic.
+            parsed.append(None if None in t else frozenset(bytes_param(x, f"topics[{i}]", 32) for x in t))
         else:
             parsed.append(frozenset({bytes_param(t, f"topics[{i}]", 32)}))
     return LogFilter(addresses, tuple(parsed))
@@ -157,7 +160,7 @@ class EthApi:
     async def eth_getTransactionCount(self, address: str, block: Any = None) -> str:
         addr = address_param(address, "address")
         nonce = self.api.chain.get_account(addr, self.block_number(block)).nonce
-        if block == "pending":
+        if block == "pending" or (isinstance(block, dict) and block.get("blockNumber") == "pending"):
             pending = self.api.mempool.pending_nonce(addr)
             nonce = nonce if pending is None else pending
         return qty(nonce)
@@ -289,9 +292,12 @@ class EthApi:
         if "blockHash" in filter:
             if "fromBlock" in filter or "toBlock" in filter:
                 raise invalid_params("filter: blockHash excludes fromBlock and toBlock")
-            h = self.api.chain.height_of_block(bytes_param(filter["blockHash"], "blockHash", 32))
+            block_hash = bytes_param(filter["blockHash"], "blockHash", 32)
+            h = self.api.chain.height_of_block(block_hash)
             if h is None:
-                raise errors.NotFound(f"no block with hash {filter['blockHash']}")
+                if block_hash != self.api.chain.genesis_hash:
+                    raise errors.NotFound(f"no block with hash {filter['blockHash']}")
+                h = 0  # the genesis, which has no logs (_logs starts at 1)
             start = end = h
         else:
             tip = self.api.chain.height
