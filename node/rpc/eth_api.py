@@ -325,6 +325,11 @@ class EthApi:
             where_hash, base_fee, log_index = block.hash(), 0, 0
             for index, receipt in enumerate(self._receipts(block)):
                 for event in receipt.events:
+                    # The address is the event's own: a log of another contract is skipped before
+                    # its topics and data are decoded and ABI-encoded.
+                    if wanted.addresses and bytes(event.address) not in wanted.addresses:
+                        log_index += 1
+                        continue
                     log = event_log(event)
                     if wanted.matches(log):
                         if len(out) >= MAX_LOGS:
