@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import platform
 import string
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -40,6 +41,9 @@ MAX_LOG_BLOCKS: Final = 10_000
 MAX_LOGS: Final = 10_000
 MAX_FEE_HISTORY: Final = 1024
 MAX_TOPICS: Final = 4
+# A read thread's time for one eth_getLogs or eth_feeHistory: 10,000 blocks of thousands of
+# transactions or events each would otherwise hold a thread for minutes.
+QUERY_SECONDS: Final = 10.0
 TAGS_AT_TIP: Final = frozenset({"latest", "pending", "safe", "finalized"})
 _HEX_DIGITS: Final = frozenset(string.hexdigits)
 
@@ -98,6 +102,7 @@ class EthApi:
         self.api = api
         self.chain_id = api.chain.genesis.eth_chain_id
         self._decode = api._decode_tx
+        self.query_seconds = QUERY_SECONDS
 
     # -- block numbers -----------------------------------------------------------------
 
@@ -316,9 +321,16 @@ class EthApi:
             return 0
         return min(parse_quantity(block, "block"), tip)
 
+    def _over_time(self, deadline: float, what: str) -> None:
+        if time.monotonic() > deadline:
+            raise limit_error(f"query timeout exceeded: {what} took over {self.query_seconds:g} s, "
+                              "ask for fewer blocks")
+
     def _logs(self, start: int, end: int, wanted: LogFilter) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
+        deadline = time.monotonic() + self.query_seconds
         for height in range(start, end + 1):
+            self._over_time(deadline, "eth_getLogs")
             block = self.api.chain.get_block(height)
             if block is None or not block.txs:
                 continue
@@ -356,7 +368,9 @@ class EthApi:
         oldest = max(0, newest - count + 1)
         limit = self.api.chain.genesis.params.max_block_gas
         bases, ratios, rewards = [], [], []
+        deadline = time.monotonic() + self.query_seconds
         for height in range(oldest, newest + 1):
+            self._over_time(deadline, "eth_feeHistory")
             record = self.api.chain.fee_record(height) if height else None
             base = record.base_fee if record else self.api.chain.genesis.params.min_base_fee
             bases.append(qty(base))

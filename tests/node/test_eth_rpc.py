@@ -209,6 +209,22 @@ def test_a_null_among_topic_alternatives_matches_any_topic() -> None:
     assert not parse_log_filter({"topics": [["0x" + "00" * 32]]}).matches(log)
 
 
+def test_log_and_fee_history_scans_are_bounded_in_time(served: Any) -> None:
+    registry: Registry = served[0]
+    eth = next(m.handler for m in registry.methods() if m.name == "eth_getLogs").__self__
+    saved = eth.query_seconds
+    eth.query_seconds = -1.0  # the budget is spent before the first block: what a slow scan meets
+    try:
+        for method, params in (("eth_getLogs", ({"fromBlock": "0x0"},)),
+                               ("eth_feeHistory", ("0x400", "latest", [25, 75]))):
+            error = rpc(served, method, *params)["error"]
+            assert error["code"] == -32005 and "query timeout exceeded" in error["message"], (method, error)
+    finally:
+        eth.query_seconds = saved
+    assert result(served, "eth_getLogs", {"fromBlock": "0x0"}) == []
+    assert result(served, "eth_feeHistory", "0x2", "latest", [50])["oldestBlock"] == "0x0"
+
+
 NASTY = st.sampled_from([None, True, 1.5, -1, 2**64, 2**300, "", "0x", "0x0", "0xzz", "latest", "pending",
                          "earliest", "0x" + "00" * 32, "0x" + "ff" * 20, TO, CONTRACT, [], {}, [[]],
                          {"blockHash": "0x12"}, {"blockNumber": "0x1"}, {"blockHash": None}])
