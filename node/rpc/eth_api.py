@@ -247,8 +247,10 @@ class EthApi:
 
     # -- transactions and receipts -------------------------------------------------------
 
-    def _located(self, tx_hash: bytes) -> tuple[SignedTx, Position, list[Receipt]] | None:
-        """A committed transaction, where it is, and the receipts of its block; None if not committed."""
+    def _located(self, tx_hash: bytes, receipts: bool = True) -> tuple[SignedTx, Position, list[Receipt]] | None:
+        """A committed transaction, where it is, and (if asked) the receipts of its block; None if not committed.
+
+        A block's receipts can hold tens of thousands of events: a transaction's view does not read them."""
         loc = self.api.chain.get_tx(tx_hash)
         if loc is None:
             return None
@@ -256,13 +258,13 @@ class EthApi:
         if block is None:
             raise errors.StoreCorrupted("an indexed block is missing")
         where = Position(block.hash(), block.height, loc.index, self._base_fee(block.height))
-        return self._decode(block.txs[loc.index]), where, self._receipts(block)
+        return self._decode(block.txs[loc.index]), where, self._receipts(block) if receipts else []
 
     async def eth_getTransactionByHash(self, hash: str) -> RawJson | dict[str, Any] | None:
         tx_hash = bytes_param(hash, "hash", 32)
 
         def read() -> RawJson | None:
-            found = self._located(tx_hash)
+            found = self._located(tx_hash, receipts=False)
             return None if found is None else encode_json(tx_view(found[0], self.chain_id, found[1]))
 
         committed = await self.api.pool.run(read)
