@@ -85,12 +85,13 @@ class EthSubscriptions:
         """Called by the commit notifier's task for each committed block (node.rpc.notify).
 
         A block may hold tens of thousands of events: their views (checksums, ABI encoding, the
-        bloom) are built in the read pool, and publishing yields to the loop every YIELD_EVERY."""
+        bloom) are built in a thread, and publishing yields to the loop every YIELD_EVERY. Not in
+        the RPC read pool: a queue of slow reads there would hold back every subscriber's news."""
         rpc = self.rpc
         heads, logs = rpc.has_subscribers(HEADS), rpc.has_subscribers(LOGS)
         if not (heads or logs):
             return
-        head, log_views = await self.eth.api.pool.run(lambda: self._views(executed, heads, logs))
+        head, log_views = await asyncio.to_thread(self._views, executed, heads, logs)
         if head is not None:
             rpc.publish(HEADS, head)
         for n, view in enumerate(log_views, 1):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,19 @@ async def test_a_block_of_many_events_is_published_without_holding_the_loop(tmp_
             assert [h["number"] for h in heads] == [hex(executed.block.height)]
             assert [int(log["logIndex"], 16) for log in logs] == list(range(EVENTS))
             assert {log["blockHash"] for log in logs} == {"0x" + executed.hash.hex()}
+
+            # Slow reads holding every thread of the RPC read pool do not hold back the news.
+            release = threading.Event()
+            busy = [asyncio.create_task(api.pool.run(lambda: release.wait(TIMEOUT))) for _ in range(8)]
+            await asyncio.sleep(0.05)
+            try:
+                async with asyncio.timeout(5):
+                    await subs.publish(executed)
+                    head = json.loads((await ws.receive()).data)["params"]
+                assert head["subscription"] == ids[0] and head["result"]["number"] == hex(executed.block.height)
+            finally:
+                release.set()
+                await asyncio.gather(*busy)
     finally:
         async with asyncio.timeout(TIMEOUT):
             await server.stop()
