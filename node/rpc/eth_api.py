@@ -8,6 +8,8 @@ Block 0 is the genesis. Reads that decode blocks or receipts run in the read poo
 from __future__ import annotations
 
 import platform
+import string
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -39,7 +41,11 @@ MAX_LOG_BLOCKS: Final = 10_000
 MAX_LOGS: Final = 10_000
 MAX_FEE_HISTORY: Final = 1024
 MAX_TOPICS: Final = 4
+# A read thread's time for one eth_getLogs or eth_feeHistory: 10,000 blocks of thousands of
+# transactions or events each would otherwise hold a thread for minutes.
+QUERY_SECONDS: Final = 10.0
 TAGS_AT_TIP: Final = frozenset({"latest", "pending", "safe", "finalized"})
+_HEX_DIGITS: Final = frozenset(string.hexdigits)
 
 
 def parse_quantity(value: Any, name: str) -> int:
@@ -48,10 +54,10 @@ def parse_quantity(value: Any, name: str) -> int:
         return value
     if not isinstance(value, str) or not value.startswith(("0x", "0X")) or len(value) < 3 or len(value) > 66:
         raise invalid_params(f"{name}: expected a 0x hex quantity")
-    try:
-        return int(value[2:], 16)
-    except ValueError:
-        raise invalid_params(f"{name}: not a hex quantity") from None
+    # int() alone would also read "0x1_0" as 16 and "0x 1" as 1: only hex digits are a quantity.
+    if not _HEX_DIGITS.issuperset(value[2:]):
+        raise invalid_params(f"{name}: not a hex quantity")
+    return int(value[2:], 16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +90,8 @@ def parse_log_filter(obj: dict[str, Any]) -> LogFilter:
         if t is None or t == []:
             parsed.append(None)
         elif isinstance(t, list):
-            parsed.append(frozenset(bytes_param(x, f"topics[{i}]", 32) for x in t))
+            # As geth reads it, a null among the alternatives matches any topic.
+            parsed.append(None if None in t else frozenset(bytes_param(x, f"topics[{i}]", 32) for x in t))
         else:
             parsed.append(frozenset({bytes_param(t, f"topics[{i}]", 32)}))
     return LogFilter(addresses, tuple(parsed))
@@ -95,6 +102,7 @@ class EthApi:
         self.api = api
         self.chain_id = api.chain.genesis.eth_chain_id
         self._decode = api._decode_tx
+        self.query_seconds = QUERY_SECONDS
 
     # -- block numbers -----------------------------------------------------------------
 
@@ -157,7 +165,7 @@ class EthApi:
     async def eth_getTransactionCount(self, address: str, block: Any = None) -> str:
         addr = address_param(address, "address")
         nonce = self.api.chain.get_account(addr, self.block_number(block)).nonce
-        if block == "pending":
+        if block == "pending" or (isinstance(block, dict) and block.get("blockNumber") == "pending"):
             pending = self.api.mempool.pending_nonce(addr)
             nonce = nonce if pending is None else pending
         return qty(nonce)
@@ -239,8 +247,10 @@ class EthApi:
 
     # -- transactions and receipts -------------------------------------------------------
 
-    def _located(self, tx_hash: bytes) -> tuple[SignedTx, Position, list[Receipt]] | None:
-        """A committed transaction, where it is, and the receipts of its block; None if not committed."""
+    def _located(self, tx_hash: bytes, receipts: bool = True) -> tuple[SignedTx, Position, list[Receipt]] | None:
+        """A committed transaction, where it is, and (if asked) the receipts of its block; None if not committed.
+
+        A block's receipts can hold tens of thousands of events: a transaction's view does not read them."""
         loc = self.api.chain.get_tx(tx_hash)
         if loc is None:
             return None
@@ -248,13 +258,13 @@ class EthApi:
         if block is None:
             raise errors.StoreCorrupted("an indexed block is missing")
         where = Position(block.hash(), block.height, loc.index, self._base_fee(block.height))
-        return self._decode(block.txs[loc.index]), where, self._receipts(block)
+        return self._decode(block.txs[loc.index]), where, self._receipts(block) if receipts else []
 
     async def eth_getTransactionByHash(self, hash: str) -> RawJson | dict[str, Any] | None:
         tx_hash = bytes_param(hash, "hash", 32)
 
         def read() -> RawJson | None:
-            found = self._located(tx_hash)
+            found = self._located(tx_hash, receipts=False)
             return None if found is None else encode_json(tx_view(found[0], self.chain_id, found[1]))
 
         committed = await self.api.pool.run(read)
@@ -289,9 +299,12 @@ class EthApi:
         if "blockHash" in filter:
             if "fromBlock" in filter or "toBlock" in filter:
                 raise invalid_params("filter: blockHash excludes fromBlock and toBlock")
-            h = self.api.chain.height_of_block(bytes_param(filter["blockHash"], "blockHash", 32))
+            block_hash = bytes_param(filter["blockHash"], "blockHash", 32)
+            h = self.api.chain.height_of_block(block_hash)
             if h is None:
-                raise errors.NotFound(f"no block with hash {filter['blockHash']}")
+                if block_hash != self.api.chain.genesis_hash:
+                    raise errors.NotFound(f"no block with hash {filter['blockHash']}")
+                h = 0  # the genesis, which has no logs (_logs starts at 1)
             start = end = h
         else:
             tip = self.api.chain.height
@@ -310,15 +323,27 @@ class EthApi:
             return 0
         return min(parse_quantity(block, "block"), tip)
 
+    def _over_time(self, deadline: float, what: str) -> None:
+        if time.monotonic() > deadline:
+            raise limit_error(f"query timeout exceeded: {what} took over {self.query_seconds:g} s, "
+                              "ask for fewer blocks")
+
     def _logs(self, start: int, end: int, wanted: LogFilter) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
+        deadline = time.monotonic() + self.query_seconds
         for height in range(start, end + 1):
+            self._over_time(deadline, "eth_getLogs")
             block = self.api.chain.get_block(height)
             if block is None or not block.txs:
                 continue
             where_hash, base_fee, log_index = block.hash(), 0, 0
             for index, receipt in enumerate(self._receipts(block)):
                 for event in receipt.events:
+                    # The address is the event's own: a log of another contract is skipped before
+                    # its topics and data are decoded and ABI-encoded.
+                    if wanted.addresses and bytes(event.address) not in wanted.addresses:
+                        log_index += 1
+                        continue
                     log = event_log(event)
                     if wanted.matches(log):
                         if len(out) >= MAX_LOGS:
@@ -345,7 +370,9 @@ class EthApi:
         oldest = max(0, newest - count + 1)
         limit = self.api.chain.genesis.params.max_block_gas
         bases, ratios, rewards = [], [], []
+        deadline = time.monotonic() + self.query_seconds
         for height in range(oldest, newest + 1):
+            self._over_time(deadline, "eth_feeHistory")
             record = self.api.chain.fee_record(height) if height else None
             base = record.base_fee if record else self.api.chain.genesis.params.min_base_fee
             bases.append(qty(base))

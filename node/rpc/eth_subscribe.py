@@ -7,11 +7,13 @@ several addresses or topic positions is filed under "any address" and tested per
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, Final
 
 from node.rpc.eth_api import EthApi, parse_log_filter
 from node.rpc.eth_views import BlockFacts, Position, block_view, event_log, log_view
+from node.rpc.notify import YIELD_EVERY
 from node.rpc.registry import Method, Param, invalid_params
 from node.rpc.server import RpcServer, WsContext
 
@@ -80,28 +82,43 @@ class EthSubscriptions:
         return self.rpc.remove_subscription(id, context)
 
     async def publish(self, executed: Any) -> None:
-        """Called by the commit notifier's task for each committed block (node.rpc.notify)."""
+        """Called by the commit notifier's task for each committed block (node.rpc.notify).
+
+        A block may hold tens of thousands of events: their views (checksums, ABI encoding, the
+        bloom) are built in a thread, and publishing yields to the loop every YIELD_EVERY. Not in
+        the RPC read pool: a queue of slow reads there would hold back every subscriber's news."""
         rpc = self.rpc
         heads, logs = rpc.has_subscribers(HEADS), rpc.has_subscribers(LOGS)
         if not (heads or logs):
             return
+        head, log_views = await asyncio.to_thread(self._views, executed, heads, logs)
+        if head is not None:
+            rpc.publish(HEADS, head)
+        for n, view in enumerate(log_views, 1):
+            rpc.publish(LOGS, view)
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+
+    def _views(self, executed: Any, heads: bool, logs: bool) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         block = executed.block
         height = block.height
         chain = self.eth.api.chain
-        record = chain.fee_record(height)
-        params = chain.genesis.params
         events = [event_log(e) for r in executed.receipts for e in r.events]
+        head = None
         if heads:
+            record = chain.fee_record(height)
+            params = chain.genesis.params
             facts = BlockFacts(record.base_fee if record else params.min_base_fee, record.gas_used if record else 0,
                                params.max_block_gas, events)
-            view = block_view(block, facts, [])
+            head = block_view(block, facts, [])
             for name in _HEADER_ONLY:
-                view.pop(name)
-            rpc.publish(HEADS, view)
+                head.pop(name)
+        views: list[dict[str, Any]] = []
         if logs:
             block_hash, log_index = executed.hash, 0
             for index, receipt in enumerate(executed.receipts):
                 where = Position(block_hash, height, index, 0)
                 for _ in receipt.events:
-                    rpc.publish(LOGS, log_view(events[log_index], receipt.tx_hash, where, log_index))
+                    views.append(log_view(events[log_index], receipt.tx_hash, where, log_index))
                     log_index += 1
+        return head, views

@@ -96,7 +96,12 @@ class CommitNotifier:
             executed = self._pending.popleft()
             await self._publish(executed)
             for publish in self._publishers:
-                await publish(executed)
+                try:
+                    await publish(executed)
+                except Exception:
+                    # This task runs in the daemon's task group: an error here would stop the
+                    # node. Another face's subscribers miss this block's news; the chain goes on.
+                    log.exception("a notification publisher failed on block %d", executed.block.height)
 
     async def _publish(self, executed: Any) -> None:
         rpc = self._rpc

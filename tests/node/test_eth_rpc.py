@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from node.host.engine import Engine, EngineConfig, Outbox
 from node.host.wal import WAL
 from node.rpc.api import NodeApi, NodeInfo
+from node.rpc.eth_api import parse_log_filter
 from node.rpc.eth_views import Log, bloom, event_log
 from node.rpc.methods import build_registry
 from node.rpc.registry import INTERNAL_ERROR, METHOD_NOT_FOUND, Registry
@@ -160,6 +161,7 @@ def test_a_good_one_enters_the_mempool_under_its_keccak_id(served: Any) -> None:
     pending = result(served, "eth_getTransactionByHash", "0x" + keccak256(raw).hex())
     assert pending["blockNumber"] is None and pending["from"] == SENDER.address
     assert result(served, "eth_getTransactionCount", SENDER.address, "pending") == "0x3"
+    assert result(served, "eth_getTransactionCount", SENDER.address, {"blockNumber": "pending"}) == "0x3"
     again = rpc(served, "eth_sendRawTransaction", "0x" + raw.hex())["error"]
     assert "already known" in again["message"]
 
@@ -181,6 +183,46 @@ def test_get_logs_bounds(served: Any) -> None:
     assert rpc(served, "eth_getLogs", {"fromBlock": "0x1", "toBlock": "0x0"})["error"]["code"] == -32602
     assert rpc(served, "eth_getLogs", {"topics": [["0x12"]]})["error"]["code"] == -32602
     assert rpc(served, "eth_getLogs", {"bogus": 1})["error"]["code"] == -32602
+
+
+
+@pytest.mark.parametrize("text", ["0x1_0", "0x 1", "0x1 ", "0x+1", "0x\u0661"])
+def test_a_quantity_is_hex_digits_only(served: Any, text: str) -> None:
+    # int(..., 16) would read these (as 16, 1, 1, 1 and 1); geth refuses them.
+    reply = rpc(served, "eth_getBalance", TO, text)
+    assert reply["error"]["code"] == -32602, reply
+    assert rpc(served, "eth_getLogs", {"fromBlock": "0x0", "toBlock": text})["error"]["code"] == -32602
+
+
+def test_get_logs_by_the_genesis_hash_is_an_empty_list(served: Any) -> None:
+    genesis = result(served, "eth_getBlockByNumber", "0x0", False)["hash"]
+    assert result(served, "eth_getBlockByHash", genesis, False)["number"] == "0x0"
+    assert result(served, "eth_getLogs", {"blockHash": genesis}) == []
+    assert rpc(served, "eth_getLogs", {"blockHash": "0x" + "00" * 32})["error"]["code"] != INTERNAL_ERROR
+
+
+def test_a_null_among_topic_alternatives_matches_any_topic() -> None:
+    # geth: a null inside a position's list makes that position a wildcard.
+    log = Log(b"\x33" * 20, (TRANSFER_TOPIC, b"\x01" * 32), b"")
+    wildcard = parse_log_filter({"topics": [[None, "0x" + "00" * 32]], "address": "0x" + "33" * 20})
+    assert wildcard.topics == (None,) and wildcard.matches(log)
+    assert not parse_log_filter({"topics": [["0x" + "00" * 32]]}).matches(log)
+
+
+def test_log_and_fee_history_scans_are_bounded_in_time(served: Any) -> None:
+    registry: Registry = served[0]
+    eth = next(m.handler for m in registry.methods() if m.name == "eth_getLogs").__self__
+    saved = eth.query_seconds
+    eth.query_seconds = -1.0  # the budget is spent before the first block: what a slow scan meets
+    try:
+        for method, params in (("eth_getLogs", ({"fromBlock": "0x0"},)),
+                               ("eth_feeHistory", ("0x400", "latest", [25, 75]))):
+            error = rpc(served, method, *params)["error"]
+            assert error["code"] == -32005 and "query timeout exceeded" in error["message"], (method, error)
+    finally:
+        eth.query_seconds = saved
+    assert result(served, "eth_getLogs", {"fromBlock": "0x0"}) == []
+    assert result(served, "eth_feeHistory", "0x2", "latest", [50])["oldestBlock"] == "0x0"
 
 
 NASTY = st.sampled_from([None, True, 1.5, -1, 2**64, 2**300, "", "0x", "0x0", "0xzz", "latest", "pending",
