@@ -1,6 +1,7 @@
-"""A service of the financial layer run as a real `finchain` process: start, wait, signal, stop.
+"""A real process of ours (a node, the KYC issuer service, the AML monitor): start, signal, stop.
 
-The KYC issuer service and the AML monitor share this lifecycle; every wait is bounded.
+`python -m <module> <argv>` in a session of its own, its output appended to a log; every wait is
+bounded.
 """
 
 from __future__ import annotations
@@ -14,18 +15,27 @@ from typing import IO
 
 
 class ServiceProcess:
-    def __init__(self, argv: list[str], log_path: Path) -> None:
-        self.argv = argv  # after `python -m devnet`
+    def __init__(self, argv: list[str], log_path: Path, module: str = "devnet",
+                 env: dict[str, str] | None = None) -> None:
+        self.argv = argv  # after `python -m <module>`
+        self.module = module
+        self.env = env or {}
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
-    def start(self, env: dict[str, str] | None = None) -> None:
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def start(self, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
+        """`env` adds to this start's environment (e.g. a test's failpoint)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "devnet", *self.argv], stdout=self._log, stderr=subprocess.STDOUT,
-            env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})), start_new_session=True,
+            [sys.executable, "-m", self.module, *self.argv, *extra_args], stdout=self._log,
+            stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1", **self.env, **(env or {})),
+            start_new_session=True,
         )
 
     def is_running(self) -> bool:
@@ -36,6 +46,10 @@ class ServiceProcess:
         if self.proc is None or self.proc.poll() is None:
             return None
         return f"exited with {self.proc.returncode}:\n{self.log_tail()}"
+
+    def signal(self, sig: int) -> None:
+        if self.is_running():
+            os.kill(self.proc.pid, sig)  # type: ignore[union-attr]
 
     def wait_exit(self, timeout: float) -> int | None:
         if self.proc is None:
@@ -48,14 +62,14 @@ class ServiceProcess:
                 self._log = None
 
     def kill(self) -> None:
-        if self.is_running():
-            os.kill(self.proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
+        self.signal(signal.SIGKILL)
         self.wait_exit(10)
 
     def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, then SIGKILL if it has not stopped within `timeout`."""
         if not self.is_running():
             return self.wait_exit(1)
-        os.kill(self.proc.pid, signal.SIGTERM)  # type: ignore[union-attr]
+        self.signal(signal.SIGTERM)
         try:
             return self.wait_exit(timeout)
         except subprocess.TimeoutExpired:

@@ -68,7 +68,7 @@ def _assert_once(world, apps: list[Application]) -> None:
 @pytest.mark.parametrize("point", ["after_submit", "after_store", "after_send", "before_mark"])
 def test_sigkill_at_each_step(world, point):
     svc = world.svc
-    svc.start({FAILPOINTS_ENV: point})
+    svc.start(env={FAILPOINTS_ENV: point})
     svc.wait_ready()
     app = _application(svc, ["after_submit", "after_store", "after_send", "before_mark"].index(point))
     if point == "after_submit":
