@@ -22,6 +22,7 @@ SMALL = {
     "vm_bench.py": ["--calls", "40", "--users", "8", "--runs", "1", "--mode", "both"],
     "vm_worst.py": ["--gas", "2000000"],
     "gated_transfer.py": ["--calls", "40", "--users", "8", "--runs", "1"],
+    "eth_throughput.py": ["--txs", "200", "--validators", "1", "--peers", "none", "--runs", "1"],
 }
 
 
