@@ -12,9 +12,12 @@ Modes, each a cell per target (medians over --runs, raw runs kept):
 
 Targets: finchain devnets of 1 and 4 validators (devnet.cluster.Cluster in a temp dir), anvil
 (``@foundry-rs/anvil-linux-amd64``) and Hardhat's node (``hardhat@2``), both installed from npm
-into ~/.cache/finchain-bench on first use (FINCHAIN_BENCH_CACHE) and run with their defaults
-(automine: a block per transaction) and their well-known dev mnemonic. A peer that cannot be
-installed or started is reported under ``skipped`` and the rest goes on.
+into ~/.cache/finchain-bench on first use (FINCHAIN_BENCH_CACHE), funded from their well-known dev
+mnemonic. They mine a block every --block-time-ms as finchain does (``--peer-mining interval``, the
+like-for-like comparison); ``--peer-mining interval,auto`` adds their default automine (a block per
+transaction) under ``NAME-automine``. A peer that cannot be installed or started is reported under
+``skipped``, a mode it refuses or does not commit in --timeout under that cell's ``error``, and the
+rest goes on.
 
 Everything is signed with eth-account (EIP-1559, fees from the target's eth_gasPrice, base fee
 and eth_maxPriorityFeePerGas) before the clock starts. A follower reads every new block with
@@ -413,7 +416,8 @@ def run_cells(target: Target, modes: list[str], args: argparse.Namespace,
               native_chain_id: str | None = None) -> dict[str, Any]:
     """Every mode, run after run (the modes interleaved, so a drift of the machine touches them alike).
     On a peer, a mode it refuses (Hardhat's automine takes no nonce out of order, and answers a batch's
-    members concurrently) is reported as such; on finchain any refusal is a failure of the bench."""
+    members concurrently) or does not commit in --timeout (anvil's automine stopped mining with thousands
+    pending) is reported as such; on finchain either is a failure of the bench."""
     raw: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
     failed: dict[str, str] = {}
     for k in range(args.runs):
@@ -422,7 +426,7 @@ def run_cells(target: Target, modes: list[str], args: argparse.Namespace,
                 continue
             try:
                 r = asyncio.run(measure(target, mode, args.txs, args.batch, args.timeout, native_chain_id))
-            except Refused as exc:
+            except (Refused, TimeoutError) as exc:
                 if native_chain_id is not None:
                     raise
                 log(f"{target.name} {mode} failed: {exc}")
