@@ -28,6 +28,7 @@ SMALL = {
     "monitor_bench.py": ["--blocks", "20", "--per-block", "20", "--users", "200", "--runs", "1"],
     "aml_ledger.py": ["generate", "--txs", "600", "--patterns", "22", "--validators", "1", "--block-time", "100",
                       "--out", "."],
+    "eth_throughput.py": ["--txs", "200", "--validators", "1", "--peers", "none", "--runs", "1"],
 }
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
-from node.types.crypto import TAG_TX_ID, tagged_hash
+from node.types.envelopes import tx_id
 from node.types.tx import SignedTx, decode_tx
 
 
@@ -73,7 +73,8 @@ class TxVerifier:
 
     def decode(self, raw: bytes) -> SignedTx:
         """Decode a raw transaction, checking its signature only if this node never did."""
-        held = self._held.get(tagged_hash(TAG_TX_ID, raw))
+        # By the id of either envelope (Keccak-256 for an Ethereum one): tagged_hash alone never found those.
+        held = self._held.get(tx_id(raw))
         if held is not None and held.raw == raw:
             return held
         cached = self._recent.get(raw)

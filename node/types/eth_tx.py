@@ -99,6 +99,29 @@ def _recover(digest: bytes, y_parity: int, r: int, s: int) -> bytes:
         raise BadSignature(f"bad signature: {exc}") from None
 
 
+def _int_length(value: int) -> int:
+    """Bytes of a canonical RLP integer."""
+    return 1 if value < 0x80 else 1 + (value.bit_length() + 7) // 8
+
+
+def _list_header(length: int) -> bytes:
+    if length < 56:
+        return bytes([0xC0 + length])
+    size = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0xF7 + len(size)]) + size
+
+
+def _unsigned_list(signed: bytes, tail: tuple[int, ...]) -> bytes:
+    """The RLP list of `signed` without its last integers `tail`, cut from the bytes themselves.
+
+    `signed` was decoded strictly (canonical lengths and integers, nothing after the list), so the
+    fields before the tail are there exactly as rlp.encode would write them; cutting them out costs
+    a fifth of a decode less than encoding them again."""
+    start = 1 if signed[0] < 0xF8 else 1 + signed[0] - 0xF7
+    body = signed[start : len(signed) - sum(_int_length(v) for v in tail)]
+    return _list_header(len(body)) + body
+
+
 def _check_common(chain_id: int, expected_chain_id: int, to: bytes) -> None:
     if chain_id != expected_chain_id:
         raise WrongChain(f"invalid chain id: transaction is for {chain_id}, this chain is {expected_chain_id}")
@@ -144,7 +167,7 @@ def _decode_eip1559(raw: bytes, expected_chain_id: int) -> EthTx:
         raise UnsupportedEnvelope("access lists are not supported: there is no EVM storage")
     if tip_cap > fee_cap:
         raise MalformedTransaction("max priority fee per gas higher than max fee per gas")
-    unsigned = bytes([TYPE_EIP1559]) + rlp.encode([chain_id, nonce, tip_cap, fee_cap, gas, to, value, data, []])
+    unsigned = bytes([TYPE_EIP1559]) + _unsigned_list(raw[1:], (y_parity, r, s))
     sender = _recover(keccak256(unsigned), y_parity, r, s)
     return EthTx(TYPE_EIP1559, chain_id, nonce, gas, fee_cap, tip_cap, to, value, data, y_parity, r, s, sender,
                  keccak256(raw), raw)

@@ -8,7 +8,7 @@ from eth_account import Account
 
 from node.types.crypto import SECP256K1_N, PrivateKey, keccak256, to_checksum_address
 from node.types.errors import BadSignature, MalformedTransaction, TooLarge, WrongChain
-from node.types.eth_tx import TYPE_EIP1559, UnsupportedEnvelope, decode_eth_tx
+from node.types.eth_tx import TYPE_EIP1559, UnsupportedEnvelope, _unsigned_list, decode_eth_tx
 
 CHAIN = 31_337_001
 KEY = "0x" + "11" * 32
@@ -123,3 +123,17 @@ def test_a_tampered_body_recovers_another_sender_or_fails() -> None:
 def test_oversized_is_refused_before_decoding() -> None:
     with pytest.raises(TooLarge):
         decode_eth_tx(sign(legacy(data=b"\x01" * 2000)), CHAIN, max_bytes=1000)
+
+
+@pytest.mark.parametrize("fields", [
+    {},  # a short list: one header byte
+    {"data": b"\x01" * 40, "value": 10**30, "nonce": 0},  # 0xf8: one length byte
+    {"data": b"\x02" * 300, "maxFeePerGas": 2**200, "maxPriorityFeePerGas": 127, "nonce": 128},  # 0xf9: two
+])
+def test_eip1559_signing_payload_cut_from_the_raw_bytes_is_the_encoded_one(fields) -> None:
+    raw = sign(eip1559(**fields))
+    tx = decode_eth_tx(raw, CHAIN)
+    assert tx.sender == PrivateKey.from_hex(KEY[2:]).address
+    cut = _unsigned_list(raw[1:], (tx.y_parity, tx.r, tx.s))
+    assert cut == rlp.encode([CHAIN, tx.nonce, tx.max_priority_fee_per_gas, tx.max_fee_per_gas, tx.gas_limit, tx.to,
+                              tx.value, tx.data, []])

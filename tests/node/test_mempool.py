@@ -149,6 +149,25 @@ def test_held_transactions_outlive_the_verifier_cache():
     assert verifier.decode(held.raw) is not held
 
 
+def test_held_ethereum_transactions_outlive_the_verifier_cache():
+    # Held by their Keccak-256 id: looked up by the native tagged hash they were never found again.
+    from eth_account import Account
+
+    from node.types.envelopes import TxDecoder
+
+    def eth_raw(nonce):
+        return bytes(Account.sign_transaction({"type": 2, "chainId": 7, "nonce": nonce, "to": key(1).address,
+                                               "value": 1, "gas": 21_000, "maxFeePerGas": 9,
+                                               "maxPriorityFeePerGas": 2}, key(0).secret).raw_transaction)
+
+    verifier = TxVerifier(1 << 20, cache_size=2, decoder=TxDecoder(1 << 20, CHAIN_ID, 7))
+    held = verifier.decode(eth_raw(0))
+    verifier.hold(held)
+    others = [verifier.decode(eth_raw(n)) for n in range(1, 5)]  # evicts the held one from the cache
+    assert verifier.decode(held.raw) is held
+    assert verifier.decode(others[0].raw) is not others[0]
+
+
 def test_a_dropped_tx_can_be_sent_again(tmp_path):
     clock = [0.0]
     chain, pool = make_chain(tmp_path, mempool_config=MempoolConfig(ttl_seconds=10), clock=clock)
