@@ -5,7 +5,6 @@ Used by the end-to-end and kill tests; every wait is bounded.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from devnet.service import ServiceProcess
@@ -24,13 +23,4 @@ class IssuerProcess(ServiceProcess):
         self.operator = IssuerClient(self.url, self.config.admin_token(), timeout=10.0)
 
     def wait_ready(self, timeout: float = 20.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ended = self.exited()
-            if ended is not None:
-                raise RuntimeError(f"the issuer service {ended}")
-            try:
-                return self.client.info()
-            except TransportError:
-                time.sleep(0.1)
-        raise TimeoutError(f"the issuer service did not answer within {timeout}s:\n{self.log_tail()}")
+        return self.wait_until(self.client.info, "answer", timeout, (TransportError,), "the issuer service")

@@ -12,6 +12,7 @@ from typing import Any
 from devnet.homes import Manifest
 from devnet.process import free_port
 from devnet.service import ServiceProcess
+from finance.monitor.client import MonitorClient
 from node.client.sdk import Client, RpcCallError, TransportError
 
 
@@ -27,43 +28,19 @@ class MonitorProcess(ServiceProcess):
         return self.client.call("aml_status")
 
     def wait_ready(self, timeout: float = 20.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ended = self.exited()
-            if ended is not None:
-                raise RuntimeError(f"the monitor {ended}")
-            try:
-                return self.status()
-            except (TransportError, RpcCallError):
-                time.sleep(0.1)
-        raise TimeoutError(f"the monitor did not answer within {timeout}s:\n{self.log_tail()}")
+        return self.wait_until(self.status, "answer", timeout, (TransportError, RpcCallError), "the monitor")
 
     def wait_height(self, height: int, timeout: float = 60.0) -> dict[str, Any]:
         """Until the monitor has finished block `height`."""
-        deadline = time.monotonic() + timeout
-        status: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            ended = self.exited()
-            if ended is not None:
-                raise RuntimeError(f"the monitor {ended}")
-            try:
-                status = self.status()
-                if status["height"] >= height:
-                    return status
-            except (TransportError, RpcCallError):
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"the monitor did not reach height {height} within {timeout}s (status {status}):\n"
-                           f"{self.log_tail()}")
+        def done() -> dict[str, Any] | None:
+            status = self.status()
+            return status if status["height"] >= height else None
+
+        return self.wait_until(done, f"reach height {height}", timeout, (TransportError, RpcCallError),
+                               "the monitor")
 
     def alerts(self) -> list[dict[str, Any]]:
-        out, cursor = [], None
-        while True:
-            page = self.client.call_named("aml_alerts", {"limit": 1000, **({"cursor": cursor} if cursor else {})})
-            out += page["alerts"]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return out
+        return MonitorClient(self.url).alerts()
 
 
 def start_detached(manifest: Manifest, home: Path, timeout: float = 30.0) -> Manifest:

@@ -10,8 +10,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
+
+T = TypeVar("T")
 
 
 class ServiceProcess:
@@ -46,6 +50,23 @@ class ServiceProcess:
         if self.proc is None or self.proc.poll() is None:
             return None
         return f"exited with {self.proc.returncode}:\n{self.log_tail()}"
+
+    def wait_until(self, probe: Callable[[], T | None], what: str, timeout: float,
+                   retry: tuple[type[Exception], ...], name: str = "the service") -> T:
+        """`probe()` until it answers something (not None), or the process ends, or `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ended = self.exited()
+            if ended is not None:
+                raise RuntimeError(f"{name} {ended}")
+            try:
+                got = probe()
+                if got is not None:
+                    return got
+            except retry:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{name} did not {what} within {timeout}s:\n{self.log_tail()}")
 
     def signal(self, sig: int) -> None:
         if self.is_running():

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+# JSON-RPC 2.0's own error codes, as the services of the financial layer answer them.
+PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
+
 
 class FinanceError(Exception):
     """A refusal with a stable `reason` code and a sentence; `code` is its JSON-RPC error code."""

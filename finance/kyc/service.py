@@ -21,6 +21,11 @@ from typing import Any
 from aiohttp import web
 
 from finance.errors import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
     ApplicationNotFound,
     ApplicationStale,
     ApplicationTooLarge,
@@ -40,7 +45,6 @@ from node.types.crypto import SignatureError, recover_address, to_checksum_addre
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
-PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
 NODE_UNREACHABLE = -32122
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from finance.monitor import export
+from finance.monitor.client import MonitorClient
 from finance.monitor.config import ConfigError
 from finance.monitor.home import admin_token, read_endpoint, rules, write_endpoint
 from finance.monitor.service import Monitor, MonitorSettings, WrongChain, serve
@@ -114,32 +115,28 @@ async def _run(settings: MonitorSettings, config: Any, store: MonitorStore) -> N
 
 
 class _Monitor:
-    """A JSON-RPC client of the monitor (the node's SDK speaks to nodes, whose errors differ)."""
+    """The monitor the command names, its errors as one-line CLI errors."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         home = Path(args.home) if args.home else None
         url = args.monitor or (read_endpoint(home) if home else DEFAULT_MONITOR)
         token = admin_token(home) if home and (home / "admin_token").exists() else ""
-        self.client = Client(url, timeout=30, headers={"Authorization": f"Bearer {token}"} if token else None)
+        self.client = MonitorClient(url, token)
 
-    def call(self, name: str, /, **params: Any) -> Any:
+    def _guarded(self, run: Any) -> Any:
         try:
-            return self.client.call_named(name, {k: v for k, v in params.items() if v is not None})
+            return run()
         except RpcCallError as exc:
-            reason = (exc.data or {}).get("reason", "error") if isinstance(exc.data, dict) else "error"
+            reason = exc.data.get("reason", "error") if isinstance(exc.data, dict) else "error"
             raise CliError(f"{exc.message} [{reason}]") from None
-        except TransportError as exc:
+        except (TransportError, ValueError) as exc:
             raise CliError(f"the monitor did not answer: {exc}") from None
 
+    def call(self, name: str, /, **params: Any) -> Any:
+        return self._guarded(lambda: self.client.call(name, **params))
 
-def _all_alerts(m: _Monitor, **filters: Any) -> list[dict[str, Any]]:
-    out, cursor = [], None
-    while True:
-        page = m.call("aml_alerts", limit=1000, cursor=cursor, **filters)
-        out += page["alerts"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return out
+    def alerts(self, **filters: Any) -> list[dict[str, Any]]:
+        return self._guarded(lambda: self.client.alerts(**filters))
 
 
 def cmd_aml(args: argparse.Namespace) -> None:
@@ -164,7 +161,7 @@ def cmd_aml(args: argparse.Namespace) -> None:
     elif cmd == "watch":
         _watch(m, args)
     elif cmd == "export":
-        alerts = _all_alerts(m, from_height=args.from_height, **({"rule": args.rule} if args.rule else {}))
+        alerts = m.alerts(from_height=args.from_height, rule=args.rule)
         text = export.alerts_csv(alerts) if args.format == "csv" else json.dumps({"alerts": alerts}, indent=2) + "\n"
         if args.out:
             Path(args.out).write_text(text)

@@ -24,8 +24,9 @@ class Detector:
         height, _ = store.checkpoint()
         self.window = RecentWindow(config.max_window)
         self.window.fill(store.movements_between(height - self.window.length + 1, height))
+        listed = store.watchlist()
         for address, (source, reason) in config.watchlist.items():
-            if address not in store.watchlist():
+            if address not in listed:
                 store.watch(address, source, reason, now_ms)
         self.watchlist: dict[str, dict[str, Any]] = store.watchlist()
         self._active: dict[str, int | None] = {}

@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
+from finance.errors import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
 from finance.monitor.config import SEVERITIES, ConfigError, MonitorConfig, units_of
 from finance.monitor.detector import Detector
 from finance.monitor.movements import COIN, BadBlock, block_movements
@@ -33,11 +34,6 @@ from node.types.crypto import AddressError, parse_address, to_checksum_address
 
 log = logging.getLogger("finchain.monitor")
 
-PARSE_ERROR: Final = -32700
-INVALID_REQUEST: Final = -32600
-METHOD_NOT_FOUND: Final = -32601
-INVALID_PARAMS: Final = -32602
-INTERNAL_ERROR: Final = -32603
 NOT_FOUND: Final = -32140
 UNAUTHORIZED: Final = -32141
 FETCH_BATCH: Final = 20

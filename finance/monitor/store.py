@@ -7,6 +7,7 @@ run in chain order):
 
     C                          checkpoint: [height, block hash]
     G                          the genesis hash of the chain it follows
+    N                          how many alerts there are
     M h i s                    a movement
     O addr h i s, I addr h i s an address's outgoing and incoming movements (the movement again)
     X tx_hash                  [h, i]: where a transaction's movements are
@@ -34,6 +35,7 @@ from node.types.crypto import parse_address, to_checksum_address
 
 CHECKPOINT = b"C"
 GENESIS = b"G"
+ALERT_COUNT = b"N"
 
 
 def h8(height: int) -> bytes:
@@ -165,7 +167,8 @@ class MonitorStore:
             yield int.from_bytes(key[len(prefix):len(prefix) + 8], "big"), key[len(prefix) + 8:]
 
     def alert_count(self) -> int:
-        return sum(1 for _ in self.db.iterator(prefix=b"a", include_value=False))
+        raw = self.db.get(ALERT_COUNT)
+        return 0 if raw is None else int.from_bytes(raw, "big")
 
 
 class BlockBatch:
@@ -174,6 +177,7 @@ class BlockBatch:
     def __init__(self, store: MonitorStore) -> None:
         self.batch = store.db.write_batch(transaction=True)
         self.seen_txs: set[str] = set()
+        self.alerts = store.alert_count()
 
     def movement(self, m: Movement) -> None:
         key = movement_key(m)
@@ -198,6 +202,7 @@ class BlockBatch:
         aid = bytes.fromhex(alert["id"][2:])
         height = h8(alert["height"])
         self.batch.put(b"A" + aid, json.dumps(alert, separators=(",", ":")).encode())
+        self.alerts += 1
         self.batch.put(b"a" + height + aid, b"")
         self.batch.put(b"r" + alert["rule"].encode() + b"\0" + height + aid, b"")
         for address in set(alert["addresses"]):
@@ -205,4 +210,5 @@ class BlockBatch:
 
     def commit(self, height: int, block_hash: str) -> None:
         self.batch.put(CHECKPOINT, msgpack.packb([height, block_hash]))
+        self.batch.put(ALERT_COUNT, h8(self.alerts))
         self.batch.write()

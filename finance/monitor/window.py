@@ -48,17 +48,15 @@ class RecentWindow:
 
     def outgoing(self, address: str, since: int) -> Iterator[Movement]:
         """The address's outgoing movements at heights >= since, newest first."""
-        q = self._out.get(address)
-        if q:
-            for m in reversed(q):
-                if m.height < since:
-                    return
-                yield m
+        return _since(self._out.get(address), since)
 
     def incoming(self, address: str, since: int) -> Iterator[Movement]:
-        q = self._in.get(address)
-        if q:
-            for m in reversed(q):
-                if m.height < since:
-                    return
-                yield m
+        return _since(self._in.get(address), since)
+
+
+def _since(moves: deque[Movement] | None, since: int) -> Iterator[Movement]:
+    if moves:
+        for m in reversed(moves):
+            if m.height < since:
+                return
+            yield m

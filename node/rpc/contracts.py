@@ -106,6 +106,12 @@ class ContractApi:
         source = code.decode()
         return source, compile_contract(source, self.api.chain.code_cache).interface
 
+    def vm_at(self, height: int, host: StateHost) -> VM:
+        """A VM over `host` that sees block `height` (its time; the genesis time at 0), for read-only runs."""
+        stored = self.api.chain.get_block(height) if height else None
+        time_ms = stored.header.time_ms if stored else self.api.chain.genesis.genesis_time_ms
+        return VM(host, block_info(self.api.chain.exec_params(height, time_ms)), self.api.chain.code_cache)
+
     async def contract_call(self, address: str, method: str, args: list[Any] | None = None,
                             block: int | str = "latest", sender: str | None = None,
                             gas: int | None = None, value: int | str = 0) -> RawJson:
@@ -124,10 +130,7 @@ class ContractApi:
         host = self._host(height)
         _, interface = self._interface(host, contract)
         values = convert_args(interface, method, args)
-        header = self.api.chain.get_block(height) if height else None
-        time_ms = header.header.time_ms if header else self.api.chain.genesis.genesis_time_ms
-        vm = VM(host, block_info(self.api.chain.exec_params(height, time_ms)), self.api.chain.code_cache)
-        res = vm.query(contract, method, values, limit, caller, amount)
+        res = self.vm_at(height, host).query(contract, method, values, limit, caller, amount)
         return encode_json({"height": height, **result_json(res)})
 
     async def contract_getCode(self, address: str, block: int | str = "latest") -> RawJson:

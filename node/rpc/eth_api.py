@@ -113,9 +113,10 @@ class EthApi:
             block = default
         if isinstance(block, dict):
             if "blockHash" in block:
-                h = chain.height_of_block(bytes_param(block["blockHash"], "blockHash", 32))
+                wanted = bytes_param(block["blockHash"], "blockHash", 32)
+                h = chain.height_of_block(wanted)
                 if h is None:
-                    if bytes_param(block["blockHash"], "blockHash", 32) == chain.genesis_hash:
+                    if wanted == chain.genesis_hash:
                         return 0
                     raise errors.NotFound(f"no block with hash {block['blockHash']}")
                 return h
@@ -202,25 +203,29 @@ class EthApi:
             out.append(loc.receipt)
         return out
 
-    def _base_fee(self, height: int) -> int:
-        record = self.api.chain.fee_record(height)
-        return record.base_fee if record else self.api.chain.genesis.params.min_base_fee
-
-    def _facts(self, height: int, receipts: list[Receipt]) -> BlockFacts:
+    def fees(self, height: int) -> tuple[int, int]:
+        """A block's base fee and gas used (block 0, the genesis: the floor and none)."""
         record = self.api.chain.fee_record(height) if height else None
-        logs = [event_log(e) for r in receipts for e in r.events]
-        return BlockFacts(record.base_fee if record else self.api.chain.genesis.params.min_base_fee,
-                          record.gas_used if record else 0, self.api.chain.genesis.params.max_block_gas, logs)
+        if record is None:
+            return self.api.chain.genesis.params.min_base_fee, 0
+        return record.base_fee, record.gas_used
+
+    def _base_fee(self, height: int) -> int:
+        return self.fees(height)[0]
+
+    def facts(self, height: int, logs: list[Log]) -> BlockFacts:
+        base_fee, gas_used = self.fees(height)
+        return BlockFacts(base_fee, gas_used, self.api.chain.genesis.params.max_block_gas, logs)
 
     def block_json(self, height: int, full: bool) -> dict[str, Any] | None:
         chain = self.api.chain
         if height == 0:
             root = chain.state_root_at(0) or b"\0" * 32
-            return genesis_view(chain.genesis_hash, chain.genesis.genesis_time_ms, root, self._facts(0, []))
+            return genesis_view(chain.genesis_hash, chain.genesis.genesis_time_ms, root, self.facts(0, []))
         block = chain.get_block(height)
         if block is None:
             return None
-        facts = self._facts(height, self._receipts(block))
+        facts = self.facts(height, [event_log(e) for r in self._receipts(block) for e in r.events])
         if full:
             block_hash = block.hash()
             txs: list[Any] = [tx_view(self._decode(raw), self.chain_id, Position(block_hash, height, i, facts.base_fee))
@@ -373,10 +378,9 @@ class EthApi:
         deadline = time.monotonic() + self.query_seconds
         for height in range(oldest, newest + 1):
             self._over_time(deadline, "eth_feeHistory")
-            record = self.api.chain.fee_record(height) if height else None
-            base = record.base_fee if record else self.api.chain.genesis.params.min_base_fee
+            base, gas_used = self.fees(height)
             bases.append(qty(base))
-            ratios.append((record.gas_used if record else 0) / limit)
+            ratios.append(gas_used / limit)
             if percentiles is not None:
                 rewards.append([qty(t) for t in self._block_rewards(height, base, percentiles)])
         bases.append(qty(next_base))

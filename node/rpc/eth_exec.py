@@ -20,13 +20,12 @@ from node.rpc.eth_views import data, qty
 from node.rpc.params import address_param, bytes_param
 from node.rpc.registry import invalid_params
 from node.state.accounts import StateOverlay
-from node.state.contracts import StateHost, block_info, overlay_vm
+from node.state.contracts import StateHost, overlay_vm
 from node.types import errors
 from node.types.crypto import keccak256, to_checksum_address
 from node.types.erc20 import MappedCall, UnknownSelector, decode_calldata, encode_result
 from node.types.eth_tx import UnsupportedEnvelope
 from node.types.tx import PAYLOAD_BYTE_GAS, TRANSFER_GAS
-from vm import VM
 from vm.compiler import compile_contract
 from vm.values import ZERO_ADDRESS, encode_value
 
@@ -102,9 +101,7 @@ class EthExec:
         if not call.data or host.get_code(to) is None:
             return "0x"  # a plain value transfer or an account without code: nothing runs
         mapped = self._mapped(host, to, call.data)
-        stored = self.api.chain.get_block(height) if height else None
-        time_ms = stored.header.time_ms if stored else self.api.chain.genesis.genesis_time_ms
-        vm = VM(host, block_info(self.api.chain.exec_params(height, time_ms)), self.api.chain.code_cache)
+        vm = self.contracts.vm_at(height, host)
         res = vm.query(to, mapped.function.method, mapped.args, limit, call.sender, call.value)
         if not res.ok:
             raise revert_error(res.error)

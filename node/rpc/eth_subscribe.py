@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from node.rpc.eth_api import EthApi, parse_log_filter
-from node.rpc.eth_views import BlockFacts, Position, block_view, event_log, log_view
+from node.rpc.eth_views import Position, block_view, event_log, log_view
 from node.rpc.notify import YIELD_EVERY
 from node.rpc.registry import Method, Param, invalid_params
 from node.rpc.server import RpcServer, WsContext
@@ -102,15 +102,10 @@ class EthSubscriptions:
     def _views(self, executed: Any, heads: bool, logs: bool) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         block = executed.block
         height = block.height
-        chain = self.eth.api.chain
         events = [event_log(e) for r in executed.receipts for e in r.events]
         head = None
         if heads:
-            record = chain.fee_record(height)
-            params = chain.genesis.params
-            facts = BlockFacts(record.base_fee if record else params.min_base_fee, record.gas_used if record else 0,
-                               params.max_block_gas, events)
-            head = block_view(block, facts, [])
+            head = block_view(block, self.eth.facts(height, events), [])
             for name in _HEADER_ONLY:
                 head.pop(name)
         views: list[dict[str, Any]] = []

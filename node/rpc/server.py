@@ -350,11 +350,7 @@ class RpcServer:
         return True
 
     async def _unsubscribe(self, id: str, context: WsContext) -> bool:
-        sub = context.connection.subscriptions.pop(id, None)
-        if sub is None:
-            return False
-        self._drop(sub)
-        return True
+        return self.remove_subscription(id, context)
 
     def _drop(self, sub: Subscription) -> None:
         self._topics[sub.topic].remove(sub)

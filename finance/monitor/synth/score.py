@@ -9,13 +9,12 @@ accounts) are counted apart and left out of precision unless `include_setup`.
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from typing import Any
 
+from finance.monitor.client import MonitorClient
 from finance.monitor.synth.params import TYPOLOGIES, Params
+from node.client.sdk import RpcCallError, TransportError
 
 
 class ScoreError(ValueError):
@@ -97,34 +96,11 @@ def score(labels: Any, alerts: Iterable[Any], windows: dict[str, int] | None = N
                       "precision": _ratio(n_true, n_alerts)}}
 
 
-def _rpc(url: str, method: str, params: dict[str, Any], timeout: float) -> Any:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            answer = json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        answer = json.loads(exc.read() or b"null")
-    except (urllib.error.URLError, OSError, json.JSONDecodeError) as exc:
-        raise ScoreError(f"cannot reach {url}: {exc}") from exc
-    if not isinstance(answer, dict) or "error" in answer or "result" not in answer:
-        raise ScoreError(f"{method} on {url} answered {answer!r:.300}")
-    return answer["result"]
-
-
 def fetch_alerts(url: str, page: int = 1000, timeout: float = 30.0, max_pages: int = 100_000) -> list[dict[str, Any]]:
     """Every alert of a monitor, page by page over its `aml_alerts` cursor."""
-    out: list[dict[str, Any]] = []
-    cursor: str | None = None
-    for _ in range(max_pages):
-        params: dict[str, Any] = {"limit": page}
-        if cursor is not None:
-            params["cursor"] = cursor
-        result = _rpc(url, "aml_alerts", params, timeout)
-        if not isinstance(result, dict) or not isinstance(result.get("alerts"), list):
-            raise ScoreError(f"aml_alerts answered {result!r:.300}")
-        out.extend(result["alerts"])
-        cursor = result.get("next_cursor")
-        if cursor is None:
-            return out
-    raise ScoreError(f"aml_alerts still had more after {max_pages} pages")
+    try:
+        return MonitorClient(url, timeout=timeout).alerts(page, max_pages)
+    except TransportError as exc:
+        raise ScoreError(f"cannot reach {url}: {exc}") from exc
+    except (RpcCallError, ValueError) as exc:
+        raise ScoreError(f"aml_alerts on {url}: {exc}") from exc
