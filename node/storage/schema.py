@@ -50,8 +50,8 @@ COMPILED_CODE = b"K"
 
 DATABASE_PREFIXES: dict[str, bytes] = {
     "meta": META, "block": BLOCK, "block_height": BLOCK_HEIGHT, "commit": COMMIT, "state_root": STATE_ROOT,
-    "tx": TX, "tx_summary": TX_SUMMARY, "history": HISTORY, "state": STATE, "trie_node": TRIE_NODE, "evidence_height": EVIDENCE_HEIGHT,
-    "evidence": EVIDENCE, "compiled_code": COMPILED_CODE,
+    "tx": TX, "tx_summary": TX_SUMMARY, "history": HISTORY, "state": STATE, "trie_node": TRIE_NODE,
+    "evidence_height": EVIDENCE_HEIGHT, "evidence": EVIDENCE, "compiled_code": COMPILED_CODE,
 }
 
 META_HEIGHT = META + b"height"
