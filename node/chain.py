@@ -13,14 +13,13 @@ from dataclasses import dataclass
 
 from consensus.types import ConsensusError, Validator, ValidatorSet
 from node.reader import ChainReader
-from node.state.contracts import deploy_genesis_contracts, settled_lookup
+from node.state.contracts import deploy_genesis_contracts, settled_lookup, tx_head
 from node.state.execution import (
     Account,
     ExecParams,
     StateOverlay,
     account_key,
     process_transaction,
-    tx_head,
     tx_parties,
 )
 from node.state.fees import FeeRecord, base_fee_after, read_fee_record, settle_block

@@ -8,6 +8,7 @@ builds both). A contract's native coin is an ordinary account balance.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import assert_never
 
 from node.state.accounts import Account, StateOverlay
 from node.state.params import ExecParams
@@ -16,7 +17,7 @@ from node.storage.store import Store, TxSummary
 from node.types.block import STATUS_FAILED, STATUS_OK, Event, Receipt
 from node.types.errors import StoreCorrupted
 from node.types.genesis import GenesisContract, GenesisError
-from node.types.tx import Call, Deploy, SignedTx, intrinsic_gas
+from node.types.tx import Call, Deploy, SignedTx, Transfer, intrinsic_gas
 from vm import VM, BlockInfo, CallResult, SettledTx, Writes, contract_address
 from vm.values import decode_value
 
@@ -45,8 +46,6 @@ def settled_lookup(store: Store, decode_tx: Callable[[bytes], SignedTx]) -> Sett
 
 
 def _summary_from_block(store: Store, decode_tx: Callable[[bytes], SignedTx], tx_hash: bytes) -> TxSummary | None:
-    from node.state.execution import tx_head  # execution imports this module
-
     location = store.get_tx(tx_hash)
     if location is None:
         return None
@@ -55,6 +54,19 @@ def _summary_from_block(store: Store, decode_tx: Callable[[bytes], SignedTx], tx
         raise StoreCorrupted(f"transaction {tx_hash.hex()} is indexed at a place its block does not have")
     kind, sender, to = tx_head(decode_tx(block.txs[location.index]))
     return TxSummary(location.height, location.receipt.status, kind, sender, to)
+
+
+def tx_head(tx: SignedTx) -> tuple[str, bytes, bytes]:
+    """(kind, sender, to) of a transaction as its tx summary keeps it (node/storage/store.py TxSummary)."""
+    payload = tx.body.payload
+    match payload:
+        case Transfer(to=to):
+            return "transfer", tx.sender, to
+        case Deploy():
+            return "deploy", tx.sender, contract_address(tx.sender, tx.body.nonce)
+        case Call(to=to):
+            return "call", tx.sender, to
+    assert_never(payload)
 
 
 class StateHost:

@@ -26,7 +26,6 @@ from node.types.errors import (
     WrongChain,
 )
 from node.types.tx import Call, Deploy, SignedTx, Transfer, TxBody, intrinsic_gas
-from vm import contract_address
 
 __all__ = ["EMPTY_ACCOUNT", "Account", "ExecParams", "StateOverlay", "account_key"]
 
@@ -84,19 +83,6 @@ def process_transaction(state: StateOverlay, tx: SignedTx, p: ExecParams) -> Rec
             return Receipt(tx.hash, STATUS_OK, gas_used, fee, "")
         case Deploy() | Call():
             return process_contract_tx(state, tx, state.get_account(tx.sender), p)
-    assert_never(payload)
-
-
-def tx_head(tx: SignedTx) -> tuple[str, bytes, bytes]:
-    """(kind, sender, to) of a transaction as its tx summary keeps it (node/storage/store.py TxSummary)."""
-    payload = tx.body.payload
-    match payload:
-        case Transfer(to=to):
-            return "transfer", tx.sender, to
-        case Deploy():
-            return "deploy", tx.sender, contract_address(tx.sender, tx.body.nonce)
-        case Call(to=to):
-            return "call", tx.sender, to
     assert_never(payload)
 
 
