@@ -572,19 +572,21 @@ class VM:
         self.meter.charge(gas.STORAGE_READ)
         return self._balance(address)
 
-
     def _settled(self, tx_hash: Any) -> dict[str, Any] | None:
         if type(tx_hash) is not bytes or len(tx_hash) != 32:
             raise Fault("settled() takes a 32-byte transaction hash")
         self.meter.charge(gas.SETTLED_READ)
         found = _host_read(self.host.get_settled, tx_hash)
+        if found is None:
+            return None
+        if (type(found) is not SettledTx or type(found.height) is not int or type(found.ok) is not bool
+                or found.kind not in SETTLED_KINDS or type(found.sender) is not bytes or len(found.sender) != 20
+                or type(found.to) is not bytes or len(found.to) != 20):
+            raise HostError(f"the host's record of transaction {tx_hash.hex()} is malformed")
         # Only what was committed before this block: the same answer in the block's execution,
         # in a replay or block sync, and in a query or estimate at a snapshot of this height.
-        if found is None or found.height >= self.block.height:
+        if found.height >= self.block.height:
             return None
-        if (type(found.height) is not int or type(found.ok) is not bool or found.kind not in SETTLED_KINDS
-                or len(found.sender) != 20 or len(found.to) != 20):
-            raise HostError(f"the host's record of transaction {tx_hash.hex()} is malformed")
         return {"sender": Address(found.sender), "to": Address(found.to), "ok": found.ok, "kind": found.kind,
                 "height": found.height}
 
