@@ -41,6 +41,7 @@ from node.types.block import (
 )
 from node.types.codec import DecodeError
 from node.types.crypto import SignatureError, recover_address, sha256
+from node.types.envelopes import TxDecoder
 from node.types.errors import InvalidBlock, InvalidTransaction, StoreCorrupted
 from node.types.evidence import (
     MAX_EVIDENCE_PER_BLOCK,
@@ -90,7 +91,9 @@ class Chain:
         self.powers = {v.address: v.power for v in genesis.validators}
         self.total_power = sum(self.powers.values())
         self._decode_tx = decode_tx
-        self.settled = settled_lookup(store, decode_tx)  # for settled() in contracts; thread-safe reads
+        # For settled() in contracts, in blocks and in the RPC's reader threads: committed transactions
+        # decode with a decoder of their own (the mempool's verifier keeps a cache that is not thread-safe).
+        self.settled = settled_lookup(store, TxDecoder.for_genesis(genesis))
         self._accounts: dict[bytes, Account] = {}  # latest-state reads; emptied at every commit
         self._ensure_genesis()
         self._load_tip()

@@ -9,9 +9,14 @@ import dataclasses
 import json
 from types import SimpleNamespace
 
+import pytest
+
 from devnet.contracts import standard_contracts
 from node.client.sdk import build_call
 from node.rpc.contracts import ContractApi
+from node.state.accounts import StateOverlay
+from node.state.contracts import overlay_vm
+from node.state.params import ExecParams
 from node.storage import schema
 from node.types.block import STATUS_FAILED, STATUS_OK
 from node.types.crypto import to_checksum_address
@@ -133,6 +138,12 @@ def test_a_store_without_summaries_answers_from_its_blocks(tmp_path):
     assert {h: chain.settled(h) for h in before} == before
     assert chain.settled(b"\x05" * 32) is None
     chain.store.close()
+
+
+def test_an_overlay_without_the_lookup_cannot_run_contracts():
+    state = StateOverlay({}.get)
+    with pytest.raises(ValueError, match="settled"):
+        overlay_vm(state, ExecParams(CHAIN_ID, 1, 1, 10**9))
 
 
 def test_the_devnet_genesis_appends_feedback_and_keeps_the_other_addresses():
