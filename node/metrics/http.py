@@ -1,0 +1,59 @@
+"""`GET /metrics` in Prometheus' text format: a handler for the RPC server's app, or a server of its own
+when config.toml gives `[metrics] listen`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def metrics_handler(registry: CollectorRegistry) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        # Rendered on the event loop, which owns every value read: no value is read mid-update.
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return handle
+
+
+class MetricsServer:
+    """A port that serves only `GET /metrics` (for a scraper kept apart from the JSON-RPC port)."""
+
+    def __init__(self, handler: Handler, host: str, port: int) -> None:
+        self._handler = handler
+        self._host = host
+        self._requested_port = port
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the metrics server is not started")
+        return self._port
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/metrics", self._handler)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self._host, self._requested_port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._port = runner.addresses[0][1]
+        log.info("metrics on http://%s:%d/metrics", self._host, self._port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+            self._port = None
