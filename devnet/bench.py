@@ -97,11 +97,12 @@ async def follow(url: str, start_height: int, wanted: set[str], committed: dict[
 
 
 def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = None, batch: int = 100,
-              block_time_ms: int = 1000, timeout: float = 600.0, show_progress: bool = True) -> dict[str, Any]:
+              block_time_ms: int = 1000, timeout: float = 600.0, show_progress: bool = True,
+              metrics: bool = True) -> dict[str, Any]:
     accounts = accounts or max(10, -(-txs // MAX_PER_SENDER))
     if txs > accounts * MAX_PER_SENDER:
         raise ValueError(f"{txs} transfers need at least {-(-txs // MAX_PER_SENDER)} accounts")
-    with Cluster(validators, block_time_ms=block_time_ms, proxy=False, accounts=accounts) as cluster:
+    with Cluster(validators, block_time_ms=block_time_ms, proxy=False, accounts=accounts, metrics=metrics) as cluster:
         keys = cluster.accounts
         # The genesis may already have spent nonces (account 0 deploys the standard contracts).
         first_nonce = [cluster.node(0).client.account(to_checksum_address(k.address))["nonce"] for k in keys]
@@ -135,6 +136,7 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
         times = [b[1] for b in blocks]
         return {
             "validators": validators,
+            "metrics": metrics,
             "txs": txs,
             "accounts": accounts,
             "committed": len(committed),
@@ -153,7 +155,8 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
 
 def print_table(r: dict[str, Any]) -> None:
     rows = [
-        ("validators", r["validators"]), ("transfers", f"{r['committed']}/{r['txs']} committed"),
+        ("validators", r["validators"]), ("metrics", "on" if r.get("metrics", True) else "off"),
+        ("transfers", f"{r['committed']}/{r['txs']} committed"),
         ("committed tx/s", r["tx_per_s"]),
         ("latency p50/p95/p99 (s)", f"{r['latency_p50_s']} / {r['latency_p95_s']} / {r['latency_p99_s']}"),
         ("mean block time (s)", r["block_time_s"]), ("txs per non-empty block", r["txs_per_block"]),
@@ -168,7 +171,7 @@ def print_table(r: dict[str, Any]) -> None:
 def cmd_bench(args: Any) -> None:
     results = []
     for i in range(args.runs):
-        r = run_bench(args.validators, args.txs, args.accounts, args.batch, args.block_time_ms)
+        r = run_bench(args.validators, args.txs, args.accounts, args.batch, args.block_time_ms, metrics=args.metrics)
         if args.runs > 1:
             print(f"run {i + 1}: {r['tx_per_s']} tx/s, p50 {r['latency_p50_s']} s, p95 {r['latency_p95_s']} s")
         results.append(r)
@@ -192,4 +195,6 @@ def add_bench_command(dsub: Any) -> None:
     b.add_argument("--block-time-ms", type=int, default=1000)
     b.add_argument("--runs", type=int, default=1, help="repeat and report medians")
     b.add_argument("--json", help="write the results to this file")
+    b.add_argument("--no-metrics", dest="metrics", action="store_false",
+                   help="run the nodes with [metrics] enabled = false (to measure what metrics cost)")
     b.set_defaults(func=cmd_bench)

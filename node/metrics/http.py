@@ -3,21 +3,40 @@ when config.toml gives `[metrics] listen`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
 
 log = logging.getLogger(__name__)
+
+# The classic text format, which every Prometheus version reads; our names need none of the newer
+# format's escaping, and the header does not change with the client library's version.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+class _Collected:
+    """Families already collected, for generate_latest to format."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Metric]:
+        return self._families
+
+
 def metrics_handler(registry: CollectorRegistry) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
-        # Rendered on the event loop, which owns every value read: no value is read mid-update.
-        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        # Values are read on the event loop, which owns them (nothing is read mid-update); the
+        # text, most of a scrape's cost (20 ms for 60 RPC methods here), is formatted in a thread.
+        families = list(registry.collect())
+        body = await asyncio.to_thread(generate_latest, _Collected(families))  # type: ignore[arg-type]
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     return handle
 
