@@ -86,10 +86,13 @@ async def test_two_nodes_in_one_process_keep_their_own_metrics(tmp_path):
                 while (await rpc(session, url_a, "tx_get", "0x" + tx.hash.hex()))["result"]["status"] != "committed":
                     await asyncio.sleep(0.05)
             height_a = (await rpc(session, url_a, "node_status"))["result"]["height"]
-            async with session.get(url_a + "metrics") as resp:
-                assert resp.status == 200
-                assert resp.headers["Content-Type"].startswith("text/plain")
-                sa = samples(await resp.text())
+            async with session.ws_connect(url_a + "ws") as ws:
+                await ws.send_json({"jsonrpc": "2.0", "id": 7, "method": "subscribe", "params": ["newHeads"]})
+                assert "result" in await ws.receive_json(timeout=5)
+                async with session.get(url_a + "metrics") as resp:
+                    assert resp.status == 200
+                    assert resp.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+                    sa = samples(await resp.text())
             async with session.get(url_b + "metrics") as resp:
                 sb = samples(await resp.text())
         finally:
@@ -112,6 +115,11 @@ async def test_two_nodes_in_one_process_keep_their_own_metrics(tmp_path):
     assert sa[("finchain_consensus_block_commit_seconds_count", ())] >= height_a - 1
     assert sa[("finchain_consensus_rounds", ())] == 1
     assert sa[("finchain_p2p_peers", ())] == 0
+    assert sa[("finchain_rpc_ws_connections", ())] == 1
+    assert sa[("finchain_rpc_ws_subscriptions", (("topic", "newHeads"),))] == 1
+    assert sa[("finchain_rpc_ws_subscriptions", (("topic", "tx"),))] == 0
+    assert sa[("finchain_rpc_requests_total", (("method", "subscribe"),))] == 1  # WebSocket calls count too
+    assert sb[("finchain_rpc_ws_connections", ())] == 0
     assert sa[("finchain_process_resident_memory_bytes", ())] > 1 << 20
     # The directly read registry agrees with the scrape.
     assert a.metrics.get_sample_value("finchain_consensus_total_txs") == 1
