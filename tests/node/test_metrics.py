@@ -1,5 +1,5 @@
 """Metrics wiring in one process: two real nodes (LevelDB, sockets), each with its own registry,
-scraped over HTTP; the [metrics] options of config.toml."""
+scraped over HTTP; the [metrics] options of config.toml; the per-block and per-call arithmetic."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from devnet.process import free_port
 from node.client.sdk import build_transfer
 from node.config import ConfigError, init_home, load_config
 from node.daemon import Node
+from node.metrics.instruments import ConsensusMetrics, RpcMetrics
 from node.types.crypto import to_checksum_address
 from node.types.genesis import GenesisAccount, Params, TimeoutsMs
 from tests.node.helpers import COIN, key
@@ -172,3 +174,39 @@ def test_init_writes_the_metrics_defaults(tmp_path):
     assert "[metrics]\n" in (home / "config" / "config.toml").read_text()
     config = load_config(home)
     assert (config.metrics_enabled, config.metrics_host, config.metrics_port) == (True, None, None)
+
+
+def test_block_numbers_of_consecutive_commits():
+    registry = CollectorRegistry()
+    m = ConsensusMetrics(registry)
+    # (decision round, txs, bytes, header time ms)
+    for round_, txs, size, time_ms in [(0, 0, 100, 1_000), (2, 50, 200, 2_000), (0, 150, 300, 3_000)]:
+        m.on_commit(round_, txs, size, time_ms, 0.01, 0.002)
+    v = registry.get_sample_value
+    assert v("finchain_consensus_txs_per_second") == 100  # 200 txs in the 2 s since the first block
+    assert v("finchain_consensus_block_interval_seconds_count") == 2
+    assert v("finchain_consensus_block_interval_seconds_sum") == 2.0
+    assert v("finchain_consensus_rounds") == 1
+    assert (v("finchain_consensus_height_rounds_sum"), v("finchain_consensus_height_rounds_count")) == (5, 3)
+    assert v("finchain_consensus_height_rounds_bucket", {"le": "2.0"}) == 2  # two heights of one round
+    assert (v("finchain_consensus_total_txs"), v("finchain_consensus_committed_txs_total")) == (200, 200)
+    assert (v("finchain_consensus_num_txs"), v("finchain_consensus_block_size_bytes")) == (150, 300)
+    assert v("finchain_consensus_block_commit_seconds_count") == v("finchain_mempool_recheck_seconds_count") == 3
+    # Only the last 10 intervals count: 12 more blocks of 10 txs a second later each.
+    for i in range(12):
+        m.on_commit(0, 10, 100, 4_000 + 1_000 * i, 0.01, 0.002)
+    assert v("finchain_consensus_txs_per_second") == 10
+
+
+def test_rpc_latency_buckets_are_upper_bounds():
+    registry = CollectorRegistry()
+    m = RpcMetrics(registry)
+    m.on_call("tx_send", 0.0005)  # exactly a bound: counted in it (le)
+    m.on_call("tx_send", 20.0)  # past the last bound: +Inf only
+    m.on_call(None, 0.0)
+    v = registry.get_sample_value
+    assert v("finchain_rpc_request_duration_seconds_bucket", {"method": "tx_send", "le": "0.0005"}) == 1
+    assert v("finchain_rpc_request_duration_seconds_bucket", {"method": "tx_send", "le": "10.0"}) == 1
+    assert v("finchain_rpc_request_duration_seconds_bucket", {"method": "tx_send", "le": "+Inf"}) == 2
+    assert v("finchain_rpc_request_duration_seconds_sum", {"method": "tx_send"}) == 20.0005
+    assert v("finchain_rpc_requests_total", {"method": "unknown"}) == 1
