@@ -141,6 +141,7 @@ class Node:
                      lambda: self.blocksync.catching_up, self._sync_status, self.network.peer_views),
             on_tx_admitted=self.network.tx_admitted,
             pool=self.read_pool,
+            risk_policy=config.risk,
         )
         scrape = metrics_handler(self.metrics) if self.metrics is not None else None
         self.rpc = RpcServer(
