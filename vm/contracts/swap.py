@@ -497,6 +497,20 @@ def pairs() -> list:
 
 
 @view
+def pools(start: int, limit: int) -> list:
+    """Pairs start .. start+limit-1 with their reserves, [[token0, token1, reserve0, reserve1], ...]:
+    a path finder reads every pool at one height in one call."""
+    require(start >= 0 and limit >= 0, "bad range")
+    count = storage.get("npairs", 0)
+    out = []
+    for i in range(start, min(count, start + limit)):
+        pair = storage["pair_at", i]
+        pool = storage["pool", pair[0], pair[1]]
+        out.append([pair[0], pair[1], pool[0], pool[1]])
+    return out
+
+
+@view
 def pair_count() -> int:
     return storage.get("npairs", 0)
 
