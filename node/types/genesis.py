@@ -71,6 +71,18 @@ class GenesisContract:
                 "args": list(self.args_json)}
 
 
+def genesis_contract_addresses(contracts: tuple[GenesisContract, ...]) -> dict[str, bytes]:
+    """Each genesis contract's address by its name: deploys run in order, each at its deployer's
+    next nonce from 0 (node.state.contracts.deploy_genesis_contracts)."""
+    nonces: dict[bytes, int] = {}
+    out: dict[str, bytes] = {}
+    for c in contracts:
+        nonce = nonces.get(c.deployer, 0)
+        out.setdefault(c.name, bytes(contract_address(c.deployer, nonce)))
+        nonces[c.deployer] = nonce + 1
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class GenesisCall:
     """A call to a genesis contract run after every contract is deployed, as `sender` would send it."""
