@@ -32,6 +32,7 @@ from finance.kyc.home import (
     load_issuer_home,
 )
 from finance.monitor.cli import add_monitor_commands
+from finance.pay_cli import add_pay_commands
 from node.cli.common import DEFAULT_KEYSTORE, DEFAULT_RPC, CliError, print_json, signing_key
 from node.client.sdk import Client
 from node.types.crypto import PrivateKey, to_checksum_address
@@ -264,6 +265,7 @@ def add_finance_commands(sub: Any) -> None:
     c.add_argument("id", type=int, help="the redemption id")
     c.add_argument("--bank-ref", required=True, help="the payout's id at the bank")
     p.set_defaults(func=partial(run_guarded, cmd_custodian))
+    add_pay_commands(sub, rpc, keys, run_guarded)
     add_monitor_commands(sub)
 
 

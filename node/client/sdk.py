@@ -261,6 +261,13 @@ class Client:
             params["deliver_amount"] = str(deliver_amount)
         return self.call_named("payment_findPaths", params)
 
+    def payment_preview(self, sender: str, to: str, send_token: str, deliver_token: str, send_max: int,
+                        **options: Any) -> dict[str, Any]:
+        """A payment run as `sender` on a copy of the latest state: its outcome and reason code."""
+        params = {"sender": sender, "to": to, "send_token": send_token, "deliver_token": deliver_token,
+                  "send_max": str(send_max), **options}
+        return self.call_named("payment_preview", params)
+
     def lending_preview(self, action: str, token: str, amount: int, account: str, **where: str) -> dict[str, Any]:
         """A lending action run on a copy of the latest state: outcome, rates and the risk block."""
         return self.call_named("lending_preview", {"action": action, "token": token, "amount": str(amount),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from node.rpc.contracts import ADDRESS, _amount
+from node.rpc.params import bytes_param
 from node.rpc.paths import MAX_HOPS, Pool, Route, find_routes
 from node.rpc.quotes import QUOTE_FAILED, QuoteReader, _address, _oracles
 from node.rpc.registry import ErrorSpec, Method, Param, invalid_params
@@ -92,6 +93,42 @@ class PaymentApi:
         return await self.api.pool.run(run)
 
 
+    async def payment_preview(self, sender: str, to: str, send_token: str, deliver_token: str,
+                              send_max: int | str, deliver_min: int | str = 0, deliver_amount: int | str = 0,
+                              path: list[str] | None = None, deadline: int | None = None, memo: str = "0x",
+                              travel_ref: str = "0x", payments: str | None = None) -> dict[str, Any]:
+        """Run the payment as `sender` on a copy of the latest state, approving the payments contract
+        for `send_max` there first when the sender's allowance is short: the chain's verdict, free."""
+        who, dest = _address(sender, "sender"), _address(to, "to")
+        send, deliver = _address(send_token, "send_token"), _address(deliver_token, "deliver_token")
+        route = [_address(t, f"path[{i}]") for i, t in enumerate(path or [])]
+        if len(route) > MAX_HOPS + 1:
+            raise invalid_params(f"path: at most {MAX_HOPS + 1} tokens")
+        amounts = [_amount(v) for v in (send_max, deliver_min, deliver_amount)]
+        memo_b, ref_b = bytes_param(memo, "memo"), bytes_param(travel_ref, "travel_ref")
+        chain = self.api.chain
+        height, tip_time_ms = chain.height, chain.tip_time_ms
+        until = height + 1 if deadline is None else deadline
+        if type(until) is not int or until < 0:
+            raise invalid_params("deadline: a block height")
+
+        def run() -> dict[str, Any]:
+            r = QuoteReader(self.api, height, tip_time_ms)
+            pay_at = r.contract(payments, "payments")
+            approved = False
+            if int(r.view(send, "allowance", [who, pay_at])) < amounts[0]:
+                step = r.simulate(who, send, "approve", [pay_at, amounts[0]])
+                if not step.ok:
+                    return {"height": height, "payments": to_checksum(pay_at), "approve_needed": True,
+                            "outcome": step.to_json()}
+                approved = True
+            outcome = r.simulate(who, pay_at, "pay", [dest, send, deliver, *amounts, route, until, memo_b, ref_b])
+            return {"height": height, "payments": to_checksum(pay_at), "approve_needed": approved,
+                    "outcome": outcome.to_json()}
+
+        return await self.api.pool.run(run)
+
+
 def payment_methods(api: NodeApi) -> list[Method]:
     p = PaymentApi(api)
     amount = {"oneOf": [{"type": "integer"}, {"type": "string"}]}
@@ -110,4 +147,18 @@ def payment_methods(api: NodeApi) -> list[Method]:
                "The best payment paths over the swap's pools at the latest height (most delivered, or least "
                "spent), each with its amounts, rate, price impact and risk block, and the corridor's "
                "travel-rule threshold.", failed, expensive=True),
+        Method("payment_preview", p.payment_preview,
+               (Param("sender", ADDRESS), Param("to", ADDRESS), Param("send_token", ADDRESS),
+                Param("deliver_token", ADDRESS), Param("send_max", amount),
+                Param("deliver_min", amount, False, "minimum mode (default 0)"),
+                Param("deliver_amount", amount, False, "exact mode (default 0)"),
+                Param("path", {"type": "array", "items": ADDRESS}, False, "default: the direct pair"),
+                Param("deadline", {"type": "integer"}, False, "a block height, default the next"),
+                Param("memo", {"type": "string"}, False, "0x hex, at most 256 bytes"),
+                Param("travel_ref", {"type": "string"}, False, "0x and 32 bytes, or 0x"),
+                Param("payments", ADDRESS, False, "default: the genesis contract named payments")),
+               {"name": "preview", "type": "object"},
+               "Run a payment as the sender on a copy of the latest state (approving the payments contract "
+               "there first if needed): its outcome with the contract's reason code, nothing sent.", failed,
+               expensive=True),
     ]

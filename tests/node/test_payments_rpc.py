@@ -136,3 +136,28 @@ def test_a_payment_delivers_exactly_the_quote(served: Any) -> None:
     event = [e for e in block.receipts[1].events if e.name == "PathPayment"]
     assert len(event) == 1
     print("gas per one-hop payment:", block.receipts[1].gas_used)
+
+
+def test_payment_preview_gives_the_contracts_verdict_and_keeps_nothing(served: Any) -> None:
+    n, chain = served[2], served[3]
+    a = to_checksum_address(ADMIN.address)
+    base = {"sender": a, "to": B, "send_token": n["fusd"], "deliver_token": n["feur"]}
+    before = chain.height
+    ok = result(served, "payment_preview", {**base, "send_max": str(10 * E18), "deliver_min": "1",
+                                            "memo": "0x" + b"hi".hex()})
+    assert ok["outcome"]["status"] == "success" and ok["approve_needed"] is True
+    assert int(ok["outcome"]["output"]["delivered_amount"]) > 0 and ok["outcome"]["gas_used"] > 0
+    cases = [({"send_max": str(TRAVEL_THRESHOLD), "deliver_min": "1"}, "travel_rule_required"),
+             ({"send_max": str(E18), "deliver_min": "1", "deadline": 0}, "expired"),
+             ({"send_max": str(E18), "deliver_min": str(10 * E18)}, "under_deliver_min"),
+             ({"send_max": str(E18), "deliver_amount": str(10 * E18)}, "over_send_max"),
+             ({"send_max": str(E18), "deliver_min": "1", "travel_ref": "0x01"}, "bad_travel_ref")]
+    for extra, reason in cases:
+        out = result(served, "payment_preview", {**base, **extra})
+        assert out["outcome"]["status"] == "failed" and out["outcome"]["error"] == reason, (extra, out)
+    ref = "0x" + "ab" * 32
+    ok = result(served, "payment_preview", {**base, "send_max": str(TRAVEL_THRESHOLD), "deliver_min": "1",
+                                            "travel_ref": ref})
+    assert ok["outcome"]["status"] == "success"
+    assert chain.height == before
+    assert rpc(served, "payment_preview", {**base, "send_max": "1", "memo": "zz"})["error"]["code"] == INVALID_PARAMS
