@@ -71,15 +71,23 @@ class GenesisContract:
                 "args": list(self.args_json)}
 
 
-def genesis_contract_addresses(contracts: tuple[GenesisContract, ...]) -> dict[str, bytes]:
-    """Each genesis contract's address by its name: deploys run in order, each at its deployer's
-    next nonce from 0 (node.state.contracts.deploy_genesis_contracts)."""
+def genesis_deployments(contracts: tuple[GenesisContract, ...]) -> list[tuple[bytes, GenesisContract]]:
+    """Each genesis contract with its address: deploys run in order, each at its deployer's next
+    nonce from 0 (node.state.contracts.deploy_genesis_contracts)."""
     nonces: dict[bytes, int] = {}
-    out: dict[str, bytes] = {}
+    out = []
     for c in contracts:
         nonce = nonces.get(c.deployer, 0)
-        out.setdefault(c.name, bytes(contract_address(c.deployer, nonce)))
+        out.append((bytes(contract_address(c.deployer, nonce)), c))
         nonces[c.deployer] = nonce + 1
+    return out
+
+
+def genesis_contract_addresses(contracts: tuple[GenesisContract, ...]) -> dict[str, bytes]:
+    """Each genesis contract's address by its name (the first of a name)."""
+    out: dict[str, bytes] = {}
+    for address, c in genesis_deployments(contracts):
+        out.setdefault(c.name, address)
     return out
 
 
@@ -310,22 +318,11 @@ def genesis_contract(name: str, deployer: bytes, source: str, args: list[Any]) -
     return GenesisContract(name, deployer, source, tuple(args), encode_value(values))
 
 
-def genesis_addresses(contracts: tuple[GenesisContract, ...]) -> dict[bytes, GenesisContract]:
-    """The address of every genesis contract: each deployer's nonces count from 0 in file order."""
-    nonces: dict[bytes, int] = {}
-    out = {}
-    for c in contracts:
-        n = nonces.get(c.deployer, 0)
-        out[contract_address(c.deployer, n)] = c
-        nonces[c.deployer] = n + 1
-    return out
-
-
 def genesis_call(sender: bytes, contract: bytes, method: str, args: list[Any],
                  contracts: tuple[GenesisContract, ...]) -> GenesisCall:
     """Check that `contract` is a genesis contract with a public `method`, and convert the arguments."""
     where = f"call {method} on {to_checksum_address(contract)}"
-    target = genesis_addresses(contracts).get(contract)
+    target = dict(genesis_deployments(contracts)).get(bytes(contract))
     if target is None:
         raise GenesisError(f"{where}: not a genesis contract")
     m = compile_contract(target.source).interface.methods.get(method)

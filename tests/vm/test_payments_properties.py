@@ -51,3 +51,7 @@ def test_path_payment_bounds_and_conservation(pools, path, amount, bound, exact,
         assert got >= bound and spent == amount
     for tok in toks:
         assert after[(bytes(tok), bytes(w.pay))] == 0
+        # the swap holds exactly the reserves of every pool of that token
+        t = bytes(tok)
+        held = sum(r[0] if k[:20] == t else r[1] for k, r in reserves(w).items() if t in (k[:20], k[20:]))
+        assert held == after[(bytes(tok), bytes(w.swap))]
