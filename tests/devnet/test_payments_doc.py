@@ -91,6 +91,14 @@ def test_the_payment_commands_of_the_page(tmp_path: Path, capsys: pytest.Capture
             assert code == 1 and "travel_rule_required" in err and "nothing was sent" in err, err
             assert (balance("fusd", c.addresses[0]), balance("feur", c.addresses[1])) == before
 
+            # A payment that moves the pool by 3% to 10% waits for --accept-risk; over 10% is refused.
+            for amount, accept, word in ((5_000, False, "--accept-risk"), (20_000, True, "blocked")):
+                risky = [str(amount * E18) if a == "2000000000000000000000" else a for a in bare]
+                risky = [str(1) if a == "1800000000000000000000" else a for a in risky]
+                code, out, err = run(risky + (["--accept-risk"] if accept else []))
+                assert code == 1 and word in err and "nothing was sent" in err, err
+            assert (balance("fusd", c.addresses[0]), balance("feur", c.addresses[1])) == before
+
             code, out, err = run(send)
             assert code == 0, err
             paid = json.loads(out)
