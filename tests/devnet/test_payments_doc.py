@@ -25,7 +25,8 @@ from node.config import save_key
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "finance.md").read_text()
-SECTION = DOC[DOC.index("## Cross-border payments"):DOC.index("## Reason codes")]
+START = DOC.index("## Cross-border payments")
+SECTION = DOC[START:DOC.index("\n## ", START)]
 E18 = 10**18
 
 

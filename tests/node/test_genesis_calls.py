@@ -9,7 +9,7 @@ import pytest
 
 from devnet.contracts import FX_PRICES, TRAVEL_THRESHOLD, standard_calls, standard_contracts
 from node.state.accounts import StateOverlay
-from node.state.contracts import StateHost, deploy_genesis_contracts
+from node.state.contracts import StateHost, deploy_genesis_contracts, nothing_settled
 from node.types.genesis import GenesisError, genesis_call, genesis_from_json
 from tests.node.helpers import key, make_chain, make_genesis
 from vm import VM, Address, BlockInfo
@@ -29,7 +29,8 @@ def test_genesis_calls_seed_the_fx_pools_and_survive_the_json_round_trip(tmp_pat
     without = dataclasses.replace(genesis, calls=genesis.calls[:-1])
     assert without.hash() != genesis.hash()
     chain, _ = make_chain(tmp_path, genesis)
-    vm = VM(StateHost(chain.store.get_state, chain.get_account), BlockInfo(0, genesis.genesis_time_ms // 1000))
+    vm = VM(StateHost(chain.store.get_state, chain.get_account, nothing_settled),
+            BlockInfo(0, genesis.genesis_time_ms // 1000))
 
     def view(name, method, args):
         res = vm.query(bytes.fromhex(a[name][2:]), method, args, 10_000_000)
