@@ -38,6 +38,7 @@ from vm_bench import NodeWorld
 from devnet.bench import follow, submit
 from devnet.cluster import Cluster
 from devnet.contracts import standard_calls, standard_contracts
+from devnet.workloads import Signed
 from node.chain import Chain as NodeChain
 from node.client.sdk import build_call
 from node.host.engine import Engine, EngineConfig, Outbox
@@ -227,18 +228,18 @@ def devnet_table(args: argparse.Namespace) -> None:
         client = cluster.node(0).client
         nonces = {a: client.account(to_checksum_address(a))["nonce"] for a in keys}
 
-        def raw(sender: Address, contract: Address, method: str, call_args: list) -> tuple[str, bytes]:
+        def raw(sender: Address, contract: Address, method: str, call_args: list) -> Signed:
             nonce = nonces[sender]
             nonces[sender] = nonce + 1
             tx = build_call(keys[sender], cluster.chain_id, nonce, contract, method, call_args, gas_limit=1_000_000)
-            return "0x" + tx.hash.hex(), tx.raw
+            return Signed("0x" + tx.hash.hex(), tx.raw, "tx_send")
 
         def run(calls: list[tuple], check: bool) -> float:
             n = len(cluster.nodes)
-            per_node: list[list[tuple[str, bytes]]] = [[] for _ in range(n)]
+            per_node: list[list[Signed]] = [[] for _ in range(n)]
             for call in calls:
                 per_node[list(keys).index(call[0]) % n].append(raw(*call))
-            wanted = {h for chunk in per_node for h, _ in chunk}
+            wanted = {t.hash for chunk in per_node for t in chunk}
             submitted: dict[str, float] = {}
             committed: dict[str, float] = {}
             start_height = cluster.node(0).status()["height"]
