@@ -22,6 +22,10 @@ RATE_SCALE = 10**18  # the payments contract's: delivered * RATE_SCALE // spent
 MAX_HOPS = 3
 
 
+class RouteQueryError(ValueError):
+    """find_routes was asked for neither or both of an amount to send and an amount to deliver."""
+
+
 @dataclass(frozen=True, slots=True)
 class Pool:
     token0: bytes
@@ -144,7 +148,7 @@ def find_routes(pools: Sequence[Pool], send: bytes, deliver: bytes, *, amount_in
                 amount_out: int | None = None, max_hops: int = MAX_HOPS, limit: int = 3) -> list[Route]:
     """The best `limit` routes: most delivered for `amount_in`, or least spent for `amount_out`."""
     if (amount_in is None) == (amount_out is None):
-        raise ValueError("give exactly one of amount_in and amount_out")
+        raise RouteQueryError("give exactly one of amount_in and amount_out")
     if send == deliver:
         amount = amount_in if amount_in is not None else (amount_out or 0)
         return [Route((send,), (amount, amount), (), 0)] if amount > 0 else []
