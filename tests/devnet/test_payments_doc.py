@@ -92,6 +92,10 @@ def test_the_payment_commands_of_the_page(tmp_path: Path, capsys: pytest.Capture
             assert code == 1 and "travel_rule_required" in err and "nothing was sent" in err, err
             assert (balance("fusd", c.addresses[0]), balance("feur", c.addresses[1])) == before
 
+            # Travel data for a recipient that published no key cannot be encrypted to it: refused first.
+            code, out, err = run(send, {"0xBOB": c.addresses[2]})
+            assert code == 1 and "bad_travel_data" in err and "published no encryption key" in err, err
+
             # A payment that moves the pool by 3% to 10% waits for --accept-risk; over 10% is refused.
             for amount, accept, word in ((5_000, False, "--accept-risk"), (20_000, True, "blocked")):
                 risky = [str(amount * E18) if a == "2000000000000000000000" else a for a in bare]
