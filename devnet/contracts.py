@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from node.types.crypto import to_checksum_address
-from node.types.genesis import GenesisContract, genesis_contract
+from node.types.genesis import GenesisCall, GenesisContract, genesis_call, genesis_contract
 from vm import contract_address
 from vm.contracts import source as load_contract
 
@@ -31,8 +31,9 @@ def stablecoin_args(name: str, symbol: str, registry: str, minter: str, treasury
 def standard_contracts(deployer: bytes, kyc_issuers: tuple[bytes, ...] = (), custodian: bytes | None = None
                        ) -> tuple[tuple[GenesisContract, ...], dict[str, str]]:
     """Two plain tokens, an oracle reported by the deployer, the swap, the lending market, the
-    identity registry, two regulated stablecoins (FUSD, FEUR), a tokenized bond (FGB30) and the
-    feedback contract (ratings of services, bound to settled calls).
+    identity registry, two regulated stablecoins (FUSD, FEUR), a tokenized bond (FGB30), the
+    feedback contract (ratings of services, bound to settled calls) and the payments router
+    (vm/contracts/payments.py; `standard_calls` seeds its FX pools).
 
     Returns the genesis entries and their addresses by name. The deployer holds every plain
     token and a float of each stablecoin, is the oracle's reporter, the lending admin, the
@@ -58,7 +59,9 @@ def standard_contracts(deployer: bytes, kyc_issuers: tuple[bytes, ...] = (), cus
     ]
     contracts = tuple(genesis_contract(name, deployer, load_contract(kind), args)
                       for name, (kind, args) in zip(names, specs, strict=True))
-    return append_contract(deployer, contracts, dict(zip(names, addr, strict=True)), "feedback", "feedback", [])
+    contracts, addresses = append_contract(deployer, contracts, dict(zip(names, addr, strict=True)), "feedback",
+                                           "feedback", [])
+    return append_contract(deployer, contracts, addresses, "payments", "payments", [addresses["swap"]])
 
 
 def append_contract(deployer: bytes, contracts: tuple[GenesisContract, ...], addresses: dict[str, str], name: str,
@@ -68,3 +71,33 @@ def append_contract(deployer: bytes, contracts: tuple[GenesisContract, ...], add
     address = to_checksum_address(contract_address(deployer, len(contracts)))
     return ((*contracts, genesis_contract(name, deployer, load_contract(kind), args)),
             {**addresses, name: address})
+
+
+# ---- genesis calls: FX pools at the oracle's price, the payments router, travel-rule corridors ----
+
+# Oracle prices (one smallest unit in the quote unit, USD, scaled by 10**18): EUR at 1.08 USD.
+FX_PRICES = {"fusd": COIN, "feur": 108 * COIN // 100, "tusd": COIN}
+# Pools seeded by the deployer, at the oracle's price: (token a, token b, amount a).
+FX_POOLS = [("fusd", "feur", 108_000 * COIN), ("fusd", "tusd", 100_000 * COIN)]
+TRAVEL_THRESHOLD = 1_000 * COIN  # at or above this many units of the sent coin, travel data is required
+TRAVEL_CORRIDORS = [("fusd", "feur"), ("feur", "fusd")]
+FAR_DEADLINE_S = 2**40
+
+
+def standard_calls(deployer: bytes, contracts: tuple[GenesisContract, ...], addresses: dict[str, str]
+                   ) -> tuple[GenesisCall, ...]:
+    """Run after the contracts, by the deployer: the swap trusts the payments router, the oracle
+    reports FX_PRICES, FX_POOLS get their liquidity (amount b = amount a at the oracle's price) and
+    the TRAVEL_CORRIDORS of the payments contract are gated at TRAVEL_THRESHOLD."""
+    a = addresses
+    me = to_checksum_address(deployer)
+    steps: list[tuple[str, str, list[object]]] = [("swap", "set_router", [a["payments"], True])]
+    steps += [("oracle", "report", [a[name], str(price)]) for name, price in FX_PRICES.items()]
+    for token_a, token_b, amount_a in FX_POOLS:
+        amount_b = amount_a * FX_PRICES[token_a] // FX_PRICES[token_b]
+        steps += [(token_a, "approve", [a["swap"], str(amount_a)]), (token_b, "approve", [a["swap"], str(amount_b)]),
+                  ("swap", "add_liquidity", [a[token_a], a[token_b], str(amount_a), str(amount_b), "0", "0", me,
+                                             FAR_DEADLINE_S])]
+    steps += [("payments", "set_corridor", [a[s], a[d], str(TRAVEL_THRESHOLD), True]) for s, d in TRAVEL_CORRIDORS]
+    return tuple(genesis_call(deployer, bytes.fromhex(a[name][2:]), method, args, contracts)
+                 for name, method, args in steps)

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from devnet.contracts import standard_contracts
+from devnet.contracts import standard_calls, standard_contracts
 from devnet.errors import DevnetError
 from devnet.ports import PortPlan, plan_from_base, port_is_free
 from node.config import init_home
@@ -207,6 +207,7 @@ def generate(
         accounts=tuple(GenesisAccount(k.address, ACCOUNT_BALANCE) for k in [*funded, *roles.values()]),
         contracts=deployed,
         eth_chain_id=DEVNET_ETH_CHAIN_ID,
+        calls=standard_calls(funded[0].address, deployed, addresses) if deployed else (),
     )
     node_ids = [node_id_of(k.public_key) for k in nkeys]
     entries = []

@@ -33,6 +33,7 @@ from finance.kyc.home import (
     load_issuer_home,
 )
 from finance.monitor.cli import add_monitor_commands
+from finance.pay_cli import add_pay_commands
 from node.cli.common import DEFAULT_KEYSTORE, DEFAULT_RPC, CliError, print_json, signing_key
 from node.client.sdk import Client
 from node.types.crypto import PrivateKey, to_checksum_address
@@ -295,6 +296,7 @@ def add_finance_commands(sub: Any) -> None:
     c.add_argument("--start", type=int, default=0, help="first rating to list")
     c.add_argument("--limit", type=int, default=20, help="ratings to list (at most 100)")
     p.set_defaults(func=partial(run_guarded, cmd_feedback))
+    add_pay_commands(sub, rpc, keys, run_guarded)
     add_monitor_commands(sub)
 
 

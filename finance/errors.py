@@ -172,3 +172,32 @@ class ContractRefused(FinanceError):
 
     def to_data(self) -> dict[str, str]:
         return {"reason": self.contract_reason}
+
+
+# -- travel-rule data of cross-border payments (finance/travel.py) ---------------------------
+
+
+class BadTravelData(FinanceError):
+    """The originator/beneficiary data, its envelope or a request for it is malformed."""
+
+    reason = "bad_travel_data"
+    code = -32140
+
+
+class TravelNotFound(FinanceError):
+    reason = "travel_not_found"
+    code = -32141
+
+
+class TravelForbidden(FinanceError):
+    """The request is not signed by the originator's or the beneficiary's key, or is too old."""
+
+    reason = "travel_forbidden"
+    code = -32142
+
+
+class TravelMismatch(FinanceError):
+    """The ciphertext does not hash to the payment's travel_ref, or does not decrypt with this key."""
+
+    reason = "travel_mismatch"
+    code = -32143

@@ -115,7 +115,8 @@ class Chain:
         if self.genesis.contracts:
             overlay = StateOverlay(state.get)
             overlay.code_store = self.store.code_cache
-            deploy_genesis_contracts(overlay, self.genesis.contracts, self.genesis.genesis_time_ms)
+            deploy_genesis_contracts(overlay, self.genesis.contracts, self.genesis.genesis_time_ms,
+                                     self.genesis.calls)
             state.update({k: v for k, v in overlay.changes.items() if v is not None})
         root, nodes = self.trie.update(EMPTY_ROOT, dict(state))
         self.store.init_genesis(self.genesis_hash, state, nodes, root)

@@ -28,6 +28,7 @@ SMALL = {
     "monitor_bench.py": ["--blocks", "20", "--per-block", "20", "--users", "200", "--runs", "1"],
     "aml_ledger.py": ["generate", "--txs", "600", "--patterns", "22", "--validators", "1", "--block-time", "100",
                       "--out", "."],
+    "payments_bench.py": ["--calls", "20", "--users", "4", "--runs", "1", "--path-calls", "10"],
     "eth_throughput.py": ["--txs", "200", "--validators", "1", "--peers", "none", "--runs", "1"],
     "feedback_bench.py": ["--ratings", "40", "--users", "8", "--runs", "1"],
 }
@@ -53,6 +54,15 @@ def test_gated_transfer_devnet_form_runs(tmp_path):
                           capture_output=True, text=True, timeout=280, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("tx/s") == 3, proc.stdout
+
+
+def test_payments_bench_devnet_form_runs(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "payments_bench.py"), "--mode", "devnet", "--runs", "1",
+                           "--validators", "1", "--users", "4", "--per-user", "5", "--block-time-ms", "300"],
+                          capture_output=True, text=True, timeout=280, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("payments/s") == 2, proc.stdout
 
 
 def test_aml_ledger_scores_alerts_against_its_labels(tmp_path):

@@ -31,7 +31,10 @@ from finance.errors import (
     ApplicationTooLarge,
     BadApplication,
     BadApplicationSignature,
+    BadTravelData,
     FinanceError,
+    TravelForbidden,
+    TravelNotFound,
     Unauthorized,
     WrongIssuer,
 )
@@ -39,8 +42,9 @@ from finance.kyc.attest import Attester, failpoint, open_document
 from finance.kyc.envelope import MAX_CIPHERTEXT_BYTES, Application, compute_withdraw_digest
 from finance.kyc.home import IssuerConfig
 from finance.kyc.store import FAILED, PENDING, REJECTED, WITHDRAWN, ApplicationStore
+from finance.travel import MAX_TRAVEL_BYTES, compute_get_digest, compute_travel_ref, parse_header
 from node.client.sdk import AsyncClient, RpcCallError, TransportError
-from node.types.crypto import SignatureError, recover_address, to_checksum_address
+from node.types.crypto import SignatureError, recover_address, recover_pubkey, to_checksum_address
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +80,7 @@ class IssuerService:
         self.attester = Attester(store, self.key, client, config.identity, config.claim_blocks)
         self.public: dict[str, Callable[..., Awaitable[Any]]] = {
             "kyc_info": self.kyc_info, "kyc_submit": self.kyc_submit, "kyc_status": self.kyc_status,
-            "kyc_withdraw": self.kyc_withdraw}
+            "kyc_withdraw": self.kyc_withdraw, "travel_submit": self.travel_submit, "travel_get": self.travel_get}
         self.admin: dict[str, Callable[..., Awaitable[Any]]] = {
             "kyc_list": self.kyc_list, "kyc_get": self.kyc_get, "kyc_approve": self.kyc_approve,
             "kyc_reject": self.kyc_reject, "kyc_erase": self.kyc_erase}
@@ -122,6 +126,36 @@ class IssuerService:
             raise BadApplicationSignature("the withdrawal is not signed by the applicant's key")
         async with self.attester.lock:
             return summary(self.store.transition(app_id, (PENDING,), WITHDRAWN))
+
+    # -- travel-rule data of payments (finance/travel.py) -------------------------------------
+
+    async def travel_submit(self, ciphertext: Any) -> dict[str, Any]:
+        raw = _travel_hex(ciphertext, "ciphertext")
+        if len(raw) > MAX_TRAVEL_BYTES:
+            raise ApplicationTooLarge(f"travel data is at most {MAX_TRAVEL_BYTES} bytes")
+        parse_header(raw)
+        ref = compute_travel_ref(raw)
+        self.store.put_travel(ref, raw)
+        return {"ref": "0x" + ref.hex()}
+
+    async def travel_get(self, ref: Any, created_ms: Any, signature: Any) -> dict[str, Any]:
+        """The ciphertext, only for a signature by the originator's or the beneficiary's key."""
+        raw_ref = _travel_hex(ref, "ref")
+        if len(raw_ref) != 32 or type(created_ms) is not int or not 0 <= created_ms < 2**63:
+            raise BadTravelData("ref: 32 bytes of 0x hex; created_ms: milliseconds since the epoch")
+        if abs(int(self.clock() * 1000) - created_ms) > self.config.max_age_s * 1000:
+            raise TravelForbidden(f"created_ms is more than {self.config.max_age_s} s from the service's clock")
+        try:
+            signer = recover_pubkey(compute_get_digest(raw_ref, created_ms), _travel_hex(signature, "signature"))
+        except SignatureError:
+            raise TravelForbidden("the request's signature is malformed") from None
+        ciphertext = self.store.get_travel(raw_ref)
+        if ciphertext is None:
+            raise TravelNotFound(f"no travel data with ref 0x{raw_ref.hex()}")
+        o_pub, b_pub, _, _ = parse_header(ciphertext)
+        if signer.format(compressed=True) not in (o_pub, b_pub):
+            raise TravelForbidden("only the originator's or the beneficiary's key may read this travel data")
+        return {"ref": "0x" + raw_ref.hex(), "ciphertext": "0x" + ciphertext.hex()}
 
     # -- operator methods ----------------------------------------------------------------------
 
@@ -229,6 +263,13 @@ def _id(value: Any) -> str:
     except ValueError:
         raise ApplicationNotFound(f"an application id is 0x and 64 hex digits, not {value!r:.80}") from None
     return value.lower()
+
+
+def _travel_hex(value: Any, what: str) -> bytes:
+    try:
+        return _hex(value, what)
+    except BadApplication as exc:
+        raise BadTravelData(exc.message) from None
 
 
 def _hex(value: Any, what: str) -> bytes:

@@ -5,6 +5,7 @@ Keys (one prefix each):
     o/<seq u64be>     id, in arrival order (listing)
     p/<applicant 20>  id of the applicant's open (pending or approving) application
     m/seq, m/nonce    next arrival number; next nonce for the issuer's own transactions
+    t/<ref 32>        travel-rule ciphertext of a payment (finance/travel.py), by its SHA-256
 
 A record holds the ciphertext, never plaintext; the attest transactions are kept as the
 signed bytes, written before they are sent, so a restart resends the same bytes.
@@ -128,3 +129,13 @@ class ApplicationStore:
     def erase(self, app_id: str) -> dict[str, Any]:
         """Delete what the applicant sent (ciphertext, signature, topics); keep the id and its history."""
         return self.transition(app_id, (REJECTED, WITHDRAWN), ERASED, ciphertext=None, signature=None)
+
+    # -- travel-rule data: ciphertext only, named by its hash ---------------------------------
+
+    def put_travel(self, ref: bytes, ciphertext: bytes) -> None:
+        """Store once (a resend of the same ciphertext is the same record), synced before the answer."""
+        if self.db.get(b"t/" + ref) is None:
+            self.db.put(b"t/" + ref, ciphertext, sync=True)
+
+    def get_travel(self, ref: bytes) -> bytes | None:
+        return self.db.get(b"t/" + ref)

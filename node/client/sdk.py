@@ -251,6 +251,23 @@ class Client:
             params["amount_out"] = str(amount_out)
         return self.call_named("swap_quote", params)
 
+    def find_paths(self, send_token: str, deliver_token: str, amount: int | None = None,
+                   deliver_amount: int | None = None, **options: Any) -> dict[str, Any]:
+        """The best payment paths with amounts, rate and risk; exactly one of amount, deliver_amount."""
+        params: dict[str, Any] = {"send_token": send_token, "deliver_token": deliver_token, **options}
+        if amount is not None:
+            params["amount"] = str(amount)
+        if deliver_amount is not None:
+            params["deliver_amount"] = str(deliver_amount)
+        return self.call_named("payment_findPaths", params)
+
+    def payment_preview(self, sender: str, to: str, send_token: str, deliver_token: str, send_max: int,
+                        **options: Any) -> dict[str, Any]:
+        """A payment run as `sender` on a copy of the latest state: its outcome and reason code."""
+        params = {"sender": sender, "to": to, "send_token": send_token, "deliver_token": deliver_token,
+                  "send_max": str(send_max), **options}
+        return self.call_named("payment_preview", params)
+
     def lending_preview(self, action: str, token: str, amount: int, account: str, **where: str) -> dict[str, Any]:
         """A lending action run on a copy of the latest state: outcome, rates and the risk block."""
         return self.call_named("lending_preview", {"action": action, "token": token, "amount": str(amount),

@@ -16,7 +16,7 @@ from node.storage.schema import code_key, slot_key
 from node.storage.store import Store, TxSummary
 from node.types.block import STATUS_FAILED, STATUS_OK, Event, Receipt
 from node.types.errors import StoreCorrupted
-from node.types.genesis import GenesisContract, GenesisError
+from node.types.genesis import GenesisCall, GenesisContract, GenesisError
 from node.types.tx import Call, Deploy, SignedTx, Transfer, intrinsic_gas
 from vm import VM, BlockInfo, CallResult, SettledTx, Writes, contract_address
 from vm.values import decode_value
@@ -150,8 +150,10 @@ def new_contract_address(tx: SignedTx) -> bytes | None:
 GENESIS_CONTRACT_GAS = 400_000_000  # a whole block's gas: a genesis contract is trusted, not metered for price
 
 
-def deploy_genesis_contracts(state: StateOverlay, contracts: Sequence[GenesisContract], time_ms: int) -> None:
-    """Deploy genesis contracts in order, each as a deploy by its deployer at the deployer's next nonce."""
+def deploy_genesis_contracts(state: StateOverlay, contracts: Sequence[GenesisContract], time_ms: int,
+                             calls: Sequence[GenesisCall] = ()) -> None:
+    """Deploy genesis contracts in order, each as a deploy by its deployer at the deployer's next nonce,
+    then run the genesis calls in order, each as a call by its sender (no fee, no nonce, no receipt)."""
     vm = VM(StateHost(state.get, state.get_account, nothing_settled), BlockInfo(0, time_ms // 1000),
             state.code_store)
     for c in contracts:
@@ -162,3 +164,8 @@ def deploy_genesis_contracts(state: StateOverlay, contracts: Sequence[GenesisCon
         apply_writes(state, res.writes)
         after = state.get_account(c.deployer)
         state.set_account(c.deployer, Account(after.balance, after.nonce + 1))
+    for call in calls:
+        res = vm.call(call.sender, call.contract, call.method, decode_value(call.args), 0, GENESIS_CONTRACT_GAS)
+        if not res.ok:
+            raise GenesisError(f"genesis call {call.method} failed ({res.outcome.value}): {res.error}")
+        apply_writes(state, res.writes)

@@ -71,16 +71,40 @@ class GenesisContract:
                 "args": list(self.args_json)}
 
 
-def genesis_contract_addresses(contracts: tuple[GenesisContract, ...]) -> dict[str, bytes]:
-    """Each genesis contract's address by its name: deploys run in order, each at its deployer's
-    next nonce from 0 (node.state.contracts.deploy_genesis_contracts)."""
+def genesis_deployments(contracts: tuple[GenesisContract, ...]) -> list[tuple[bytes, GenesisContract]]:
+    """Each genesis contract with its address: deploys run in order, each at its deployer's next
+    nonce from 0 (node.state.contracts.deploy_genesis_contracts)."""
     nonces: dict[bytes, int] = {}
-    out: dict[str, bytes] = {}
+    out = []
     for c in contracts:
         nonce = nonces.get(c.deployer, 0)
-        out.setdefault(c.name, bytes(contract_address(c.deployer, nonce)))
+        out.append((bytes(contract_address(c.deployer, nonce)), c))
         nonces[c.deployer] = nonce + 1
     return out
+
+
+def genesis_contract_addresses(contracts: tuple[GenesisContract, ...]) -> dict[str, bytes]:
+    """Each genesis contract's address by its name (the first of a name)."""
+    out: dict[str, bytes] = {}
+    for address, c in genesis_deployments(contracts):
+        out.setdefault(c.name, address)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class GenesisCall:
+    """A call to a genesis contract run after every contract is deployed, as `sender` would send it."""
+
+    sender: bytes
+    contract: bytes
+    method: str
+    args_json: tuple[Any, ...]  # the arguments as written in genesis.json
+    args: bytes  # the same, in the VM value encoding
+
+    @property
+    def json(self) -> dict[str, Any]:
+        return {"from": to_checksum_address(self.sender), "contract": to_checksum_address(self.contract),
+                "method": self.method, "args": list(self.args_json)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +117,7 @@ class Genesis:
     contracts: tuple[GenesisContract, ...] = ()
     # The numeric chain id of the Ethereum envelope (EIP-155); 0: Ethereum-signed transactions refused.
     eth_chain_id: int = 0
+    calls: tuple[GenesisCall, ...] = ()
 
     def to_list(self) -> list[Any]:
         t = self.params.timeouts
@@ -114,12 +139,14 @@ class Genesis:
 
     def _tail(self) -> list[Any]:
         # Optional trailing fields, present only when set so that older genesis files keep their hash;
-        # the contracts list is written (possibly empty) whenever a field after it is.
+        # the contracts list and eth_chain_id are written (possibly empty, or 0) whenever a field after them is.
         tail: list[Any] = []
-        if self.contracts or self.eth_chain_id:
+        if self.contracts or self.eth_chain_id or self.calls:
             tail.append([[c.name, c.deployer, c.source, c.args] for c in self.contracts])
-        if self.eth_chain_id:
+        if self.eth_chain_id or self.calls:
             tail.append(self.eth_chain_id)
+        if self.calls:
+            tail.append([[c.sender, c.contract, c.method, c.args] for c in self.calls])
         return tail
 
     def hash(self) -> bytes:
@@ -159,7 +186,8 @@ class Genesis:
                 {"address": to_checksum_address(a.address), "balance": str(a.balance)} for a in self.accounts
             ],
         } | ({"contracts": [c.json for c in self.contracts]} if self.contracts else {}) | (
-            {"eth_chain_id": self.eth_chain_id} if self.eth_chain_id else {})
+            {"eth_chain_id": self.eth_chain_id} if self.eth_chain_id else {}) | (
+            {"calls": [c.json for c in self.calls]} if self.calls else {})
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
@@ -255,6 +283,10 @@ def genesis_from_json(data: Any) -> Genesis:
     eth_chain_id = data.get("eth_chain_id", 0)
     if isinstance(eth_chain_id, bool) or not isinstance(eth_chain_id, int) or not 0 <= eth_chain_id < 2**53:
         raise GenesisError("genesis.eth_chain_id: expected an integer from 0 to 2^53-1 (0: Ethereum envelope off)")
+    contracts = tuple(_contract(c, f"contracts[{i}]") for i, c in enumerate(raw_contracts))
+    raw_calls = data.get("calls", [])
+    if not isinstance(raw_calls, list):
+        raise GenesisError("genesis.calls: expected an array")
     return Genesis(
         eth_chain_id=eth_chain_id,
         chain_id=chain_id,
@@ -262,7 +294,8 @@ def genesis_from_json(data: Any) -> Genesis:
         params=params,
         validators=tuple(validators),
         accounts=tuple(accounts),
-        contracts=tuple(_contract(c, f"contracts[{i}]") for i, c in enumerate(raw_contracts)),
+        contracts=contracts,
+        calls=tuple(_call(c, f"calls[{i}]", contracts) for i, c in enumerate(raw_calls)),
     )
 
 
@@ -283,6 +316,37 @@ def genesis_contract(name: str, deployer: bytes, source: str, args: list[Any]) -
     except AbiError as exc:
         raise GenesisError(str(exc)) from None
     return GenesisContract(name, deployer, source, tuple(args), encode_value(values))
+
+
+def genesis_call(sender: bytes, contract: bytes, method: str, args: list[Any],
+                 contracts: tuple[GenesisContract, ...]) -> GenesisCall:
+    """Check that `contract` is a genesis contract with a public `method`, and convert the arguments."""
+    where = f"call {method} on {to_checksum_address(contract)}"
+    target = dict(genesis_deployments(contracts)).get(bytes(contract))
+    if target is None:
+        raise GenesisError(f"{where}: not a genesis contract")
+    m = compile_contract(target.source).interface.methods.get(method)
+    if m is None or m.kind != "public":
+        raise GenesisError(f"{where}: contract {target.name} has no public method {method!r}")
+    wrong = m.arity_error(len(args))
+    if wrong:
+        raise GenesisError(f"{where}: {wrong}")
+    try:
+        values = [from_json(abi, v, f"{where} argument {pname}") for (pname, abi), v in zip(m.params, args,
+                                                                                           strict=False)]
+    except AbiError as exc:
+        raise GenesisError(str(exc)) from None
+    return GenesisCall(sender, contract, method, tuple(args), encode_value(values))
+
+
+def _call(c: Any, where: str, contracts: tuple[GenesisContract, ...]) -> GenesisCall:
+    if not isinstance(c, dict) or set(c) - {"from", "contract", "method", "args"}:
+        raise GenesisError(f"{where}: expected an object of from, contract, method and args")
+    method, args = c.get("method"), c.get("args", [])
+    if not isinstance(method, str) or not isinstance(args, list):
+        raise GenesisError(f"{where}: expected method (string) and args (array)")
+    return genesis_call(_address(c.get("from"), f"{where}.from"), _address(c.get("contract"), f"{where}.contract"),
+                        method, args, contracts)
 
 
 def _contract(c: Any, where: str) -> GenesisContract:
