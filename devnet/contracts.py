@@ -21,6 +21,9 @@ STABLECOIN_FLOAT = 10**6 * COIN
 BOND_TOPICS = ["kyc.basic"]
 BOND_COUNTRIES = ["CH", "DE", "FR", "GB", "NL", "SG"]  # an offering closed to the others, as a prospectus says
 BOND_MAX_HOLDERS = 500
+# The vault's shares carry 6 more decimals than FUSD: 10**6 virtual shares guard the empty vault
+# (docs/finance.md, "Investment vault").
+VAULT_DECIMALS_OFFSET = 6
 
 
 def stablecoin_args(name: str, symbol: str, registry: str, minter: str, treasury: str) -> list[object]:
@@ -31,7 +34,8 @@ def stablecoin_args(name: str, symbol: str, registry: str, minter: str, treasury
 def standard_contracts(deployer: bytes, kyc_issuers: tuple[bytes, ...] = (), custodian: bytes | None = None
                        ) -> tuple[tuple[GenesisContract, ...], dict[str, str]]:
     """Two plain tokens, an oracle reported by the deployer, the swap, the lending market, the
-    identity registry, two regulated stablecoins (FUSD, FEUR) and a tokenized bond (FGB30).
+    identity registry, two regulated stablecoins (FUSD, FEUR), a tokenized bond (FGB30) and a
+    vault over FUSD in the lending market (fvUSD shares).
 
     Returns the genesis entries and their addresses by name. The deployer holds every plain
     token and a float of each stablecoin, is the oracle's reporter, the lending admin, the
@@ -39,8 +43,8 @@ def standard_contracts(deployer: bytes, kyc_issuers: tuple[bytes, ...] = (), cus
     transactions it sends (devnet/README.md shows them). `kyc_issuers` start registered in the
     identity registry for every devnet claim topic; `custodian` starts as the stablecoins' minter.
     """
-    addr = [to_checksum_address(contract_address(deployer, i)) for i in range(9)]
-    names = ["tusd", "wgld", "oracle", "swap", "lending", "identity", "fusd", "feur", "bond"]
+    addr = [to_checksum_address(contract_address(deployer, i)) for i in range(10)]
+    names = ["tusd", "wgld", "oracle", "swap", "lending", "identity", "fusd", "feur", "bond", "vault"]
     me = to_checksum_address(deployer)
     minter = to_checksum_address(custodian if custodian is not None else deployer)
     specs = [
@@ -54,6 +58,8 @@ def standard_contracts(deployer: bytes, kyc_issuers: tuple[bytes, ...] = (), cus
         ("stablecoin", stablecoin_args("Finchain EUR", "FEUR", addr[5], minter, me)),
         ("asset_token", ["Finchain Green Bond 2030", "FGB30", 0, addr[5], BOND_TOPICS, BOND_COUNTRIES,
                          BOND_MAX_HOLDERS, 0, [me]]),
+        # An ERC-4626 vault over FUSD in the lending market; usable once the admin lists FUSD there.
+        ("vault", [addr[6], addr[4], "Finchain USD Vault", "fvUSD", VAULT_DECIMALS_OFFSET]),
     ]
     contracts = tuple(genesis_contract(name, deployer, load_contract(kind), args)
                       for name, (kind, args) in zip(names, specs, strict=True))
