@@ -88,7 +88,7 @@ class VaultApi:
         self.api = api
 
     async def vault_preview(self, action: str, amount: int | str, account: str, vault: str | None = None,
-                            receiver: str | None = None) -> dict[str, Any]:
+                            receiver: str | None = None, owner: str | None = None) -> dict[str, Any]:
         if action not in ACTIONS:
             raise invalid_params(f"action: one of {sorted(ACTIONS)}")
         value = _amount(amount)
@@ -96,12 +96,13 @@ class VaultApi:
             raise invalid_params("amount: must be positive")
         who = _address(account, "account")
         to = who if receiver is None else _address(receiver, "receiver")
+        holder = who if owner is None else _address(owner, "owner")
         chain = self.api.chain
         height, tip_time_ms = chain.height, chain.tip_time_ms
         return await self.api.pool.run(lambda: self._preview(QuoteReader(self.api, height, tip_time_ms), action,
-                                                             value, who, to, vault))
+                                                             value, who, to, holder, vault))
 
-    def _preview(self, r: QuoteReader, action: str, value: int, who: bytes, to: bytes,
+    def _preview(self, r: QuoteReader, action: str, value: int, who: bytes, to: bytes, holder: bytes,
                  vault: str | None) -> dict[str, Any]:
         vault_at = r.contract(vault, "vault")
         preview_view, max_view, counts, gives = ACTIONS[action]
@@ -109,10 +110,20 @@ class VaultApi:
         asset, lending = info["asset"], info["lending"]
         market = r.view(lending, "market_now", [asset])
         preview = r.try_view(vault_at, preview_view, [value])
-        most = int(r.view(vault_at, max_view, [who if action in ("withdraw", "redeem") else to]))
-        args: list[Any] = [value, to] if action in ("deposit", "mint") else [value, to, who]
-        outcome = r.simulate(who, vault_at, action, args)
         quoted = int(preview.output) if preview.ok else None
+        entering = action in ("deposit", "mint")
+        most = int(r.view(vault_at, max_view, [to if entering else holder]))
+        approval = None
+        if entering:
+            # The dry run goes as if the vault were approved for what it will pull, so that its
+            # outcome is every other check's; `approval` tells the wallet to approve first.
+            pulled = value if action == "deposit" else (quoted or 0)
+            allowance = int(r.view(asset, "allowance", [who, vault_at]))
+            approval = {"needed": allowance < pulled, "allowance": str(allowance), "amount": str(pulled)}
+            if allowance < pulled:
+                r.simulate(who, asset, "approve", [vault_at, pulled])
+        args: list[Any] = [value, to] if entering else [value, to, holder]
+        outcome = r.simulate(who, vault_at, action, args)
         if action in ("withdraw", "redeem"):
             assets_out: int | None = value if action == "withdraw" else quoted
         else:
@@ -135,6 +146,8 @@ class VaultApi:
             "max": str(most),
             "account": to_checksum(who),
             "receiver": to_checksum(to),
+            "owner": None if entering else to_checksum(holder),
+            "approval": approval,
             "outcome": outcome.to_json(),
             "share_price": str(info["share_price"]),
             "total_assets": str(info["total_assets"]),
@@ -155,9 +168,10 @@ def vault_methods(api: NodeApi) -> list[Method]:
         Method("vault_preview", v.vault_preview,
                (Param("action", {"enum": sorted(ACTIONS)}),
                 Param("amount", amount, True, "assets for deposit and withdraw, shares for mint and redeem"),
-                Param("account", ADDRESS, True, "who acts (the owner of the shares for withdraw and redeem)"),
+                Param("account", ADDRESS, True, "who sends the action"),
                 Param("vault", ADDRESS, False, "default: the genesis contract named vault"),
-                Param("receiver", ADDRESS, False, "who gets the shares or assets, default the account")),
+                Param("receiver", ADDRESS, False, "who gets the shares or assets, default the account"),
+                Param("owner", ADDRESS, False, "withdraw and redeem: whose shares, default the account")),
                {"name": "preview", "type": "object"},
                "An ERC-4626 vault action at the latest height: the vault's preview value, the account's "
                "maximum, the outcome of running it as the account on a copy of the state, the share price, "

@@ -105,6 +105,7 @@ def test_utilization_and_rates_are_the_markets_own(served: Any) -> None:
     assert out["risk"]["utilization"] == m["utilization"] and out["risk"]["utilization_tier"] == "low"
     assert int(m["borrow_rate"]) > 0 and 0 < int(m["supply_rate"]) < int(m["borrow_rate"])
     assert int(out["assets"]) > E18 and out["outcome"]["status"] == "success"
+    assert out["approval"]["amount"] == out["assets"]
     assert out["risk"]["market_cash"] == m["cash"]
     assert out["lending"] == names["lending"]
 
@@ -131,8 +132,13 @@ def test_a_stranger_and_bad_parameters(served: Any) -> None:
     out = preview(served, "redeem", 10**6, account=B)
     assert out["outcome"]["error"] == "insufficient_shares" and out["max"] == "0"
     assert out["risk"]["tier"] == "blocked"
-    deposit = preview(served, "deposit", E18, account=B)  # B never approved the vault
-    assert deposit["outcome"]["error"] == "insufficient_allowance"
+    # B never approved the vault: the dry run goes as if it had, and says to approve first. B holds
+    # the 1,000 FUSD it borrowed, not 2,000.
+    deposit = preview(served, "deposit", E18, account=B)
+    assert deposit["approval"] == {"needed": True, "allowance": "0", "amount": str(E18)}
+    assert deposit["outcome"]["status"] == "success"
+    assert preview(served, "deposit", 2_000 * E18, account=B)["outcome"]["error"] == "insufficient_balance"
+    assert preview(served, "deposit", E18)["approval"]["needed"] is False
     for params in ({"action": "steal", "amount": "1", "account": A}, {"action": "deposit", "amount": "0", "account": A},
                    {"action": "deposit", "amount": "-1", "account": A}, {"action": "deposit", "amount": "1",
                                                                           "account": "nope"}):
