@@ -30,6 +30,7 @@ ACTIONS = {
     "withdraw": ("preview_withdraw", "max_withdraw", "assets", "shares"),
     "redeem": ("preview_redeem", "max_redeem", "shares", "assets"),
 }
+MARKET_FIELDS = ("utilization", "borrow_rate", "supply_rate", "cash", "borrows", "reserves", "exchange_rate")
 # Utilization at or above the kink of the devnet's rate model is medium, from 95% high: little cash
 # is left for withdrawals, and borrowers pay the jump rate until some comes back.
 UTILIZATION_MEDIUM = 8 * EXP // 10
@@ -106,9 +107,10 @@ class VaultApi:
                  vault: str | None) -> dict[str, Any]:
         vault_at = r.contract(vault, "vault")
         preview_view, max_view, counts, gives = ACTIONS[action]
-        info = r.view(vault_at, "info", [])  # a vault over an unlisted market: market_not_listed
+        info = r.view(vault_at, "info", [])
         asset, lending = info["asset"], info["lending"]
-        market = r.view(lending, "market_now", [asset])
+        # {} while the market has not listed the asset: no cash, no loans; the dry run says why.
+        market = {k: 0 for k in MARKET_FIELDS} | r.view(lending, "market_now", [asset])
         preview = r.try_view(vault_at, preview_view, [value])
         quoted = int(preview.output) if preview.ok else None
         entering = action in ("deposit", "mint")

@@ -206,8 +206,11 @@ def test_a_vault_over_an_unlisted_market_refuses_until_the_admin_lists_it():
     w.chain.must(user, w.tokens["B"], "approve", [vault, MAX_UINT])
     res = w.chain.call(user, vault, "deposit", [E18, user])
     assert res.error == "market_not_listed"
-    assert w.chain.query(vault, "max_deposit", [user]) == 0
-    assert w.chain.vm.query(vault, "total_assets", [], 10**7).error == "market_not_listed"
+    assert w.chain.vm.query(vault, "mint", [E18, user], 10**7).error == "market_not_listed"
+    # The views still answer: nothing is in the market, only gifts count.
+    assert w.chain.query(vault, "max_deposit", [user]) == 0 == w.chain.query(vault, "max_withdraw", [user])
+    w.chain.must(user, w.tokens["B"], "transfer", [vault, 5])
+    assert w.chain.query(vault, "total_assets") == 5 and w.chain.query(vault, "info")["market_cash"] == 0
     from tests.vm.lending_world import CFS, list_args
 
     w.do(w.admin, "list_market", list_args(w.tokens["B"], CFS["B"]))
@@ -312,3 +315,27 @@ def test_gas_of_a_deposit_and_a_redeem(vw):
     vw.do(alice, "redeem", [E18, alice, alice])
     # Bounded so that a change in cost shows up here (README Numbers has the measured values).
     assert vw.gas["deposit"] < 250_000 and vw.gas["redeem"] < 250_000
+
+
+def test_the_markets_rounding_never_lowers_the_share_price(vw):
+    """At an odd exchange rate the market's mints round down and its burns up, so deposits add a
+    little less than their amount and withdrawals take a little more: the vault prices on that."""
+    alice = vw.users[0]
+    vw.do(alice, "deposit", [10**22, alice])
+    vw.borrow(5 * 10**21 + 123_456_789)
+    vw.chain.advance(37)
+    assert vw.market()["exchange_rate"] % 10**6 != 0  # odd
+    dearer = cheaper = 0
+    num, den = vw.price()
+    for k in range(30):
+        total = vw.q("total_assets")
+        amount = 10**17 + k * 7_919_000_000_007
+        method = "withdraw" if k % 2 else "deposit"
+        vw.do(alice, method, [amount, alice, alice] if k % 2 else [amount, alice])
+        change = abs(vw.q("total_assets") - total)
+        dearer += method == "withdraw" and change > amount
+        cheaper += method == "deposit" and change < amount
+        n, d = vw.price()
+        assert n * den >= num * d, (k, method)
+        num, den = n, d
+    assert dearer > 0 and cheaper > 0  # the cases this test is about did occur

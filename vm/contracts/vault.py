@@ -61,13 +61,17 @@ def state_now() -> dict:
     """The vault as the next action in this block finds it: idle cash, cTokens, the market's
     exchange rate and cash with interest to now, total assets and share supply."""
     asset = storage["asset"]
+    idle = call(asset, "balance_of", [ctx.this])
     m = call(storage["lending"], "market_now", [asset])
-    require(len(m) > 0, "market_not_listed")
+    if len(m) == 0:
+        # Not listed yet: nothing can be in the market, and only idle cash (gifts) counts. The
+        # views answer; deposits and mints refuse with market_not_listed.
+        return {"listed": False, "idle": idle, "c": 0, "r": EXP, "cash": 0, "base": 0, "total": idle,
+                "supply": storage["supply"], "v": storage["virtual"]}
     c = call(storage["lending"], "ctoken_balance", [asset, ctx.this])
     r = m["exchange_rate"]
-    idle = call(asset, "balance_of", [ctx.this])
     base = c * r // EXP
-    return {"idle": idle, "c": c, "r": r, "cash": m["cash"], "base": base, "total": idle + base,
+    return {"listed": True, "idle": idle, "c": c, "r": r, "cash": m["cash"], "base": base, "total": idle + base,
             "supply": storage["supply"], "v": storage["virtual"]}
 
 
@@ -252,6 +256,7 @@ def deposit(assets: int, receiver: address) -> int:
     check_amount(assets)
     enter(receiver)
     st = state_now()
+    require(st["listed"], "market_not_listed")
     gained = deposit_gain(assets, st)
     shares = to_shares(gained[0], st, False)
     require(shares > 0, "zero_shares")
@@ -268,6 +273,7 @@ def mint(shares: int, receiver: address) -> int:
     check_amount(shares)
     enter(receiver)
     st = state_now()
+    require(st["listed"], "market_not_listed")
     assets = mint_cost(shares, st)
     require(assets <= MAX_AMOUNT, "bad_amount")
     mint_shares(receiver, shares)
