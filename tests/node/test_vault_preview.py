@@ -30,7 +30,7 @@ from vm.values import Address
 def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
     tmp = tmp_path_factory.mktemp("vault")
     contracts, names = standard_contracts(ADMIN.address)
-    genesis = dataclasses.replace(make_genesis(), contracts=contracts)
+    genesis = dataclasses.replace(make_genesis(), contracts=contracts, eth_chain_id=4242)
     chain, mempool = make_chain(tmp, genesis)
     fusd, wgld, oracle, lending, vault = (names[n] for n in ("fusd", "wgld", "oracle", "lending", "vault"))
     nonces = {0: len(contracts), 1: 0}
@@ -153,3 +153,11 @@ def test_the_tiers_of_the_vault_parts() -> None:
         "low", "low", "medium", "medium", "high", "high"]
     assert [liquidity_tier(out, 100) for out in (0, 50, 51, 100, 101)] == ["low", "low", "medium", "medium",
                                                                            "blocked"]
+
+
+def test_the_erc20_face_sees_the_shares(served: Any) -> None:
+    vault = served[2]["vault"]
+    held = int(view(served, vault, "balance_of", [A]))
+    balance_of = "0x70a08231" + "00" * 12 + A[2:].lower()
+    assert int(result(served, "eth_call", [{"to": vault, "data": balance_of}, "latest"]), 16) == held > 0
+    assert int(result(served, "eth_call", [{"to": vault, "data": "0x313ce567"}, "latest"]), 16) == 24  # decimals()
