@@ -210,7 +210,8 @@ def test_a_vault_over_an_unlisted_market_refuses_until_the_admin_lists_it():
     # The views still answer: nothing is in the market, only gifts count.
     assert w.chain.query(vault, "max_deposit", [user]) == 0 == w.chain.query(vault, "max_withdraw", [user])
     w.chain.must(user, w.tokens["B"], "transfer", [vault, 5])
-    assert w.chain.query(vault, "total_assets") == 5 and w.chain.query(vault, "info")["market_cash"] == 0
+    info = w.chain.query(vault, "info")
+    assert w.chain.query(vault, "total_assets") == 5 and info["market_cash"] == 0 and info["listed"] is False
     from tests.vm.lending_world import CFS, list_args
 
     w.do(w.admin, "list_market", list_args(w.tokens["B"], CFS["B"]))

@@ -412,8 +412,9 @@ def share_price() -> int:
 def info() -> dict:
     """Everything a wallet shows at once, at the current block."""
     st = state_now()
-    return {"asset": storage["asset"], "lending": storage["lending"], "total_assets": st["total"],
-            "total_supply": st["supply"], "idle": st["idle"], "supplied": st["base"], "ctokens": st["c"],
+    return {"asset": storage["asset"], "lending": storage["lending"], "listed": st["listed"],
+            "total_assets": st["total"], "total_supply": st["supply"], "idle": st["idle"],
+            "supplied": st["base"], "ctokens": st["c"],
             "exchange_rate": st["r"], "market_cash": st["cash"], "available": available(st),
             "decimals_offset": storage["offset"],
             "share_price": (st["total"] + 1) * EXP * st["v"] // (st["supply"] + st["v"]),
