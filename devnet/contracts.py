@@ -34,8 +34,9 @@ def stablecoin_args(name: str, symbol: str, registry: str, minter: str, treasury
 def standard_contracts(deployer: bytes, kyc_issuers: tuple[bytes, ...] = (), custodian: bytes | None = None
                        ) -> tuple[tuple[GenesisContract, ...], dict[str, str]]:
     """Two plain tokens, an oracle reported by the deployer, the swap, the lending market, the
-    identity registry, two regulated stablecoins (FUSD, FEUR), a tokenized bond (FGB30) and a
-    vault over FUSD in the lending market (fvUSD shares).
+    identity registry, two regulated stablecoins (FUSD, FEUR), a tokenized bond (FGB30), the
+    feedback contract (ratings of services, bound to settled calls) and a vault over FUSD in the
+    lending market (fvUSD shares; it takes deposits once the admin lists FUSD there).
 
     Returns the genesis entries and their addresses by name. The deployer holds every plain
     token and a float of each stablecoin, is the oracle's reporter, the lending admin, the
@@ -43,8 +44,8 @@ def standard_contracts(deployer: bytes, kyc_issuers: tuple[bytes, ...] = (), cus
     transactions it sends (devnet/README.md shows them). `kyc_issuers` start registered in the
     identity registry for every devnet claim topic; `custodian` starts as the stablecoins' minter.
     """
-    addr = [to_checksum_address(contract_address(deployer, i)) for i in range(10)]
-    names = ["tusd", "wgld", "oracle", "swap", "lending", "identity", "fusd", "feur", "bond", "vault"]
+    addr = [to_checksum_address(contract_address(deployer, i)) for i in range(9)]
+    names = ["tusd", "wgld", "oracle", "swap", "lending", "identity", "fusd", "feur", "bond"]
     me = to_checksum_address(deployer)
     minter = to_checksum_address(custodian if custodian is not None else deployer)
     specs = [
@@ -58,9 +59,20 @@ def standard_contracts(deployer: bytes, kyc_issuers: tuple[bytes, ...] = (), cus
         ("stablecoin", stablecoin_args("Finchain EUR", "FEUR", addr[5], minter, me)),
         ("asset_token", ["Finchain Green Bond 2030", "FGB30", 0, addr[5], BOND_TOPICS, BOND_COUNTRIES,
                          BOND_MAX_HOLDERS, 0, [me]]),
-        # An ERC-4626 vault over FUSD in the lending market; usable once the admin lists FUSD there.
-        ("vault", [addr[6], addr[4], "Finchain USD Vault", "fvUSD", VAULT_DECIMALS_OFFSET]),
     ]
     contracts = tuple(genesis_contract(name, deployer, load_contract(kind), args)
                       for name, (kind, args) in zip(names, specs, strict=True))
-    return contracts, dict(zip(names, addr, strict=True))
+    contracts, addresses = append_contract(deployer, contracts, dict(zip(names, addr, strict=True)), "feedback",
+                                           "feedback", [])
+    return append_contract(deployer, contracts, addresses, "vault", "vault",
+                           [addresses["fusd"], addresses["lending"], "Finchain USD Vault", "fvUSD",
+                            VAULT_DECIMALS_OFFSET])
+
+
+def append_contract(deployer: bytes, contracts: tuple[GenesisContract, ...], addresses: dict[str, str], name: str,
+                    kind: str, args: list[object]) -> tuple[tuple[GenesisContract, ...], dict[str, str]]:
+    """One more genesis contract after `contracts`, by the same deployer at its next nonce: the
+    addresses of those before it stay as they are."""
+    address = to_checksum_address(contract_address(deployer, len(contracts)))
+    return ((*contracts, genesis_contract(name, deployer, load_contract(kind), args)),
+            {**addresses, name: address})

@@ -10,8 +10,9 @@ from __future__ import annotations
 import rlp
 
 from node.types.crypto import PrivateKey, keccak256, parse_address
+from node.types.erc20 import FUNCTIONS
 
-TRANSFER_SELECTOR = keccak256(b"transfer(address,uint256)")[:4]
+TRANSFER_SELECTOR = next(f.selector for f in FUNCTIONS if f.method == "transfer")
 
 
 def erc20_transfer_data(to: str | bytes, amount: int) -> bytes:

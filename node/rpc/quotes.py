@@ -69,9 +69,11 @@ class QuoteReader:
             raise errors.NotFound(f"no state at height {height}")
         self.state = StateOverlay(read)
         self.state.code_store = api.chain.code_cache
+        self.state.settled = api.chain.settled
         params = api.chain.exec_params(height + 1, tip_time_ms)
         self.now_s = tip_time_ms // 1000
-        self.vm = VM(StateHost(self.state.get, self.state.get_account), block_info(params), api.chain.code_cache)
+        self.vm = VM(StateHost(self.state.get, self.state.get_account, api.chain.settled), block_info(params),
+                     api.chain.code_cache)
         self.named = {n: Address(a) for n, a in genesis_contract_addresses(api.chain.genesis.contracts).items()}
 
     def contract(self, given: str | None, name: str) -> bytes:

@@ -20,7 +20,7 @@ from node.types.crypto import PrivateKey, to_checksum_address
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "finance.md").read_text()
-SECTION = DOC[DOC.index("## Investment vault"):DOC.index("## Reason codes")]
+SECTION = DOC[DOC.index("## Investment vault"):DOC.index("\n## ", DOC.index("## Investment vault"))]
 E18 = 10**18
 SHARES = 10**24  # fvUSD base units per FUSD at the start
 MARKET = [str(75 * 10**16), str(10**17), "0", str(10**9), str(10**10), str(8 * 10**17), str(E18), str(E18)]
