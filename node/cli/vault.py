@@ -42,11 +42,6 @@ def _send(client: Client, args: argparse.Namespace, contract: str, method: str, 
     return answer
 
 
-def vault_preview(client: Client, action: str, amount: int, account: str, **where: str) -> dict[str, Any]:
-    return client.call_named("vault_preview", {"action": action, "amount": str(amount), "account": account,
-                                               **where})
-
-
 def _where(names: dict[str, str], args: argparse.Namespace) -> dict[str, str]:
     out = {}
     for field in ("vault", "receiver", "owner"):
@@ -68,14 +63,14 @@ def cmd_vault(args: argparse.Namespace) -> None:
         return
     if args.vault_cmd == "preview":
         account = resolve_contract(names, args.account, "--account")
-        preview = vault_preview(client, args.action, _amount(args.amount, "AMOUNT"), account, **where)
+        preview = client.vault_preview(args.action, _amount(args.amount, "AMOUNT"), account, **where)
         print_json(preview)
         print(show_risk(preview["risk"]), file=sys.stderr)
         return
     action = args.vault_cmd
     amount = _amount(args.amount, "AMOUNT")
     sender = to_checksum_address(signing_key(args).address)
-    preview = vault_preview(client, action, amount, sender, **where)
+    preview = client.vault_preview(action, amount, sender, **where)
     print(show_risk(preview["risk"]), file=sys.stderr)
     outcome = preview["outcome"]
     if outcome["status"] != "success":

@@ -80,6 +80,11 @@ def test_the_vault_commands_of_the_page(tmp_path: Path, capsys: pytest.CaptureFi
             outputs.append(json.loads(out))
             if argv[1] != "info" and argv[0] == "vault":
                 assert "risk: low" in err, (line, err)
+        # The view of the page's prose, run as written.
+        query = re.search(r"`(finchain contract query 0xVAULT [^`]*)`", SECTION)
+        assert query, "the contract query of the page"
+        code, out, err = run(fill(query.group(1)))
+        assert code == 0 and int(json.loads(out)["output"]) > 0, (out, err)
         info, preview, deposit, mint, mine = outputs[:5]
         assert info["symbol"] == "fvUSD" and info["decimals"] == 24 and info["total_assets"] == "0"
         assert preview["shares"] == str(1000 * E18 * 10**6) and preview["approval"]["needed"] is True
