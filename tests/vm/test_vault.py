@@ -192,7 +192,7 @@ def test_the_market_lacking_cash_refuses_with_insufficient_liquidity(vw):
     assert vw.q("preview_redeem", [most]) <= 20 * E18
     vw.do(alice, "redeem", [most, alice, alice])
     assert vw.q("max_withdraw", [alice]) <= vw.market()["cash"]
-    # A failed call leaves everything as it was; once repaid, the rest comes out.
+    # Once the loan is repaid, the rest comes out.
     vw.w.do(vw.borrower, "repay", [vw.asset, MAX_UINT])
     assert vw.q("max_redeem", [alice]) == vw.shares_of(alice)
     vw.do(alice, "withdraw", [vw.q("max_withdraw", [alice]), alice, alice])

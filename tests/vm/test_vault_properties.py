@@ -153,12 +153,12 @@ class VaultMachine(RuleBasedStateMachine):
         assert info["supplied"] == self.vw.w.q("supply_balance", [self.vw.asset, self.vw.vault])
 
 
-VaultMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=20, deadline=None,
+VaultMachine.TestCase.settings = settings(max_examples=80, stateful_step_count=30, deadline=None,
                                           suppress_health_check=[HealthCheck.too_slow])
 TestVault = VaultMachine.TestCase
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(1, 10**6), gift=st.integers(1, 10**24), victim=st.integers(1, 10**24))
 def test_the_empty_vault_donation_attack_fails(seed, gift, victim):
     """The attacker deposits `seed` into the empty vault, sends `gift` straight to it, then the
