@@ -21,6 +21,9 @@ STABLECOIN_FLOAT = 10**6 * COIN
 BOND_TOPICS = ["kyc.basic"]
 BOND_COUNTRIES = ["CH", "DE", "FR", "GB", "NL", "SG"]  # an offering closed to the others, as a prospectus says
 BOND_MAX_HOLDERS = 500
+# The vault's shares carry 6 more decimals than FUSD: 10**6 virtual shares guard the empty vault
+# (docs/finance.md, "Investment vault").
+VAULT_DECIMALS_OFFSET = 6
 
 
 def stablecoin_args(name: str, symbol: str, registry: str, minter: str, treasury: str) -> list[object]:
@@ -32,8 +35,9 @@ def standard_contracts(deployer: bytes, kyc_issuers: tuple[bytes, ...] = (), cus
                        ) -> tuple[tuple[GenesisContract, ...], dict[str, str]]:
     """Two plain tokens, an oracle reported by the deployer, the swap, the lending market, the
     identity registry, two regulated stablecoins (FUSD, FEUR), a tokenized bond (FGB30), the
-    feedback contract (ratings of services, bound to settled calls) and the payments router
-    (vm/contracts/payments.py; `standard_calls` seeds its FX pools).
+    feedback contract (ratings of services, bound to settled calls), the payments router
+    (vm/contracts/payments.py; `standard_calls` seeds its FX pools) and a vault over FUSD in the
+    lending market (fvUSD shares; it takes deposits once the admin lists FUSD there).
 
     Returns the genesis entries and their addresses by name. The deployer holds every plain
     token and a float of each stablecoin, is the oracle's reporter, the lending admin, the
@@ -61,7 +65,11 @@ def standard_contracts(deployer: bytes, kyc_issuers: tuple[bytes, ...] = (), cus
                       for name, (kind, args) in zip(names, specs, strict=True))
     contracts, addresses = append_contract(deployer, contracts, dict(zip(names, addr, strict=True)), "feedback",
                                            "feedback", [])
-    return append_contract(deployer, contracts, addresses, "payments", "payments", [addresses["swap"]])
+    contracts, addresses = append_contract(deployer, contracts, addresses, "payments", "payments",
+                                           [addresses["swap"]])
+    return append_contract(deployer, contracts, addresses, "vault", "vault",
+                           [addresses["fusd"], addresses["lending"], "Finchain USD Vault", "fvUSD",
+                            VAULT_DECIMALS_OFFSET])
 
 
 def append_contract(deployer: bytes, contracts: tuple[GenesisContract, ...], addresses: dict[str, str], name: str,

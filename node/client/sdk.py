@@ -273,6 +273,12 @@ class Client:
         return self.call_named("lending_preview", {"action": action, "token": token, "amount": str(amount),
                                                    "account": account, **where})
 
+    def vault_preview(self, action: str, amount: int, account: str, **where: str) -> dict[str, Any]:
+        """A vault action (deposit, mint, withdraw, redeem) previewed and dry-run as `account`, with
+        the risk block; `where` may name the vault, the receiver and the owner."""
+        return self.call_named("vault_preview", {"action": action, "amount": str(amount), "account": account,
+                                                 **where})
+
     def get_code(self, address: str, block: int | str = "latest") -> dict[str, Any]:
         return self.call("contract_getCode", address, block)
 

@@ -497,7 +497,19 @@ def markets() -> list:
 @view
 def market(token: address) -> dict:
     """The stored state: interest up to accrual_height only."""
-    m = load_market(token)
+    return market_json(load_market(token))
+
+
+@view
+def market_now(token: address) -> dict:
+    """As `market`, with interest brought to the current block: the numbers the next action in this
+    block starts from (a vault prices its shares with them). {} for a token that is not listed."""
+    if not listed(token):
+        return {}
+    return market_json(current_market(token))
+
+
+def market_json(m: dict) -> dict:
     return {
         "cash": m["cash"],
         "borrows": m["borrows"],
