@@ -29,6 +29,8 @@ SMALL = {
     "aml_ledger.py": ["generate", "--txs", "600", "--patterns", "22", "--validators", "1", "--block-time", "100",
                       "--out", "."],
     "eth_throughput.py": ["--txs", "200", "--validators", "1", "--peers", "none", "--runs", "1"],
+    "explorer_bench.py": ["--validators", "1", "--seconds", "6", "--sample", "3", "--loads", "1", "--accounts", "10",
+                          "--block-time-ms", "300"],
 }
 
 

@@ -276,16 +276,23 @@ window.addEventListener("hashchange", () => {
 document.getElementById("endpoint").textContent = rpcUrl;
 render();
 live.start();
-// A first read over HTTP, so that content appears before the WebSocket is up.
-rpc.call("node_status").then((st) => {
-  document.getElementById("chain").textContent = st.chain_id;
-  state.height = Math.max(state.height, st.height);
-  state.synced = Math.max(state.synced, st.height - LIVE_BLOCKS);
+// A first read over HTTP, so that content appears before the WebSocket is up: the newest blocks
+// in one call, and the chain id beside it.
+rpc.call("chain_getBlockSummaries", ["latest", LIVE_BLOCKS, BRIEF_TXS]).then((got) => {
+  if (state.synced < got.latest) {
+    state.blocks = got.blocks;
+    state.synced = got.latest;
+  }
+  state.height = Math.max(state.height, got.latest);
   heightEl.textContent = String(state.height);
+  for (const l of liveListeners) l();
   pump();
 }, (exc) => {
   if (exc instanceof Unreachable) setReachable(false);
 });
+rpc.call("node_status").then((st) => {
+  document.getElementById("chain").textContent = st.chain_id;
+}, () => {});
 
 // For tests and measurements.
 window.explorer = { state, ctx, search };
