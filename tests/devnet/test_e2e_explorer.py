@@ -134,6 +134,10 @@ def test_explorer_in_chromium(tmp_path):
         added = rpc.call_contract(alice, swap, "add_liquidity",
                                   [tusd, wgld, str(1000 * E18), str(2000 * E18), "0", "0", a_addr, FAR])
         assert added["receipt"]["status"] == "success", added["receipt"]["error"]
+        issuer = c.roles["kyc_issuer"]
+        attested = rpc.call_contract(issuer, contracts["identity"], "attest",
+                                     [a_addr, "kyc.basic", "verified", "0x" + "11" * 32, 10**6, "0x" + "22" * 32])
+        assert attested["receipt"]["status"] == "success", attested["receipt"]["error"]
         hostile = rpc.deploy(alice, HOSTILE_SOURCE, [HOSTILE_NAME])["contract_address"]
         shouted = rpc.call_contract(alice, hostile, "shout", [HOSTILE_EVENT])
         assert shouted["receipt"]["events"][0]["data"] == [HOSTILE_EVENT]
@@ -162,7 +166,9 @@ def test_explorer_in_chromium(tmp_path):
 def explore(sync_api: Any, c: Cluster, monitor_url: str, where: Path, transfer: dict[str, Any], hostile: str,
             shouted: dict[str, Any], refused: dict[str, Any]) -> None:
     rpc = c.node(0).client
-    base = f"{c.node(0).rpc_url}/explorer/?monitor={monitor_url}&nodes={','.join(c.urls())}"
+    assert c.manifest is not None and c.manifest.proxy is not None
+    base = (f"{c.node(0).rpc_url}/explorer/?monitor={monitor_url}&nodes={','.join(c.urls())}"
+            f"&proxy={c.manifest.proxy['control']}")
     dialogs: list[str] = []
     errors: list[str] = []
     with sync_api.sync_playwright() as pw:
@@ -222,6 +228,9 @@ def explore(sync_api: Any, c: Cluster, monitor_url: str, where: Path, transfer: 
             assert text(page, "balance_raw") == rpc.call("account_get", address, at)["balance"]
             tusd_balance = rpc.contract_call(c.manifest.contracts["tusd"], "balance_of", [address], at)["output"]
             assert units(tusd_balance) in page.locator("#token-balances").inner_text()
+            claims = page.locator("#claims tbody tr").first.inner_text()
+            assert claims.split("\t")[:3] == ["kyc.basic", "ok", "verified"]
+            assert "11" * 32 not in page.inner_text("#view")  # the commitment is not shown
             first_row = page.locator("#history tbody tr").first.inner_text()
             newest = rpc.call("account_txs", address, 1)["txs"][0]["tx"]["hash"]
             assert newest[:10] in first_row
@@ -269,10 +278,18 @@ def explore(sync_api: Any, c: Cluster, monitor_url: str, where: Path, transfer: 
             page.wait_for_selector("#alerts")
             assert "large_value" in page.inner_text("#alerts")
 
-            # The devnet's nodes.
+            # The devnet's nodes, and a fault injected through its proxy.
+            c.delay(1, 40, 5)
             page.goto(f"{base}#/network")
             page.wait_for_selector("#nodes")
             assert page.locator("#nodes tbody tr").count() == len(c.nodes)
+            page.wait_for_function("(document.querySelector('#view [data-field=delays]') || {}).textContent"
+                                   " === 'node1: 40 ms ± 5'")
+            heights = [int(page.locator(f"#nodes tbody tr:nth-child({i + 1}) td:nth-child(4)").inner_text())
+                       for i in range(len(c.nodes))]
+            assert all(h >= refused["height"] for h in heights)
+            keep(page, where, "network")
+            c.heal()
 
             # Phone width.
             page.set_viewport_size({"width": 375, "height": 800})

@@ -28,6 +28,7 @@ const state = {
   tokenMeta: new Map(), // address -> {name, symbol, decimals}
   firstContent: false,
   downSince: null,
+  wsOpen: false,
 };
 
 const banner = document.getElementById("banner");
@@ -57,8 +58,9 @@ function setReachable(ok, attempt = 0) {
 }
 
 const rpc = new Rpc(rpcUrl, (ok) => {
-  // An HTTP answer means the node is up, but only the WebSocket clears the banner: without it nothing is live.
+  // An HTTP answer clears the banner only while the WebSocket is subscribed: without it nothing is live.
   if (!ok) setReachable(false);
+  else if (state.wsOpen) setReachable(true);
 });
 
 const live = new Heads(rpcUrl, {
@@ -68,6 +70,7 @@ const live = new Heads(rpcUrl, {
     pump();
   },
   onState: (s, attempt) => {
+    state.wsOpen = s === "open";
     if (s === "open") {
       setReachable(true);
       rpc.call("node_status").then((st) => {
