@@ -291,6 +291,12 @@ def explore(sync_api: Any, c: Cluster, monitor_url: str, where: Path, transfer: 
             keep(page, where, "network")
             c.heal()
 
+            # The same page reading another node (?rpc=): node 1 lists node 0's origin, as every devnet node does.
+            page.goto(f"{c.node(0).rpc_url}/explorer/?rpc={c.node(1).rpc_url}#/")
+            page.wait_for_selector("#latest-blocks tr")
+            assert page.inner_text("#endpoint") == c.node(1).rpc_url
+            assert page.locator("#banner").is_hidden()
+
             # Phone width.
             page.set_viewport_size({"width": 375, "height": 800})
             page.goto(f"{base}#/")
