@@ -150,21 +150,26 @@ def test_explorer_in_chromium(tmp_path):
         assert "token" in listed["tusd"]["faces"] and "swap" in listed["swap"]["faces"]
         assert "identity" in listed["identity"]["faces"] and "lending" in listed["lending"]["faces"]
 
+        # A compliance refusal: the custodian mints FUSD to an address with no KYC claim.
+        unverified = rpc.call_contract(c.roles["custodian"], contracts["fusd"], "mint",
+                                       [b_addr, str(E18), "0x" + "33" * 32], gas_limit=300_000)
+        assert unverified["receipt"]["error"] == "not_verified"
+
         node0 = c.node(0).rpc_url
         monitor = MonitorProcess(tmp_path / "monitor", node0, free_port(),
                                  cors_origins=(node0,))
         monitor.start()
         try:
             monitor.wait_ready()
-            monitor.wait_height(refused["height"])
-            explore(sync_api, c, monitor.url, where, transfer, hostile, shouted, refused)
+            monitor.wait_height(unverified["height"])
+            explore(sync_api, c, monitor.url, where, transfer, hostile, shouted, refused, unverified)
         finally:
             monitor.stop(5)
     print(f"explorer browser test: {time.monotonic() - started:.1f} s")
 
 
 def explore(sync_api: Any, c: Cluster, monitor_url: str, where: Path, transfer: dict[str, Any], hostile: str,
-            shouted: dict[str, Any], refused: dict[str, Any]) -> None:
+            shouted: dict[str, Any], refused: dict[str, Any], unverified: dict[str, Any]) -> None:
     rpc = c.node(0).client
     assert c.manifest is not None and c.manifest.proxy is not None
     base = (f"{c.node(0).rpc_url}/explorer/?monitor={monitor_url}&nodes={','.join(c.urls())}"
@@ -264,6 +269,12 @@ def explore(sync_api: Any, c: Cluster, monitor_url: str, where: Path, transfer: 
             assert page.evaluate("window.__xss") is None
             assert page.locator("#view img, #view script, #view svg:not(.chart)").count() == 0
             keep(page, where, "hostile")
+
+            # A compliance refusal: the reason code and its meaning from docs/finance.md.
+            search(page, unverified["hash"])
+            page.wait_for_selector('#view [data-field="reason"]')
+            assert text(page, "status") == "failed" and text(page, "error") == "not_verified"
+            assert text(page, "reason") == "no claim for the topic (docs/finance.md)"
 
             # Pools: the reserves the swap contract reports.
             page.goto(f"{base}#/markets")

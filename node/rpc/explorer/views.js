@@ -3,6 +3,7 @@
 import { addrLink, ago, blockLink, fields, h, iso, json, link, message, section, shortHash, table, txLink, units } from "./dom.js";
 import { chart } from "./chart.js";
 import { RpcError, NOT_FOUND, INVALID_PARAMS } from "./rpc.js";
+import { reasonText } from "./reasons.js";
 
 const HISTORY_PAGE = 20;
 const BLOCK_TX_SHOWN = 100;
@@ -138,6 +139,7 @@ export async function tx(ctx, hash) {
     ["status", "Status", t.status === "pending" ? "pending (in the mempool)" :
       h("span", { class: r.status === "success" ? "ok" : "bad" }, r.status)],
     r && r.error ? ["error", "Reason code", h("code", { class: "bad" }, r.error)] : null,
+    r && r.error && reasonText(r.error) ? ["reason", "Meaning", reasonText(r.error) + " (docs/finance.md)"] : null,
     ["block", "Block", t.height ? blockLink(t.height) : "—"],
     ["index", "Position", t.index ?? "—"],
     ["type", "Kind", tx.type + (tx.method ? ` (${tx.method})` : "")],
