@@ -222,6 +222,8 @@ def explore(sync_api: Any, c: Cluster, monitor_url: str, where: Path, transfer: 
             assert text(page, "gas_used") == f"{got['receipt']['gas_used']} / {got['tx']['gas_limit']}"
             assert text(page, "fee") == units(got["receipt"]["fee"], 18, 9) + " FIN"
             assert text(page, "amount") == units(got["tx"]["amount"]) + " FIN"
+            page.wait_for_selector("#risk")  # 20,000 FIN is over the monitor's large_value threshold
+            assert "large_value" in page.inner_text("#risk")
             keep(page, where, "tx")
 
             # An address: coin balance at the height shown, token balances, history.

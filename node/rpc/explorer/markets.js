@@ -113,6 +113,27 @@ export async function alerts(ctx) {
   return box;
 }
 
+// The monitor's alerts that name an address (or one transaction of it), for the address and
+// transaction views; null without ?monitor=. A monitor that does not answer is said so, and the
+// rest of the view is shown all the same.
+export async function alertsAbout(ctx, address, { tx = null, fromHeight = 0, toHeight = null } = {}) {
+  if (!ctx.monitor) return null;
+  const params = { address, from_height: fromHeight, limit: 1000 };
+  if (toHeight !== null) params.to_height = toHeight;
+  let page;
+  try {
+    page = await new Rpc(ctx.monitor).call("aml_alerts", params);
+  } catch (exc) {
+    return section("AML alerts", message("error", exc instanceof Unreachable ? `the monitor at ${ctx.monitor} is unreachable`
+      : `the monitor refused: ${exc.message}`));
+  }
+  const found = tx ? page.alerts.filter((a) => (a.txs || []).includes(tx)) : page.alerts.slice(-ALERTS_SHOWN).reverse();
+  return section(`AML alerts ${tx ? "on this transaction" : "naming this address"} (${found.length})`, found.length
+    ? table(["Height", "Rule", "Severity", "Explanation"], found.map((a) => [blockLink(a.height), a.rule,
+      h("span", { class: "sev-" + String(a.severity).replace(/[^a-z]/g, "") }, a.severity), a.explanation]), { id: "risk" })
+    : message("info", "None raised by the monitor."));
+}
+
 // --- devnet network ---------------------------------------------------------------------------
 
 export async function network(ctx) {

@@ -4,10 +4,12 @@ import { addrLink, ago, blockLink, fields, h, iso, json, link, message, section,
 import { chart } from "./chart.js";
 import { RpcError, NOT_FOUND, INVALID_PARAMS } from "./rpc.js";
 import { reasonText } from "./reasons.js";
+import { alertsAbout } from "./markets.js";
 
 const HISTORY_PAGE = 20;
 const BLOCK_TX_SHOWN = 100;
 const RECEIPTS_UP_TO = 200; // a block with more transactions lists hashes only
+const RISK_WINDOW = 1000; // blocks after a transaction in which the monitor's alerts on it are looked for
 
 // --- home -------------------------------------------------------------------------------------
 
@@ -159,6 +161,11 @@ export async function tx(ctx, hash) {
       ? table(["#", "Contract", "Event", "Data"], r.events.map((e, i) => [String(i), addrLink(e.address), h("span", { class: "event-name" }, e.name), json(e.data)]), { id: "events" })
       : message("info", r.status === "failed" ? "None: a failed transaction keeps no events." : "None.")));
   }
+  if (t.height) {
+    // Rules over a window raise their alert some blocks after the transaction.
+    const risk = await alertsAbout(ctx, tx.from, { tx: t.hash, fromHeight: t.height, toHeight: t.height + RISK_WINDOW });
+    if (risk) out.push(risk);
+  }
   if (tx.type === "deploy") out.push(section("Source", h("pre", { class: "source" }, tx.source)));
   return h("div", {}, out);
 }
@@ -219,6 +226,8 @@ export async function address(ctx, addr, cursor) {
     out.push(section("Identity claims (KYC)", rows.length ? table(["Topic", "Status", "Value", "Issuer", "Expires at height"], rows, { id: "claims" })
       : message("info", "No claim in the identity registry.")));
   }
+  const risk = await alertsAbout(ctx, account.address);
+  if (risk) out.push(risk);
   if (code.result) out.push(...await contractParts(ctx, code.result));
   out.push(historySection(addr, history, cursor, code.result ? "Calls and transfers (newest first)" : "History (newest first)"));
   return h("div", {}, out);
