@@ -199,6 +199,10 @@ def explore(sync_api: Any, c: Cluster, monitor_url: str, where: Path, transfer: 
             shown = int(page.inner_text("#height"))
             page.wait_for_function(f"Number(document.getElementById('height').textContent) > {shown + 2}")
             page.wait_for_selector("#latest-blocks tr")
+            # The chart: a bar per block interval, and the tx/s line over them.
+            assert page.locator("#view svg.chart .bars rect").count() >= 10
+            assert page.locator("#view svg.chart polyline.tps").count() == 1
+            assert page.locator("#latest-blocks tr").count() <= 15
             keep(page, where, "home")
 
             # A block by height.
@@ -309,6 +313,11 @@ def explore(sync_api: Any, c: Cluster, monitor_url: str, where: Path, transfer: 
             page.wait_for_selector("#latest-blocks tr")
             assert page.inner_text("#endpoint") == c.node(1).rpc_url
             assert page.locator("#banner").is_hidden()
+
+            page.goto(f"{c.node(0).rpc_url}/explorer/?rpc=javascript:alert(1)#/")
+            page.wait_for_selector("#latest-blocks tr")
+            assert "is not an http(s) URL" in page.inner_text("#view")
+            assert page.inner_text("#endpoint") == c.node(0).rpc_url
 
             # Phone width.
             page.set_viewport_size({"width": 375, "height": 800})

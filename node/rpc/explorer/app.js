@@ -16,7 +16,19 @@ const params = new URLSearchParams(location.search);
 function defaultRpc() {
   return location.protocol.startsWith("http") ? location.origin : "http://127.0.0.1:8545";
 }
-const rpcUrl = (params.get("rpc") || defaultRpc()).replace(/\/+$/, "");
+const notices = []; // shown above every view
+
+function checkedRpc(text) {
+  try {
+    const u = new URL(text);
+    if (u.protocol === "http:" || u.protocol === "https:") return text.replace(/\/+$/, "");
+  } catch {
+    // not a URL: said below
+  }
+  notices.push(message("error", `?rpc=${text} is not an http(s) URL of a node; showing ${defaultRpc()} instead.`));
+  return defaultRpc();
+}
+const rpcUrl = checkedRpc(params.get("rpc") || defaultRpc());
 
 const state = {
   reachable: true,
@@ -197,7 +209,7 @@ async function render() {
   } catch (exc) {
     node = errorView(exc);
   }
-  if (seq === renderSeq) main.replaceChildren(node);
+  if (seq === renderSeq) main.replaceChildren(...notices, node);
 }
 
 function errorView(exc) {

@@ -2,16 +2,20 @@
 
 import { svg } from "./dom.js";
 
-const W = 640;
+const WIDE = 640;
+const NARROW = 360; // a phone's width: the same text size on fewer blocks
 const H = 220;
-const PAD = { left: 46, right: 50, top: 16, bottom: 26 };
+const PAD = { left: 46, right: 50, top: 24, bottom: 22 };
 
+// A round top for an axis, and how many steps divide it into round labels.
 function niceMax(v) {
-  if (!(v > 0)) return 1;
+  if (!(v > 0)) return [1, 5];
   const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+  for (const [m, steps] of [[1, 5], [2, 4], [2.5, 5], [5, 5], [10, 5]]) if (m * p >= v) return [m * p, steps];
+  return [10 * p, 5];
 }
+
+const label = (v) => (Number.isInteger(v) ? v.toLocaleString("en-US") : String(Number(v.toPrecision(3))));
 
 // `blocks` oldest first, each {height, time_ms, tx_count}. The first block gives only a start time.
 export function points(blocks) {
@@ -23,28 +27,30 @@ export function points(blocks) {
   return out;
 }
 
-export function chart(blocks) {
-  const pts = points(blocks);
+export function chart(blocks, narrow = false) {
+  const W = narrow ? NARROW : WIDE;
+  const pts = points(narrow ? blocks.slice(-31) : blocks);
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img",
     "aria-label": "block time and transactions per second over the last blocks" });
   if (pts.length === 0) {
     root.appendChild(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "axis" }, "waiting for blocks…"));
     return root;
   }
-  const maxT = niceMax(Math.max(...pts.map((p) => p.seconds)));
-  const maxR = niceMax(Math.max(...pts.map((p) => p.tps)));
+  const [maxT, stepsT] = niceMax(Math.max(...pts.map((p) => p.seconds)));
+  const [maxR] = niceMax(Math.max(...pts.map((p) => p.tps)));
+  const steps = stepsT;
   const iw = W - PAD.left - PAD.right;
   const ih = H - PAD.top - PAD.bottom;
   const step = iw / pts.length;
   const yT = (v) => PAD.top + ih - (v / maxT) * ih;
   const yR = (v) => PAD.top + ih - (v / maxR) * ih;
-  for (let i = 0; i <= 4; i++) {
-    const y = PAD.top + (ih * i) / 4;
+  // The grid follows the block-time axis; the tx/s labels sit on the same lines.
+  for (let i = 0; i <= steps; i++) {
+    const y = PAD.top + (ih * i) / steps;
     root.appendChild(svg("line", { x1: PAD.left, x2: W - PAD.right, y1: y, y2: y, class: "grid" }));
     root.appendChild(svg("text", { x: PAD.left - 4, y: y + 4, "text-anchor": "end", class: "axis t" },
-      (maxT * (1 - i / 4)).toFixed(maxT < 4 ? 2 : 1) + "s"));
-    root.appendChild(svg("text", { x: W - PAD.right + 4, y: y + 4, class: "axis r" },
-      Math.round(maxR * (1 - i / 4)).toLocaleString("en-US")));
+      label(maxT * (1 - i / steps)) + "s"));
+    root.appendChild(svg("text", { x: W - PAD.right + 4, y: y + 4, class: "axis r" }, label(maxR * (1 - i / steps))));
   }
   const bars = svg("g", { class: "bars" });
   pts.forEach((p, i) => {
@@ -57,6 +63,6 @@ export function chart(blocks) {
   root.appendChild(svg("polyline", { points: line, class: "tps" }));
   root.appendChild(svg("text", { x: PAD.left, y: H - 6, class: "axis" }, `#${pts[0].height}`));
   root.appendChild(svg("text", { x: W - PAD.right, y: H - 6, "text-anchor": "end", class: "axis" }, `#${pts[pts.length - 1].height}`));
-  root.appendChild(svg("text", { x: W / 2, y: H - 6, "text-anchor": "middle", class: "axis legend" }, "bars: block time (left) · line: tx/s (right)"));
+  root.appendChild(svg("text", { x: W / 2, y: 12, "text-anchor": "middle", class: "axis legend" }, "bars: block time (s, left) · line: tx/s (right)"));
   return root;
 }

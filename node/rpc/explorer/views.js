@@ -36,7 +36,7 @@ export async function home(ctx) {
       stat("Block time", r.blockTime === null ? "—" : r.blockTime.toFixed(2) + " s"),
       stat("Tx/s", r.tps === null ? "—" : r.tps.toFixed(1), "stat-tps"),
       stat("Blocks shown", s.blocks.length));
-    chartBox.replaceChildren(chart(s.blocks.slice().reverse()));
+    chartBox.replaceChildren(chart(s.blocks.slice().reverse(), window.innerWidth < 560));
     // Bounded: the tables are rebuilt from the newest rows only, never appended to.
     blocksBody.replaceChildren(...s.blocks.slice(0, ctx.LIVE_ROWS).map((b) => h("tr", { dataset: { height: b.height } },
       h("td", {}, blockLink(b.height)), h("td", {}, ago(b.time_ms)), h("td", { class: "num" }, b.tx_count),
@@ -51,8 +51,8 @@ export async function home(ctx) {
     }
     txsBody.replaceChildren(...txs.map(([b, t]) => h("tr", {},
       h("td", {}, txLink(t.hash)), h("td", {}, blockLink(b.height)), h("td", {}, t.type + (t.method ? " " + t.method : "")),
-      h("td", { class: "hide-narrow" }, addrLink(t.from)), h("td", { class: "hide-narrow" }, addrLink(t.to)),
-      h("td", { class: "num" }, t.type === "transfer" ? units(t.amount) : ""))));
+      h("td", { class: "num" }, t.amount && t.amount !== "0" ? units(t.amount) : ""),
+      h("td", { class: "hide-narrow" }, addrLink(t.from)), h("td", { class: "hide-narrow" }, addrLink(t.to)))));
     if (s.blocks.length) ctx.firstContent();
   };
   ctx.onBlocks(draw);
@@ -72,8 +72,8 @@ export async function home(ctx) {
         h("thead", {}, h("tr", {}, h("th", {}, "Height"), h("th", {}, "Age"), h("th", {}, "Txs"),
           h("th", { class: "hide-narrow" }, "Proposer"), h("th", { class: "hide-narrow" }, "Gas"))), blocksBody))),
       section("Latest transactions", h("div", { class: "scroll" }, h("table", {},
-        h("thead", {}, h("tr", {}, h("th", {}, "Hash"), h("th", {}, "Block"), h("th", {}, "Kind"),
-          h("th", { class: "hide-narrow" }, "From"), h("th", { class: "hide-narrow" }, "To"), h("th", {}, "Amount"))), txsBody)))));
+        h("thead", {}, h("tr", {}, h("th", {}, "Hash"), h("th", {}, "Block"), h("th", {}, "Kind"), h("th", {}, "FIN"),
+          h("th", { class: "hide-narrow" }, "From"), h("th", { class: "hide-narrow" }, "To"))), txsBody)))));
 }
 
 function stat(label, value, id) {
