@@ -15,6 +15,8 @@ import json
 import os
 import shutil
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +114,16 @@ def units(value: str, decimals: int = 18, frac: int = 6) -> str:
     return f"{whole:,}" + (f".{shown}" if shown else "")
 
 
+def monitor_post(url: str, origin: str) -> tuple[int, dict[str, str]]:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "aml_status", "params": []}).encode()
+    req = urllib.request.Request(url + "/", body, {"Content-Type": "application/json", "Origin": origin})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, dict(resp.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers)
+
+
 def test_explorer_in_chromium(tmp_path):
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
@@ -162,6 +174,10 @@ def test_explorer_in_chromium(tmp_path):
         try:
             monitor.wait_ready()
             monitor.wait_height(unverified["height"])
+            # The monitor answers the explorer's origin, and refuses another one.
+            assert monitor_post(monitor.url, node0)[0] == 200
+            assert monitor_post(monitor.url, node0)[1].get("Access-Control-Allow-Origin") == node0
+            assert monitor_post(monitor.url, "http://evil.test")[0] == 403
             explore(sync_api, c, monitor.url, where, transfer, hostile, shouted, refused, unverified)
         finally:
             monitor.stop(5)
