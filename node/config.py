@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from node.storage.files import write_atomic
 from node.types.crypto import PrivateKey, to_checksum_address
 from node.types.genesis import Genesis, GenesisAccount, GenesisValidator, Params
+from node.types.risk import EXP, RiskPolicy, RiskPolicyError
 
 
 class ConfigError(ValueError):
@@ -109,6 +112,24 @@ empty_block_interval_s = 30
 # beyond either, the message is dropped and costs the peer reputation.
 max_queue_per_peer = 2000
 max_queue_total = 10000
+
+[risk]
+# Tiers of the risk block in every quote and preview (swap_quote, payment_findPaths, lending_preview,
+# vault_preview). Price impact below impact_low_bps is low, below impact_medium_bps medium, below
+# impact_high_bps high, and blocked from there (the CLI refuses it; high needs --accept-risk).
+impact_low_bps = 100
+impact_medium_bps = 300
+impact_high_bps = 1000
+# A loan's health factor at or above health_low is low risk, at or above health_medium medium,
+# above 1 high; at or below 1 it is blocked (liquidatable). Decimal strings.
+health_low = "1.5"
+health_medium = "1.2"
+
+[metrics]
+# Prometheus metrics on GET /metrics (docs/operations.md, "Metrics").
+enabled = true
+# Empty: on the RPC port. Or host:port of a port of their own (e.g. "127.0.0.1:26660").
+listen = ""
 """
 
 
@@ -164,6 +185,11 @@ class NodeConfig:
     empty_block_interval_s: float = 30.0
     max_queue_per_peer: int = 2_000
     max_queue_total: int = 10_000
+    metrics_enabled: bool = True
+    # None: /metrics is served on the RPC port; otherwise on this host and port alone.
+    metrics_host: str | None = None
+    metrics_port: int | None = None
+    risk: RiskPolicy = field(default_factory=RiskPolicy)
     propose_out_of_turn: bool = False  # [testing]: test-only misbehaviour (node/net/out_of_turn.py)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -181,6 +207,33 @@ def _split_addr(text: str, where: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ConfigError(f"{where}: expected host:port, got {text!r}")
     return host or "127.0.0.1", int(port)
+
+
+def _health(text: str, where: str, path: Path) -> int:
+    """A decimal string such as "1.5" as a mantissa of 10^18, exactly."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ConfigError(f"{path}: {where} must be a decimal string such as \"1.5\", got {text!r}") from None
+    if not value.is_finite():
+        raise ConfigError(f"{path}: {where} must be a finite number, got {text!r}")
+    return int(value * EXP)
+
+
+def _risk_policy(table: dict[str, Any], path: Path, typed: Callable[..., Any]) -> RiskPolicy:
+    d = RiskPolicy()
+    policy = RiskPolicy(
+        impact_low_bps=typed(table, "impact_low_bps", int, d.impact_low_bps, "risk"),
+        impact_medium_bps=typed(table, "impact_medium_bps", int, d.impact_medium_bps, "risk"),
+        impact_high_bps=typed(table, "impact_high_bps", int, d.impact_high_bps, "risk"),
+        health_low=_health(typed(table, "health_low", str, "1.5", "risk"), "risk.health_low", path),
+        health_medium=_health(typed(table, "health_medium", str, "1.2", "risk"), "risk.health_medium", path),
+    )
+    try:
+        policy.validate()
+    except RiskPolicyError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return policy
 
 
 def load_config(home: Path) -> NodeConfig:
@@ -206,11 +259,17 @@ def load_config(home: Path) -> NodeConfig:
             raise ConfigError(f"{path}: {where}.{key} must be {kind.__name__}, got {value!r}")
         return value
 
-    n, r, p, m, c = sect("node"), sect("rpc"), sect("p2p"), sect("mempool"), sect("consensus")
+    n, r, p, m, c, x = sect("node"), sect("rpc"), sect("p2p"), sect("mempool"), sect("consensus"), sect("metrics")
+    risk = _risk_policy(sect("risk"), path, typed)
     t = sect("testing")  # test-only options, absent from DEFAULT_CONFIG on purpose
     d = NodeConfig(home=home)
     rpc_host, rpc_port = _split_addr(typed(r, "listen", str, f"127.0.0.1:{d.rpc_port}", "rpc"), "rpc.listen")
     p2p_host, p2p_port = _split_addr(typed(p, "listen", str, f"127.0.0.1:{d.p2p_port}", "p2p"), "p2p.listen")
+    metrics_listen = typed(x, "listen", str, "", "metrics").strip()
+    metrics_host, metrics_port = _split_addr(metrics_listen, "metrics.listen") if metrics_listen else (None, None)
+    if metrics_port is not None and metrics_port != 0 and metrics_port in (rpc_port, p2p_port):
+        raise ConfigError(f"{path}: metrics.listen {metrics_listen!r} takes the port of rpc.listen or p2p.listen; "
+                          f"leave it empty to serve /metrics on the RPC port")
     log_format = typed(n, "log_format", str, d.log_format, "node")
     if log_format not in ("text", "json"):
         raise ConfigError(f"{path}: node.log_format must be \"text\" or \"json\"")
@@ -295,6 +354,10 @@ def load_config(home: Path) -> NodeConfig:
         empty_block_interval_s=typed(c, "empty_block_interval_s", float, d.empty_block_interval_s, "consensus"),
         max_queue_per_peer=queue_peer,
         max_queue_total=queue_total,
+        metrics_enabled=typed(x, "enabled", bool, d.metrics_enabled, "metrics"),
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
+        risk=risk,
         propose_out_of_turn=typed(t, "propose_out_of_turn", bool, d.propose_out_of_turn, "testing"),
     )
 

@@ -31,6 +31,7 @@ SMALL = {
     "eth_throughput.py": ["--txs", "200", "--validators", "1", "--peers", "none", "--runs", "1"],
     "explorer_bench.py": ["--validators", "1", "--seconds", "6", "--sample", "3", "--loads", "1", "--accounts", "10",
                           "--block-time-ms", "300"],
+    "feedback_bench.py": ["--ratings", "40", "--users", "8", "--runs", "1"],
 }
 
 

@@ -1,8 +1,9 @@
 """aiohttp adapter for `node.rpc.registry`: JSON-RPC over HTTP POST, a health probe, and WebSocket
 requests with topic subscriptions.
 
-Routes: `POST /` (JSON-RPC), `GET /health`, `GET /ws` (JSON-RPC plus `subscribe`/`unsubscribe`), and,
-unless turned off, `GET /explorer/` (the explorer page, node.rpc.static).
+Routes: `POST /` (JSON-RPC), `GET /health`, `GET /ws` (JSON-RPC plus `subscribe`/`unsubscribe`),
+`GET /metrics` when the node serves its metrics here (node/metrics/http.py), and, unless turned off,
+`GET /explorer/` (the explorer page, node.rpc.static).
 
 WebSocket messages are served concurrently (up to `max_ws_inflight` per connection), so
 responses may arrive in another order than their requests; match them by id.
@@ -17,8 +18,7 @@ is dropped; subscriptions are capped per connection and in total.
 Browsers can send cross-site POSTs with any content type and open WebSockets to 127.0.0.1
 (CSRF, DNS rebinding). Since the content type is not enforced, a request whose `Origin`
 header is not in `cors_origins` is refused with 403; non-browser clients send no `Origin`.
-With the explorer on, the page's own origin is allowed too, but only when it names this server by
-an IP address or localhost (a DNS name could be rebound; see node.rpc.static.is_same_origin).
+With the explorer on, its page's own origin is allowed too (node.rpc.static.is_same_origin).
 """
 
 from __future__ import annotations
@@ -131,15 +131,17 @@ class RpcServer:
         max_connections_per_client: int = 64,
         idle_timeout: float = 10.0,
         body_timeout: float = 30.0,
+        metrics: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
         explorer: bool = False,
     ) -> None:
         self._registry = registry
+        self._metrics = metrics
         self._host = host
         self._requested_port = port
         self._max_body = max_body_bytes
         self._health = health
         self._cors = frozenset(cors_origins)
-        # Read once: the files are package data and a running node serves the version it started with.
+        # Read once: a running node serves the page of the version it started with.
         self._explorer = load_explorer_files() if explorer else None
         self._max_ws_send_bytes = max_ws_send_bytes
         self._max_subscriptions = max_subscriptions
@@ -173,6 +175,10 @@ class RpcServer:
     def subscriptions(self) -> int:
         return self._subscription_count
 
+    def subscriptions_by_topic(self) -> dict[str, int]:
+        """Open subscriptions of each registered topic (for metrics)."""
+        return {name: index.count for name, index in self._topics.items()}
+
     @property
     def port(self) -> int:
         if self._port is None:
@@ -187,6 +193,8 @@ class RpcServer:
         app.router.add_route("OPTIONS", "/", self._on_preflight)
         app.router.add_get("/health", self._on_health)
         app.router.add_get("/ws", self._on_ws)
+        if self._metrics is not None:
+            app.router.add_get("/metrics", self._metrics)
         if self._explorer is not None:
             add_explorer_routes(app, self._explorer)
         # keepalive_timeout also bounds a connection that sends nothing or its headers slowly:
@@ -369,9 +377,8 @@ class RpcServer:
 
     def _origin_allowed(self, request: web.Request) -> bool:
         origin = request.headers.get("Origin")
-        if origin is None or "*" in self._cors or origin in self._cors:
-            return True
-        return self._explorer is not None and is_same_origin(origin, request.scheme, request.host)
+        return (origin is None or "*" in self._cors or origin in self._cors
+                or (self._explorer is not None and is_same_origin(origin, request.scheme, request.host)))
 
     def _cors_headers(self, request: web.Request) -> dict[str, str]:
         origin = request.headers.get("Origin")

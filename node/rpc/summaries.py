@@ -7,8 +7,9 @@ read far more than it shows:
   block in brief.
 * `chain_getValidators`: the validator set with each one's power, and, from the commits stored
   for the last `window` blocks, how many of them it proposed and the last height it signed.
-* `chain_getContracts`: the contracts deployed in genesis (name, address, constructor arguments)
-  with the standard interfaces each one offers, so the page finds the tokens, the swap, the
+* `chain_getGenesisContracts`: the contracts deployed in genesis (name, address, constructor arguments)
+  with the standard interfaces each one offers (`chain_getContracts` of node.rpc.quotes gives only
+  their addresses by name), so the page finds the tokens, the swap, the
   lending market and the identity registry of any network without a hard-coded list.
 
 Each reads blocks and commits in the read pool's threads, like node.rpc.api.
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 from node.rpc.registry import Method, Param, RawJson, encode_json, invalid_params
 from node.rpc.views import hx
 from node.types.crypto import to_checksum_address
+from node.types.genesis import genesis_contract_addresses
 from node.types.tx import Call, Deploy, Transfer
 from vm import contract_address
 from vm.checker import Interface
@@ -161,19 +163,16 @@ class SummaryApi:
             "validators": rows,
         }
 
-    async def chain_getContracts(self) -> RawJson:
+    async def chain_getGenesisContracts(self) -> RawJson:
         return await self.api.pool.run(lambda: encode_json(self._contracts()))
 
     def _contracts(self) -> dict[str, Any]:
         chain = self.api.chain
-        nonces: dict[bytes, int] = {}
+        addresses = genesis_contract_addresses(chain.genesis.contracts)
         out = []
         for c in chain.genesis.contracts:
-            # Genesis deploys run in order, each as if its deployer sent the next nonce (node/types/genesis.py).
-            nonce = nonces.get(c.deployer, 0)
-            nonces[c.deployer] = nonce + 1
             interface = compile_contract(c.source, chain.code_cache).interface
-            out.append({"name": c.name, "address": to_checksum_address(contract_address(c.deployer, nonce)),
+            out.append({"name": c.name, "address": to_checksum_address(addresses[c.name]),
                         "deployer": to_checksum_address(c.deployer), "args": list(c.args_json),
                         "faces": faces_of(interface)})
         return {"contracts": out}
@@ -196,7 +195,7 @@ def summary_methods(api: NodeApi) -> list[Method]:
                {"name": "validators", "type": "object"},
                "The validator set with power, and per validator over the last `window` blocks: blocks proposed, "
                "commits signed, the last heights of each.", expensive=True),
-        Method("chain_getContracts", s.chain_getContracts, (), {"name": "contracts", "type": "object"},
+        Method("chain_getGenesisContracts", s.chain_getGenesisContracts, (), {"name": "contracts", "type": "object"},
                "The genesis contracts: name, address, deployer, constructor arguments and the standard faces "
                "(token, swap, lending, identity, oracle) each offers.", expensive=True),
     ]

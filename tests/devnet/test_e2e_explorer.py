@@ -156,8 +156,8 @@ def test_explorer_in_chromium(tmp_path):
         refused = rpc.call_contract(alice, hostile, "refuse", [], gas_limit=200_000)
         assert refused["receipt"]["status"] == "failed"
 
-        # The page finds the tokens, swap, lending market and registry through chain_getContracts.
-        listed = {x["name"]: x for x in rpc.call("chain_getContracts")["contracts"]}
+        # The page finds the tokens, swap, lending market and registry through chain_getGenesisContracts.
+        listed = {x["name"]: x for x in rpc.call("chain_getGenesisContracts")["contracts"]}
         assert {name: x["address"] for name, x in listed.items()} == contracts
         assert "token" in listed["tusd"]["faces"] and "swap" in listed["swap"]["faces"]
         assert "identity" in listed["identity"]["faces"] and "lending" in listed["lending"]["faces"]

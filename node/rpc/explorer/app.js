@@ -36,7 +36,7 @@ const state = {
   synced: 0, // summaries read up to this height
   blocks: [], // newest first, at most LIVE_BLOCKS summaries
   pumping: false,
-  contracts: null, // promise of chain_getContracts
+  contracts: null, // promise of chain_getGenesisContracts
   tokenMeta: new Map(), // address -> {name, symbol, decimals}
   firstContent: false,
   downSince: null,
@@ -137,7 +137,7 @@ function tokenMeta(address) {
 
 function contracts() {
   if (!state.contracts) {
-    state.contracts = rpc.call("chain_getContracts").then((r) => r.contracts, (exc) => {
+    state.contracts = rpc.call("chain_getGenesisContracts").then((r) => r.contracts, (exc) => {
       state.contracts = null;
       if (exc instanceof RpcError) return []; // an older node without the method
       throw exc;
