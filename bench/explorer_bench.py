@@ -28,6 +28,7 @@ from typing import Any
 
 from devnet.bench import submit
 from devnet.cluster import Cluster
+from devnet.workloads import Signed
 from node.client.sdk import build_transfer
 from node.types.crypto import to_checksum_address
 
@@ -58,13 +59,13 @@ class Flood:
         nonces = [client.account(to_checksum_address(k.address))["nonce"] for k in keys]
         urls = c.urls()
         while not self.stop.is_set():
-            per_node: list[list[tuple[str, bytes]]] = [[] for _ in urls]
+            per_node: list[list[Signed]] = [[] for _ in urls]
             for s, k in enumerate(keys):
                 to = to_checksum_address(keys[(s + 1) % len(keys)].address)
                 for _ in range(PER_ROUND):
                     tx = build_transfer(k, c.chain_id, nonces[s], to, 1)
                     nonces[s] += 1
-                    per_node[s % len(urls)].append(("0x" + tx.hash.hex(), tx.raw))
+                    per_node[s % len(urls)].append(Signed("0x" + tx.hash.hex(), tx.raw, "tx_send"))
             submitted: dict[str, float] = {}
             await asyncio.gather(*(submit(u, chunk, 100, submitted) for u, chunk in zip(urls, per_node, strict=True)))
             self.sent += sum(len(x) for x in per_node)
