@@ -16,9 +16,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 devnet: $(STAMP)
 	$(BIN)/finchain devnet up
 
-# The Ethereum tool tests drive ethers and Foundry's cast, which come from npm.
+# The Ethereum tool tests drive ethers and Foundry's cast, which come from npm; the explorer's
+# browser test drives Debian's chromium through Playwright (never a browser Playwright downloads).
 tools:
 	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null)
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 test: $(STAMP) tools
 	$(BIN)/ruff check .

@@ -191,7 +191,9 @@ class Cluster:
         self.ledger_addresses = self.addresses + [to_checksum_address(k.address) for k in self.roles.values()]
         if manifest.proxy is not None:
             links = [Link.from_json(x) for x in manifest.proxy["links"]]
-            self._proxy = ProxyThread(FaultProxy(links, total))
+            # Its control endpoint too, as `devnet up` serves it: the explorer's network view reads it.
+            control = manifest.proxy.get("control")
+            self._proxy = ProxyThread(FaultProxy(links, total), int(control.rsplit(":", 1)[1]) if control else None)
             self._proxy.start()
         for i, entry in enumerate(manifest.nodes):
             self.nodes.append(self._node(i, entry))

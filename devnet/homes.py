@@ -129,7 +129,7 @@ class Manifest:
 
 
 def write_node_home(node_home: Path, name: str, genesis: Genesis, vkey: PrivateKey, nkey: PrivateKey,
-                    rpc: int, p2p: int, peers: str) -> None:
+                    rpc: int, p2p: int, peers: str, cors_origins: tuple[str, ...] = ()) -> None:
     init_home(node_home, moniker=name, rpc_port=rpc, p2p_port=p2p, genesis=genesis, validator_key=vkey,
               node_key=nkey, peers=peers, overwrite=True)
     # Peer exchange would hand out the real P2P addresses and let nodes bypass the fault proxy.
@@ -137,7 +137,13 @@ def write_node_home(node_home: Path, name: str, genesis: Genesis, vkey: PrivateK
     text = cfg.read_text()
     if "pex = true" not in text:
         raise DevnetError(f"{cfg}: cannot find `pex = true` to turn peer exchange off (config format changed?)")
-    cfg.write_text(text.replace("pex = true", "pex = false", 1))
+    text = text.replace("pex = true", "pex = false", 1)
+    # The explorer page of one node shows the others (docs/explorer.md): they must answer its origin.
+    if cors_origins:
+        if 'cors_origins = ""' not in text:
+            raise DevnetError(f"{cfg}: cannot find `cors_origins = \"\"` to set the devnet's origins")
+        text = text.replace('cors_origins = ""', f'cors_origins = "{", ".join(cors_origins)}"', 1)
+    cfg.write_text(text)
 
 
 def disable_metrics(node_home: Path) -> None:
@@ -210,12 +216,14 @@ def generate(
         calls=standard_calls(funded[0].address, deployed, addresses) if deployed else (),
     )
     node_ids = [node_id_of(k.public_key) for k in nkeys]
+    origins = tuple(f"http://{host}:{ports.rpc[i]}" for i in range(total) for host in ("127.0.0.1", "localhost"))
     entries = []
     for i in range(total):
         peers = ",".join(f"{node_ids[j]}@127.0.0.1:{link_port.get((i, j), ports.p2p[j])}"
                          for j in range(total) if j != i)
         node_home = home / f"node{i}"
-        write_node_home(node_home, f"node{i}", genesis, vkeys[i], nkeys[i], ports.rpc[i], ports.p2p[i], peers)
+        write_node_home(node_home, f"node{i}", genesis, vkeys[i], nkeys[i], ports.rpc[i], ports.p2p[i], peers,
+                        origins)
         rpc_url = f"http://127.0.0.1:{ports.rpc[i]}"
         entries.append(NodeEntry(f"node{i}", "validator" if i < validators else "full", rpc_url,
                                  f"{node_ids[i]}@127.0.0.1:{ports.p2p[i]}", node_ids[i], str(node_home),

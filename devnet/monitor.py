@@ -17,8 +17,11 @@ from node.client.sdk import Client, RpcCallError, TransportError
 
 
 class MonitorProcess(ServiceProcess):
-    def __init__(self, home: Path, node_rpc: str, port: int, config: Path | None = None) -> None:
+    def __init__(self, home: Path, node_rpc: str, port: int, config: Path | None = None,
+                 cors_origins: tuple[str, ...] = ()) -> None:
         argv = ["monitor", "--rpc", node_rpc, "--home", str(home), "--port", str(port), "--poll", "0.2"]
+        if cors_origins:
+            argv += ["--cors-origins", ",".join(cors_origins)]
         super().__init__(argv + (["--config", str(config)] if config else []), home / "monitor.log")
         self.home = home
         self.url = f"http://127.0.0.1:{port}"
@@ -43,9 +46,15 @@ class MonitorProcess(ServiceProcess):
         return MonitorClient(self.url).alerts()
 
 
+def explorer_origins(manifest: Manifest) -> tuple[str, ...]:
+    """The origins of the devnet nodes' explorer pages, which show the monitor's alerts (docs/explorer.md)."""
+    ports = [n.rpc.rsplit(":", 1)[1] for n in manifest.nodes]
+    return tuple(f"http://{host}:{port}" for port in ports for host in ("127.0.0.1", "localhost"))
+
+
 def start_detached(manifest: Manifest, home: Path, timeout: float = 30.0) -> Manifest:
     """Start the devnet's monitor on node 0 (it outlives this process) and record it in the manifest."""
-    proc = MonitorProcess(home / "monitor", manifest.nodes[0].rpc, free_port())
+    proc = MonitorProcess(home / "monitor", manifest.nodes[0].rpc, free_port(), cors_origins=explorer_origins(manifest))
     proc.start()
     try:
         proc.wait_ready(timeout)

@@ -58,7 +58,9 @@ def apply_request(proxy: FaultProxy, action: str, body: dict[str, Any]) -> dict[
 
 def control_app(proxy: FaultProxy) -> web.Application:
     async def state(request: web.Request) -> web.Response:
-        return web.json_response({"pid": os.getpid(), **proxy.state()})
+        # Read-only and about a local devnet: any page may read it (the explorer's network view);
+        # the POSTs that change faults get no such header.
+        return web.json_response({"pid": os.getpid(), **proxy.state()}, headers={"Access-Control-Allow-Origin": "*"})
 
     async def act(request: web.Request) -> web.Response:
         try:

@@ -39,6 +39,9 @@ max_batch = 100
 # Comma-separated browser origins allowed to call (e.g. "http://localhost:3000", or "*" for any).
 # A request with an Origin header not listed gets 403; clients outside a browser send none.
 cors_origins = ""
+# Serve the explorer page at GET /explorer/ (docs/explorer.md). The page may call this node from
+# its own origin when that names the node by IP address or localhost; other origins need cors_origins.
+explorer = true
 # Limits against clients that would exhaust the node (docs/operations.md, "RPC limits").
 # TCP connections (HTTP and WebSocket) in all and per client IP; beyond either: 503 and close.
 max_connections = 1024
@@ -141,6 +144,7 @@ class NodeConfig:
     rpc_max_body_bytes: int = 1 << 20
     rpc_max_batch: int = 100
     rpc_cors_origins: tuple[str, ...] = ()
+    rpc_explorer: bool = True
     rpc_max_connections: int = 1024
     rpc_max_connections_per_ip: int = 64
     rpc_idle_timeout_s: float = 10.0
@@ -306,6 +310,7 @@ def load_config(home: Path) -> NodeConfig:
         rpc_max_body_bytes=typed(r, "max_body_bytes", int, d.rpc_max_body_bytes, "rpc"),
         rpc_max_batch=typed(r, "max_batch", int, d.rpc_max_batch, "rpc"),
         rpc_cors_origins=listed(r, "cors_origins", "rpc"),
+        rpc_explorer=typed(r, "explorer", bool, d.rpc_explorer, "rpc"),
         rpc_max_connections=positive(r, "max_connections", int, d.rpc_max_connections),
         rpc_max_connections_per_ip=positive(r, "max_connections_per_ip", int, d.rpc_max_connections_per_ip),
         rpc_idle_timeout_s=positive(r, "idle_timeout_s", float, d.rpc_idle_timeout_s),

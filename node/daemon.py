@@ -152,6 +152,7 @@ class Node:
             port=config.rpc_port,
             max_body_bytes=config.rpc_max_body_bytes,
             cors_origins=config.rpc_cors_origins,
+            explorer=config.rpc_explorer,
             health=self.api.health,
             max_connections=config.rpc_max_connections,
             max_connections_per_client=config.rpc_max_connections_per_ip,

@@ -30,6 +30,8 @@ SMALL = {
                       "--out", "."],
     "payments_bench.py": ["--calls", "20", "--users", "4", "--runs", "1", "--path-calls", "10"],
     "eth_throughput.py": ["--txs", "200", "--validators", "1", "--peers", "none", "--runs", "1"],
+    "explorer_bench.py": ["--validators", "1", "--seconds", "6", "--sample", "3", "--loads", "1", "--accounts", "10",
+                          "--block-time-ms", "300"],
     "feedback_bench.py": ["--ratings", "40", "--users", "8", "--runs", "1"],
     "vault_bench.py": ["--users", "20", "--runs", "1"],
 }

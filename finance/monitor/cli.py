@@ -34,6 +34,8 @@ def add_monitor_commands(sub: Any) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8600, help="its JSON-RPC port (0: any free one)")
     p.add_argument("--poll", type=float, default=0.5, help="seconds between looks at the node when caught up")
+    p.add_argument("--cors-origins", default="",
+                   help="comma-separated browser origins that may read it, e.g. the explorer's (docs/explorer.md)")
     p.set_defaults(func=cmd_monitor)
 
     where = argparse.ArgumentParser(add_help=False)
@@ -89,7 +91,8 @@ def cmd_monitor(args: argparse.Namespace) -> None:
         raise CliError(str(exc)) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
                         stream=sys.stderr)
-    settings = MonitorSettings(args.rpc, home, args.host, args.port, args.poll, admin_token(home))
+    origins = tuple(o.strip() for o in args.cors_origins.split(",") if o.strip())
+    settings = MonitorSettings(args.rpc, home, args.host, args.port, args.poll, admin_token(home), origins)
     try:
         asyncio.run(_run(settings, config, store))
     except WrongChain as exc:

@@ -77,6 +77,9 @@ class MonitorSettings:
     port: int = 0
     poll_s: float = 0.5
     admin_token: str = ""
+    # Browser origins that may read the monitor (the explorer page, docs/explorer.md); a request
+    # from any other origin gets 403, as the node's RPC does. Clients outside a browser send none.
+    cors_origins: tuple[str, ...] = ()
 
 
 class Monitor:
@@ -302,7 +305,34 @@ class Monitor:
         token = self.settings.admin_token
         return bool(token) and hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}")
 
+    def _origin_headers(self, request: web.Request) -> dict[str, str] | None:
+        """CORS headers for an allowed origin ({} without one), None for a refused origin."""
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return {}
+        allowed = self.settings.cors_origins
+        if "*" not in allowed and origin not in allowed:
+            return None
+        return {"Access-Control-Allow-Origin": "*" if "*" in allowed else origin, "Vary": "Origin"}
+
+    async def on_preflight(self, request: web.Request) -> web.Response:
+        headers = self._origin_headers(request)
+        if not headers:
+            return web.Response(status=403)
+        # Content-Type only: a page cannot send the Authorization header the watchlist methods need.
+        return web.Response(status=204, headers={**headers, "Access-Control-Allow-Methods": "POST",
+                                                 "Access-Control-Allow-Headers": "Content-Type",
+                                                 "Access-Control-Max-Age": "600"})
+
     async def on_post(self, request: web.Request) -> web.Response:
+        headers = self._origin_headers(request)
+        if headers is None:
+            return web.json_response(_fault(None, INVALID_REQUEST, "origin not allowed"), status=403)
+        response = await self._answer(request)
+        response.headers.update(headers)
+        return response
+
+    async def _answer(self, request: web.Request) -> web.Response:
         body = await request.content.read(MAX_BODY + 1)
         if len(body) > MAX_BODY:
             return web.json_response(_fault(None, INVALID_REQUEST, f"a request is at most {MAX_BODY} bytes"))
@@ -319,7 +349,9 @@ class Monitor:
         answer = await self.call(doc, admin)
         return web.json_response(answer) if answer is not None else web.Response(status=204)
 
-    async def on_ws(self, request: web.Request) -> web.WebSocketResponse:
+    async def on_ws(self, request: web.Request) -> web.StreamResponse:
+        if self._origin_headers(request) is None:
+            return web.json_response(_fault(None, INVALID_REQUEST, "origin not allowed"), status=403)
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=64 * 1024)
         await ws.prepare(request)
         queue: asyncio.Queue[str] = asyncio.Queue(WS_QUEUE)
@@ -394,6 +426,7 @@ async def _drain(ws: web.WebSocketResponse, queue: asyncio.Queue[str]) -> None:
 async def serve(monitor: Monitor, stop: asyncio.Event, ready: Callable[[str], None] | None = None) -> None:
     app = web.Application(client_max_size=MAX_BODY + 1)
     app.router.add_post("/", monitor.on_post)
+    app.router.add_route("OPTIONS", "/", monitor.on_preflight)
     app.router.add_get("/ws", monitor.on_ws)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

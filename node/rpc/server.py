@@ -1,8 +1,9 @@
 """aiohttp adapter for `node.rpc.registry`: JSON-RPC over HTTP POST, a health probe, and WebSocket
 requests with topic subscriptions.
 
-Routes: `POST /` (JSON-RPC), `GET /health`, `GET /ws` (JSON-RPC plus `subscribe`/`unsubscribe`), and
-`GET /metrics` when the node serves its metrics here (node/metrics/http.py).
+Routes: `POST /` (JSON-RPC), `GET /health`, `GET /ws` (JSON-RPC plus `subscribe`/`unsubscribe`),
+`GET /metrics` when the node serves its metrics here (node/metrics/http.py), and, unless turned off,
+`GET /explorer/` (the explorer page, node.rpc.static).
 
 WebSocket messages are served concurrently (up to `max_ws_inflight` per connection), so
 responses may arrive in another order than their requests; match them by id.
@@ -17,6 +18,7 @@ is dropped; subscriptions are capped per connection and in total.
 Browsers can send cross-site POSTs with any content type and open WebSockets to 127.0.0.1
 (CSRF, DNS rebinding). Since the content type is not enforced, a request whose `Origin`
 header is not in `cors_origins` is refused with 403; non-browser clients send no `Origin`.
+With the explorer on, its page's own origin is allowed too (node.rpc.static.is_same_origin).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from node.rpc.registry import (
     RpcError,
     invalid_params,
 )
+from node.rpc.static import add_explorer_routes, is_same_origin, load_explorer_files
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +132,7 @@ class RpcServer:
         idle_timeout: float = 10.0,
         body_timeout: float = 30.0,
         metrics: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
+        explorer: bool = False,
     ) -> None:
         self._registry = registry
         self._metrics = metrics
@@ -137,6 +141,8 @@ class RpcServer:
         self._max_body = max_body_bytes
         self._health = health
         self._cors = frozenset(cors_origins)
+        # Read once: a running node serves the page of the version it started with.
+        self._explorer = load_explorer_files() if explorer else None
         self._max_ws_send_bytes = max_ws_send_bytes
         self._max_subscriptions = max_subscriptions
         self._max_subscriptions_total = max_subscriptions_total
@@ -189,6 +195,8 @@ class RpcServer:
         app.router.add_get("/ws", self._on_ws)
         if self._metrics is not None:
             app.router.add_get("/metrics", self._metrics)
+        if self._explorer is not None:
+            add_explorer_routes(app, self._explorer)
         # keepalive_timeout also bounds a connection that sends nothing or its headers slowly:
         # aiohttp closes one that has no complete request when it fires.
         # lingering_time bounds how long the unread rest of a refused body is drained.
@@ -369,7 +377,8 @@ class RpcServer:
 
     def _origin_allowed(self, request: web.Request) -> bool:
         origin = request.headers.get("Origin")
-        return origin is None or "*" in self._cors or origin in self._cors
+        return (origin is None or "*" in self._cors or origin in self._cors
+                or (self._explorer is not None and is_same_origin(origin, request.scheme, request.host)))
 
     def _cors_headers(self, request: web.Request) -> dict[str, str]:
         origin = request.headers.get("Origin")

@@ -303,6 +303,7 @@ def test_block_scenario_and_rpc_answers(tmp_path):
     call("tx_get", "0x" + VECTORS["tx.id"])  # committed
     call("account_get", sender)
     call("chain_getBlock", 2)
+    call("chain_getBlockSummaries", 2, 2, 1)  # section 6.9
     call("chain_feeInfo")
 
 

@@ -1,0 +1,50 @@
+// The reason codes contracts on chain revert with (docs/finance.md, "Reason codes"), with their
+// meaning, for the transaction view. tests/node/test_explorer_reasons.py checks it against that table.
+
+export const REASONS = {
+  not_verified: "no claim for the topic",
+  claim_expired: "the claim's expiry height is reached (also: an attestation whose expiry is not above the current height)",
+  claim_revoked: "the claim was revoked (also: revoking it again)",
+  issuer_removed: "the claim's issuer was removed",
+  topic_not_allowed: "the issuer may not attest that topic (or no longer may)",
+  not_issuer: "the sender is not an active issuer (attest), or neither the claim's issuer nor the admin (revoke)",
+  not_admin: "an admin method from another account",
+  ref_used: "this issuer used the ref before",
+  bad_commitment: "the commitment is not 32 bytes",
+  bad_ref: "a ref is not 32 bytes (a custodian's reference text: 1 to 256 bytes; an asset's legal reference: 1 to 64 bytes)",
+  bad_topics: "an empty or over-long topic list (32 at most), or an empty or over-long topic (128 bytes)",
+  text_too_long: "a name, value or reason over 128 bytes",
+  deposit_ref_used: "this minter already minted against that deposit reference",
+  mint_over_allowance: "the amount is over the minter's remaining allowance",
+  not_minter: "mint or settle from an account that is not a minter",
+  not_master_minter: "a role's method from another account",
+  not_blacklister: "a role's method from another account",
+  not_pauser: "a role's method from another account",
+  not_owner: "a role's method from another account",
+  blacklisted: "a blacklisted sender, recipient, spender or minter",
+  paused: "the coin or asset is paused",
+  insufficient_balance: "not enough coin, or allowance",
+  insufficient_allowance: "not enough coin, or allowance",
+  unknown_redemption: "no such redemption, or it is settled already",
+  already_settled: "no such redemption, or it is settled already",
+  bad_amount: "an amount out of range, the zero address, an unknown role",
+  bad_recipient: "an amount out of range, the zero address, an unknown role",
+  bad_role: "an amount out of range, the zero address, an unknown role",
+  frozen: "the sender or receiver is frozen; the sender's unfrozen units are short",
+  partially_frozen: "the sender or receiver is frozen; the sender's unfrozen units are short",
+  locked_until: "the sender's units are locked up until a later height",
+  country_not_allowed: "the receiver's `country` claim is not among the asset's countries",
+  holder_limit: "one holder too many; the receiver would hold over the maximum",
+  holder_max_balance: "one holder too many; the receiver would hold over the maximum",
+  not_agent: "an agent's or the owner's method from another account",
+  insufficient_frozen: "unfreezing more than is frozen",
+  bad_hash: "a content hash not 32 bytes; no such document; 32 already",
+  unknown_document: "a content hash not 32 bytes; no such document; 32 already",
+  too_many_documents: "a content hash not 32 bytes; no such document; 32 already",
+  bad_countries: "over 64 countries; a negative lock-up height",
+  bad_height: "over 64 countries; a negative lock-up height",
+};
+
+export function reasonText(code) {
+  return Object.hasOwn(REASONS, code) ? REASONS[code] : null;
+}
