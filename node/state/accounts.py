@@ -40,6 +40,11 @@ class StateOverlay:
         self._accounts: dict[bytes, Account] = {}
         self.vm: Any = None  # the block's contract VM, made on first use (node/state/contracts.py)
         self.code_store: Any = None  # where compiled contracts are kept (node/storage/store.py CompiledCode)
+        # Not state: per contract transaction (by hash), the (address, change) of the coin its
+        # code moved, for the movement index (node/state/movements.py). Nothing hashes or reads it
+        # during execution. snapshot/restore leave it alone: what they undo never reached the VM,
+        # and entries are looked up by the hashes of the transactions a block keeps.
+        self.coin_flows: dict[bytes, tuple[tuple[bytes, int], ...]] = {}
 
     def get(self, key: bytes) -> bytes | None:
         if key in self.changes:
