@@ -428,7 +428,7 @@ class Chain:
                 receipts=executed.receipts,
                 tx_parties=tuple(_history_parties(tx_parties(tx), moved.parties.get(i, ()))
                                  for i, tx in enumerate(executed.txs)),
-                movements=tuple((a, i, r.encode()) for (a, i), r in moved.records.items()),
+                movements=tuple((a, i, raw) for (a, i), raw in moved.records.items()),
                 asset_touches=tuple(moved.touched),
                 state_changes=executed.changes,
                 trie_nodes=executed.trie_nodes,

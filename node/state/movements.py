@@ -50,9 +50,6 @@ class Movement:
     amount: int  # signed: what it added to the address's balance of `asset`
     counterparty: bytes  # NO_PARTY when there is none
 
-    def to_list(self) -> list[Any]:
-        return [self.asset, self.kind, self.amount < 0, codec.u256_to_bytes(abs(self.amount)), self.counterparty]
-
     @staticmethod
     def from_list(obj: Any) -> Movement:
         f = codec.expect_list(obj, 5, "movement")
@@ -72,7 +69,8 @@ class MovementRecord:
     movements: tuple[Movement, ...]
 
     def encode(self) -> bytes:
-        return codec.encode([self.tx_hash, codec.u256_to_bytes(self.fee), [m.to_list() for m in self.movements]])
+        return encode_record(self.tx_hash, self.fee, [(m.asset, m.kind, m.amount, m.counterparty)
+                                                      for m in self.movements])
 
     @staticmethod
     def decode(raw: bytes) -> MovementRecord:
@@ -90,8 +88,8 @@ class MovementRecord:
 class BlockMovements:
     """What one block adds to the movement index."""
 
-    # (address, tx index) -> record, in the order the block produced them
-    records: dict[tuple[bytes, int], MovementRecord] = field(default_factory=dict)
+    # (address, tx index) -> the encoded MovementRecord, in the order the block produced them
+    records: dict[tuple[bytes, int], bytes] = field(default_factory=dict)
     # (address, token) pairs whose balance of that token the block moved
     touched: dict[tuple[bytes, bytes], None] = field(default_factory=dict)
     # tx index -> the addresses with a record for it, in record order
@@ -112,31 +110,32 @@ def _transfer_values(data: Any) -> tuple[bytes, bytes, int] | None:
     return None
 
 
-class _Rows:
-    def __init__(self) -> None:
-        self.rows: dict[bytes, list[Movement]] = {}
+Row = tuple[bytes, str, int, bytes]  # asset, kind, signed amount, counterparty: a Movement before it is stored
 
-    def add(self, address: bytes, movement: Movement) -> None:
-        self.rows.setdefault(address, []).append(movement)
+
+def encode_record(tx_hash: bytes, fee: int, rows: Sequence[Row]) -> bytes:
+    """A MovementRecord's stored bytes, built from plain rows (the commit path makes no objects)."""
+    u256 = codec.u256_to_bytes
+    return codec.encode([tx_hash, u256(fee), [[a, k, n < 0, u256(-n if n < 0 else n), c] for a, k, n, c in rows]])
 
 
 def compute_tx_movements(tx: SignedTx, receipt: Receipt, flows: CoinFlows,
-                         touched: dict[tuple[bytes, bytes], None]) -> dict[bytes, MovementRecord]:
+                         touched: dict[tuple[bytes, bytes], None]) -> dict[bytes, list[Row]]:
     """Per address, what one transaction moved (its fee included); `touched` gains the token pairs."""
-    out = _Rows()
+    out: dict[bytes, list[Row]] = {}
     sender = tx.sender
     if receipt.fee:
-        out.add(sender, Movement(COIN, FEE, -receipt.fee, NO_PARTY))
+        out[sender] = [(COIN, FEE, -receipt.fee, NO_PARTY)]
     payload = tx.body.payload
     ok = receipt.status == STATUS_OK
     if isinstance(payload, Transfer):
         if ok and payload.amount:
-            out.add(sender, Movement(COIN, TRANSFER, -payload.amount, payload.to))
-            out.add(payload.to, Movement(COIN, TRANSFER, payload.amount, sender))
+            out.setdefault(sender, []).append((COIN, TRANSFER, -payload.amount, payload.to))
+            out.setdefault(payload.to, []).append((COIN, TRANSFER, payload.amount, sender))
     elif ok and isinstance(payload, Deploy | Call):
         target = payload.to if isinstance(payload, Call) else bytes(contract_address(sender, tx.body.nonce))
         for address, delta in flows:
-            out.add(address, Movement(COIN, CONTRACT_CALL, delta, sender if address == target else target))
+            out.setdefault(address, []).append((COIN, CONTRACT_CALL, delta, sender if address == target else target))
     # A failed transaction's events are dropped by the VM: only a successful one has any.
     for event in receipt.events:
         if event.name != "Transfer":
@@ -148,13 +147,12 @@ def compute_tx_movements(tx: SignedTx, receipt: Receipt, flows: CoinFlows,
         token = bytes(event.address)
         kind = MINT if frm == ZERO else BURN if to == ZERO else TOKEN_TRANSFER
         if frm != ZERO:
-            out.add(frm, Movement(token, kind, -amount, NO_PARTY if to == ZERO else to))
+            out.setdefault(frm, []).append((token, kind, -amount, NO_PARTY if to == ZERO else to))
             touched[(frm, token)] = None
         if to != ZERO:
-            out.add(to, Movement(token, kind, amount, NO_PARTY if frm == ZERO else frm))
+            out.setdefault(to, []).append((token, kind, amount, NO_PARTY if frm == ZERO else frm))
             touched[(to, token)] = None
-    return {address: MovementRecord(tx.hash, receipt.fee if address == sender else 0, tuple(rows))
-            for address, rows in out.rows.items()}
+    return out
 
 
 def compute_block_movements(txs: Sequence[SignedTx], receipts: Sequence[Receipt],
@@ -164,11 +162,13 @@ def compute_block_movements(txs: Sequence[SignedTx], receipts: Sequence[Receipt]
     The proposer's income is what node/state/fees.py settle_block credits: the fees less the
     base fee burned on the gas used."""
     out = BlockMovements()
+    records = out.records
     for index, (tx, receipt) in enumerate(zip(txs, receipts, strict=True)):
-        for address, record in compute_tx_movements(tx, receipt, coin_flows.get(tx.hash, ()), out.touched).items():
-            out.records[(address, index)] = record
-            out.parties.setdefault(index, []).append(address)
+        moved = compute_tx_movements(tx, receipt, coin_flows.get(tx.hash, ()), out.touched)
+        for address, rows in moved.items():
+            records[(address, index)] = encode_record(tx.hash, receipt.fee if address == tx.sender else 0, rows)
+        out.parties[index] = list(moved)
     tips = sum(r.fee for r in receipts) - sum(r.gas_used for r in receipts) * base_fee
     if tips:
-        out.records[(proposer, BLOCK_ROW)] = MovementRecord(b"", 0, (Movement(COIN, FEE_INCOME, tips, NO_PARTY),))
+        records[(proposer, BLOCK_ROW)] = encode_record(b"", 0, [(COIN, FEE_INCOME, tips, NO_PARTY)])
     return out
