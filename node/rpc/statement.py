@@ -35,8 +35,11 @@ if TYPE_CHECKING:
 
 DEFAULT_LIMIT = 1_000
 MAX_LIMIT = 10_000  # movements per answer; a longer statement pages with next_cursor
-MAX_TOKENS = 1_000  # tokens looked at per address (each costs two balance_of views)
-VIEW_GAS = 2_000_000  # per balance_of, symbol or decimals view; a standard token's takes a few thousand
+MAX_TOKENS = 256  # tokens looked at per address besides the genesis ones (each costs up to four views)
+# Per balance_of, symbol or decimals view: a standard token's balance_of takes about 8,000. With
+# MAX_TOKENS, one call runs at most about 100M gas of views (about a second in a read-pool thread),
+# however many junk tokens someone sent the address.
+VIEW_GAS = 100_000
 COIN_ID = "coin"  # how the native coin is named in `asset`
 
 
@@ -81,10 +84,6 @@ def parse_request(address: Any, from_height: Any, to_height: Any, limit: Any, cu
         if not lo <= after[0] <= hi:
             raise invalid_params("cursor: not inside this statement's heights")
     return StatementRequest(addr, lo, hi, limit, after)
-
-
-def _checksum(raw: bytes) -> str:
-    return to_checksum_address(raw)
 
 
 def genesis_tokens(reader: ChainReader) -> list[bytes]:
@@ -171,24 +170,33 @@ def build_statement(reader: ChainReader, req: StatementRequest) -> dict[str, Any
     closing = SnapshotViews(reader, req.to_height)
     addr = req.address
     touched = reader.touched_tokens(addr, MAX_TOKENS)
-    tokens = list(dict.fromkeys([*touched, *genesis_tokens(reader)]))
+    tokens = list(dict.fromkeys([*genesis_tokens(reader), *touched]))
+
+    names: dict[bytes, str] = {}  # a checksum costs a Keccak: once per address and call
+
+    def name(raw: bytes) -> str:
+        found = names.get(raw)
+        if found is None:
+            found = names[raw] = to_checksum_address(raw)
+        return found
 
     movements: list[dict[str, Any]] = []
     totals: dict[bytes, int] = {COIN: 0}
     for height, index, record in page:
         block_row = index == BLOCK_ROW
+        tx_hash, fee = None if block_row else hx(record.tx_hash), str(record.fee)
         for m in record.movements:
             totals[m.asset] = totals.get(m.asset, 0) + m.amount
             movements.append({
                 "height": height,
                 "tx_index": None if block_row else index,
-                "tx_hash": None if block_row else hx(record.tx_hash),
-                "asset": COIN_ID if m.asset == COIN else _checksum(m.asset),
+                "tx_hash": tx_hash,
+                "asset": COIN_ID if m.asset == COIN else name(m.asset),
                 "kind": m.kind,
                 "direction": "credit" if m.amount > 0 else "debit",
                 "amount": str(m.amount),
-                "counterparty": _checksum(m.counterparty) if m.counterparty else None,
-                "fee": str(record.fee),
+                "counterparty": name(m.counterparty) if m.counterparty else None,
+                "fee": fee,
             })
     for asset in totals:
         if asset != COIN and asset not in tokens:
@@ -203,11 +211,11 @@ def build_statement(reader: ChainReader, req: StatementRequest) -> dict[str, Any
         moved = token in totals or reader.token_touched(addr, token, req.from_height, req.to_height)
         if not moved and not start.balance and not end.balance:
             continue
-        assets.append(_asset_json(_checksum(token), end.symbol, end.decimals, start.balance, end.balance,
+        assets.append(_asset_json(to_checksum_address(token), end.symbol, end.decimals, start.balance, end.balance,
                                   totals.get(token, 0), complete))
     last = page[-1] if page else None
     return {
-        "address": _checksum(addr),
+        "address": to_checksum_address(addr),
         "from_height": req.from_height,
         "to_height": req.to_height,
         "assets": assets,

@@ -50,14 +50,11 @@ class Movement:
     amount: int  # signed: what it added to the address's balance of `asset`
     counterparty: bytes  # NO_PARTY when there is none
 
-    @staticmethod
-    def from_list(obj: Any) -> Movement:
-        f = codec.expect_list(obj, 5, "movement")
-        if not isinstance(f[2], bool) or f[1] not in KINDS:
-            raise DecodeError("movement: bad sign or kind")
-        size = codec.bytes_to_u256(f[3], "amount")
-        return Movement(codec.expect_bytes(f[0], "asset"), f[1], -size if f[2] else size,
-                        codec.expect_bytes(f[4], "counterparty"))
+
+def _u256(raw: Any) -> int:
+    if type(raw) is not bytes or len(raw) > 32:
+        raise DecodeError("an amount is at most 32 bytes")
+    return int.from_bytes(raw, "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +71,19 @@ class MovementRecord:
 
     @staticmethod
     def decode(raw: bytes) -> MovementRecord:
+        """A stored record; its shape checked field by field (StoreCorrupted if it is not one)."""
         try:
-            f = codec.expect_list(codec.decode(raw), 3, "movement record")
-            if not isinstance(f[2], list):
-                raise DecodeError("movement record: movements must be an array")
-            return MovementRecord(codec.expect_bytes(f[0], "tx_hash"), codec.bytes_to_u256(f[1], "fee"),
-                                  tuple(Movement.from_list(m) for m in f[2]))
+            f = codec.decode_unchecked(raw)
+            if type(f) is not list or len(f) != 3 or type(f[0]) is not bytes or type(f[2]) is not list:
+                raise DecodeError("not [tx_hash, fee, movements]")
+            rows = []
+            for m in f[2]:
+                if (type(m) is not list or len(m) != 5 or type(m[0]) is not bytes or m[1] not in KINDS
+                        or type(m[2]) is not bool or type(m[4]) is not bytes):
+                    raise DecodeError("not [asset, kind, negative, amount, counterparty]")
+                size = _u256(m[3])
+                rows.append(Movement(m[0], m[1], -size if m[2] else size, m[4]))
+            return MovementRecord(f[0], _u256(f[1]), tuple(rows))
         except DecodeError as exc:
             raise StoreCorrupted(f"a stored movement record does not decode: {exc}") from exc
 

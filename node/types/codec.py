@@ -76,6 +76,18 @@ def decode(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     return obj
 
 
+def decode_unchecked(data: bytes) -> Any:
+    """Decode without the canonical-form checks, for records the node wrote itself and nothing
+    hashes (an index's rows): about five times faster on a statement's thousands of records.
+    The caller checks the shape it expects; anything msgpack refuses is a DecodeError."""
+    try:
+        return msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True, ext_hook=_reject_ext)
+    except DecodeError:
+        raise
+    except (ValueError, msgpack.UnpackException, TypeError) as exc:
+        raise DecodeError(f"not valid msgpack: {exc}") from exc
+
+
 def _reject_ext(code: int, data: bytes) -> Any:
     raise DecodeError("extension types are not allowed")
 

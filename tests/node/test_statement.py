@@ -259,3 +259,10 @@ def _check(world: World, statement: dict[str, Any], party: bytes, lo: int, hi: i
     for a in statement["assets"]:
         assert a["reconciled"] is True
         assert int(a["opening"]) + sums.get(a["asset"], 0) == int(a["closing"]), (a, statement["movements"])
+
+
+def test_the_openrpc_document_describes_the_method(world: World) -> None:
+    methods = {m["name"]: m for m in world.result("rpc.discover")["methods"]}
+    params = methods["account_statement"]["params"]
+    assert [(p["name"], p["required"]) for p in params] == [
+        ("address", True), ("from_height", True), ("to_height", True), ("limit", False), ("cursor", False)]
