@@ -120,7 +120,8 @@ Row = tuple[bytes, str, int, bytes]  # asset, kind, signed amount, counterparty:
 def encode_record(tx_hash: bytes, fee: int, rows: Sequence[Row]) -> bytes:
     """A MovementRecord's stored bytes, built from plain rows (the commit path makes no objects)."""
     u256 = codec.u256_to_bytes
-    return codec.encode([tx_hash, u256(fee), [[a, k, n < 0, u256(-n if n < 0 else n), c] for a, k, n, c in rows]])
+    return codec.encode_unchecked([tx_hash, u256(fee),
+                                   [[a, k, n < 0, u256(-n if n < 0 else n), c] for a, k, n, c in rows]])
 
 
 def compute_tx_movements(tx: SignedTx, receipt: Receipt, flows: CoinFlows,

@@ -190,6 +190,9 @@ def _run_history(world: World, blocks: list[tuple[int, list[Any]]]) -> tuple[lis
                 + [world.call(USERS[1], token1, "transfer", [addr(u), 10**4]) for u in (USERS[0], USERS[2])],
                 proposer=1)
     tokens = [token0, token1]
+    # Standing allowances to the next user, so that third-party transfer_from calls go through.
+    world.block([world.call(u, t, "approve", [addr(USERS[(i + 1) % len(USERS)]), 10**5])
+                 for t in tokens for i, u in enumerate(USERS)], proposer=2)
     everyone = [u.address for u in USERS] + [v.address for v in VALIDATORS] + [token0, vault]
     for proposer, ops in blocks:
         txs = []
