@@ -131,6 +131,7 @@ class Node:
                      lambda: self.blocksync.catching_up, self._sync_status, self.network.peer_views),
             on_tx_admitted=self.network.tx_admitted,
             pool=self.read_pool,
+            risk_policy=config.risk,
         )
         self.rpc = RpcServer(
             build_registry(self.api, config.rpc_max_batch, guard=limiter.slot,

@@ -40,6 +40,8 @@ class StateOverlay:
         self._accounts: dict[bytes, Account] = {}
         self.vm: Any = None  # the block's contract VM, made on first use (node/state/contracts.py)
         self.code_store: Any = None  # where compiled contracts are kept (node/storage/store.py CompiledCode)
+        # The committed transactions contracts read with settled() (node/state/contracts.py settled_lookup).
+        self.settled: Any = None
         # Not state: per contract transaction (by hash), the (address, change) of the coin its
         # code moved, for the movement index (node/state/movements.py). Nothing hashes or reads it
         # during execution. snapshot/restore leave it alone: what they undo never reached the VM,
