@@ -114,7 +114,7 @@ class SnapshotViews:
             raise invalid_params(f"no state stored for height {height}")
         self._read: Callable[[bytes], bytes | None] = read
         self._reader = reader
-        self.host = StateHost(read, self.account)
+        self.host = StateHost(read, self.account, reader.settled)
         block = reader.get_block(height) if height else None
         time_ms = block.header.time_ms if block else reader.genesis.genesis_time_ms
         self.vm = VM(self.host, block_info(reader.exec_params(height, time_ms)), reader.code_cache)
