@@ -104,14 +104,16 @@ async def follow(url: str, start_height: int, wanted: set[str], committed: dict[
 
 def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = None, batch: int = 100,
               block_time_ms: int = 1000, timeout: float = 600.0, show_progress: bool = True,
-              workload: str = "transfer", client: str = "native", duration_s: float | None = None) -> dict[str, Any]:
+              workload: str = "transfer", client: str = "native", duration_s: float | None = None,
+              metrics: bool = True) -> dict[str, Any]:
     """`txs` transactions of the workload; with `duration_s`, rounds of `txs` until that many seconds passed."""
     check_choice(workload, client)
     accounts = accounts or max(10, -(-txs // MAX_PER_SENDER))
     if txs > accounts * MAX_PER_SENDER:
         raise ValueError(f"{txs} transactions need at least {-(-txs // MAX_PER_SENDER)} accounts")
     # Account 0 deployed the genesis contracts and holds the plain tokens: it sets the workload up.
-    with Cluster(validators, block_time_ms=block_time_ms, proxy=False, accounts=accounts + 1) as cluster:
+    with Cluster(validators, block_time_ms=block_time_ms, proxy=False, accounts=accounts + 1,
+                 metrics=metrics) as cluster:
         admin, keys = cluster.accounts[0], cluster.accounts[1:]
         rpc = cluster.node(0).client
         nonces = [rpc.account(to_checksum_address(k.address))["nonce"] for k in cluster.accounts]
@@ -168,6 +170,7 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
             "workload": workload,
             "client": client,
             "validators": validators,
+            "metrics": metrics,
             "txs": txs * rounds,
             "rounds": rounds,
             "accounts": accounts,
@@ -189,7 +192,8 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
 def print_table(r: dict[str, Any]) -> None:
     rows = [
         ("workload / client", f"{r['workload']} / {r['client']}"),
-        ("validators", r["validators"]), ("transactions", f"{r['committed']}/{r['txs']} committed"),
+        ("validators", r["validators"]), ("metrics", "on" if r.get("metrics", True) else "off"),
+        ("transactions", f"{r['committed']}/{r['txs']} committed"),
         ("committed tx/s", r["tx_per_s"]),
         ("latency p50/p95/p99 (s)", f"{r['latency_p50_s']} / {r['latency_p95_s']} / {r['latency_p99_s']}"),
         ("mean block time (s)", r["block_time_s"]), ("txs per non-empty block", r["txs_per_block"]),
@@ -220,7 +224,8 @@ def cmd_bench(args: Any) -> None:
     for i in range(args.runs):
         try:
             r = run_bench(args.validators, args.txs, args.accounts, args.batch, args.block_time_ms,
-                          workload=args.workload, client=args.client, duration_s=args.duration)
+                          workload=args.workload, client=args.client, duration_s=args.duration,
+                          metrics=args.metrics)
         except WorkloadError as exc:
             raise DevnetError(str(exc)) from None
         if args.runs > 1:
@@ -251,4 +256,6 @@ def add_bench_command(dsub: Any) -> None:
     b.add_argument("--block-time-ms", type=int, default=1000)
     b.add_argument("--runs", type=int, default=1, help="repeat and report medians")
     b.add_argument("--json", help="write the results to this file")
+    b.add_argument("--no-metrics", dest="metrics", action="store_false",
+                   help="run the nodes with [metrics] enabled = false (to measure what metrics cost)")
     b.set_defaults(func=cmd_bench)

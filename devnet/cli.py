@@ -45,7 +45,8 @@ def _proc(entry: NodeEntry) -> NodeProcess:
 
 
 def _status_row(entry: NodeEntry) -> dict[str, Any]:
-    row: dict[str, Any] = {"node": entry.name, "role": entry.role, "pid": entry.pid if _alive(entry) else None}
+    row: dict[str, Any] = {"node": entry.name, "role": entry.role, "pid": entry.pid if _alive(entry) else None,
+                           "rpc": entry.rpc, "metrics": entry.metrics, "explorer": entry.explorer}
     if row["pid"] is None:
         row["state"] = "stopped"
         return row
@@ -65,6 +66,14 @@ def _print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     print("  ".join(c.upper().ljust(widths[c]) for c in columns))
     for r in rows:
         print("  ".join(str(r.get(c, "") if r.get(c) is not None else "-").ljust(widths[c]) for c in columns))
+
+
+def _print_urls(entries: tuple[NodeEntry, ...]) -> None:
+    """Each node's pages, under its table (the table would be too wide with them)."""
+    print("\nURLS:")
+    width = max(len(e.name) for e in entries)
+    for e in entries:
+        print(f"  {e.name.ljust(width)}  explorer {e.explorer}  metrics {e.metrics}")
 
 
 def _find(manifest: Manifest, name: str) -> NodeEntry:
@@ -141,6 +150,7 @@ def cmd_up(args: argparse.Namespace) -> None:
     rows = [{"node": e.name, "role": e.role, "rpc": e.rpc, "p2p": e.p2p, "pid": e.pid,
              "log": str(Path(e.home) / "node.log")} for e in manifest.nodes]
     _print_table(rows, ["node", "role", "rpc", "p2p", "pid", "log"])
+    _print_urls(manifest.nodes)
     if manifest.proxy is not None:
         where = "in this process" if runner is not None else f"pid {manifest.proxy['pid']}, log {home / 'proxy.log'}"
         print(f"\nP2P links pass through the fault proxy ({where}); control {manifest.proxy['control']}")
@@ -263,6 +273,7 @@ def cmd_status(args: argparse.Namespace) -> None:
                           "faults": None if state is None else state["faults"]}, indent=2))
         return
     _print_table(rows, ["node", "role", "state", "pid", "height", "round", "step", "peers", "mempool"])
+    _print_urls(manifest.nodes)
     print()
     if manifest.proxy is None:
         print("FAULTS: - (no fault proxy: nodes dial each other directly)")

@@ -30,7 +30,17 @@ from typing import Any
 
 from devnet.checks import disagreements
 from devnet.errors import DevnetError
-from devnet.homes import DEFAULT_SEED, Manifest, NodeEntry, derive_key, generate, write_node_home, write_testing_options
+from devnet.homes import (
+    DEFAULT_SEED,
+    Manifest,
+    NodeEntry,
+    derive_key,
+    disable_metrics,
+    generate,
+    node_urls,
+    write_node_home,
+    write_testing_options,
+)
 from devnet.load import Load
 from devnet.ports import free_block, plan_free
 from devnet.process import NodeProcess
@@ -110,8 +120,10 @@ class Cluster:
         log_lines: int = 30,
         accounts: int = 10,
         testing: Mapping[int, Mapping[str, bool | int]] | None = None,
+        metrics: bool = True,
     ) -> None:
         self.n_accounts = accounts
+        self.metrics = metrics  # False: [metrics] enabled = false on every node (to measure their cost)
         # node index -> [testing] options of its config.toml (test-only misbehaviour, docs/operations.md)
         self.testing = dict(testing or {})
         self.validators = validators
@@ -165,6 +177,9 @@ class Cluster:
             if not 0 <= i < total:
                 raise DevnetError(f"testing options for node {i}: the cluster has {total} nodes")
             write_testing_options(Path(manifest.nodes[i].home), options)
+        if not self.metrics:
+            for entry in manifest.nodes:
+                disable_metrics(Path(entry.home))
         genesis = load_genesis(Path(manifest.nodes[0].home) / "config" / "genesis.json")
         self.chain_id = genesis.chain_id
         self.genesis_total = sum(a.balance for a in genesis.accounts)
@@ -327,8 +342,11 @@ class Cluster:
         home = self.dir / name
         genesis = load_genesis(self.nodes[0].home / "config" / "genesis.json")
         write_node_home(home, name, genesis, vkey, nkey, rpc, p2p, peers)
+        if not self.metrics:
+            disable_metrics(home)
         node_id = node_id_of(nkey.public_key)
-        entry = NodeEntry(name, "full", f"http://127.0.0.1:{rpc}", f"{node_id}@127.0.0.1:{p2p}", node_id, str(home))
+        entry = NodeEntry(name, "full", f"http://127.0.0.1:{rpc}", f"{node_id}@127.0.0.1:{p2p}", node_id, str(home),
+                          **node_urls(f"http://127.0.0.1:{rpc}"))
         self.manifest = dataclasses.replace(self.manifest, nodes=(*self.manifest.nodes, entry))
         node = self._node(index, entry)
         self.nodes.append(node)

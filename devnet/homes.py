@@ -17,8 +17,8 @@ from node.daemon import node_id_of
 from node.types.crypto import SECP256K1_N, PrivateKey, sha256, to_checksum_address
 from node.types.genesis import Genesis, GenesisAccount, GenesisValidator, Params, TimeoutsMs
 
-__all__ = ["DevnetError", "Manifest", "NodeEntry", "derive_key", "generate", "port_is_free", "write_node_home",
-           "write_testing_options"]
+__all__ = ["DevnetError", "Manifest", "NodeEntry", "derive_key", "disable_metrics", "generate", "node_urls",
+           "port_is_free", "write_node_home", "write_testing_options"]
 
 DEFAULT_SEED = "finchain devnet"
 COIN = 10**18
@@ -39,6 +39,11 @@ def derive_key(seed: str, label: str, index: int) -> PrivateKey:
         counter += 1
 
 
+def node_urls(rpc: str) -> dict[str, str]:
+    """A devnet node's metrics and explorer pages, both on its RPC port (docs/operations.md, section 10)."""
+    return {"metrics": f"{rpc}/metrics", "explorer": f"{rpc}/explorer/"}
+
+
 @dataclass(frozen=True, slots=True)
 class NodeEntry:
     name: str
@@ -48,6 +53,8 @@ class NodeEntry:
     node_id: str
     home: str
     pid: int | None = None
+    metrics: str = ""  # URL of GET /metrics
+    explorer: str = ""  # URL of the explorer page the node serves
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +100,9 @@ class Manifest:
         path = home / "devnet.json"
         try:
             d = json.loads(path.read_text())
-            return Manifest(d["chain_id"], d.get("seed", ""), tuple(NodeEntry(**n) for n in d["nodes"]),
+            # A manifest written before the URLs were recorded gets them from the RPC URL.
+            nodes = tuple(NodeEntry(**{**node_urls(n["rpc"]), **n}) for n in d["nodes"])
+            return Manifest(d["chain_id"], d.get("seed", ""), nodes,
                             tuple(d["accounts"]), d.get("proxy"), d.get("contracts"), d.get("roles"),
                             d.get("monitor"))
         except FileNotFoundError as exc:
@@ -129,6 +138,15 @@ def write_node_home(node_home: Path, name: str, genesis: Genesis, vkey: PrivateK
     if "pex = true" not in text:
         raise DevnetError(f"{cfg}: cannot find `pex = true` to turn peer exchange off (config format changed?)")
     cfg.write_text(text.replace("pex = true", "pex = false", 1))
+
+
+def disable_metrics(node_home: Path) -> None:
+    """Turn `[metrics] enabled` off in a node's config.toml (to measure what metrics cost)."""
+    cfg = node_home / "config" / "config.toml"
+    head, table, tail = cfg.read_text().partition("\n[metrics]\n")
+    if not table or "\nenabled = true\n" not in tail.split("\n[", 1)[0]:
+        raise DevnetError(f"{cfg}: cannot find `[metrics] enabled = true` (config format changed?)")
+    cfg.write_text(head + table + tail.replace("\nenabled = true\n", "\nenabled = false\n", 1))
 
 
 def write_testing_options(node_home: Path, options: Mapping[str, bool | int]) -> None:
@@ -197,9 +215,10 @@ def generate(
                          for j in range(total) if j != i)
         node_home = home / f"node{i}"
         write_node_home(node_home, f"node{i}", genesis, vkeys[i], nkeys[i], ports.rpc[i], ports.p2p[i], peers)
-        entries.append(NodeEntry(f"node{i}", "validator" if i < validators else "full",
-                                 f"http://127.0.0.1:{ports.rpc[i]}", f"{node_ids[i]}@127.0.0.1:{ports.p2p[i]}",
-                                 node_ids[i], str(node_home)))
+        rpc_url = f"http://127.0.0.1:{ports.rpc[i]}"
+        entries.append(NodeEntry(f"node{i}", "validator" if i < validators else "full", rpc_url,
+                                 f"{node_ids[i]}@127.0.0.1:{ports.p2p[i]}", node_ids[i], str(node_home),
+                                 **node_urls(rpc_url)))
     proxy_json = None
     if ports.links:
         proxy_json = {

@@ -121,6 +121,12 @@ impact_high_bps = 1000
 # above 1 high; at or below 1 it is blocked (liquidatable). Decimal strings.
 health_low = "1.5"
 health_medium = "1.2"
+
+[metrics]
+# Prometheus metrics on GET /metrics (docs/operations.md, "Metrics").
+enabled = true
+# Empty: on the RPC port. Or host:port of a port of their own (e.g. "127.0.0.1:26660").
+listen = ""
 """
 
 
@@ -175,6 +181,10 @@ class NodeConfig:
     empty_block_interval_s: float = 30.0
     max_queue_per_peer: int = 2_000
     max_queue_total: int = 10_000
+    metrics_enabled: bool = True
+    # None: /metrics is served on the RPC port; otherwise on this host and port alone.
+    metrics_host: str | None = None
+    metrics_port: int | None = None
     risk: RiskPolicy = field(default_factory=RiskPolicy)
     propose_out_of_turn: bool = False  # [testing]: test-only misbehaviour (node/net/out_of_turn.py)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -245,12 +255,17 @@ def load_config(home: Path) -> NodeConfig:
             raise ConfigError(f"{path}: {where}.{key} must be {kind.__name__}, got {value!r}")
         return value
 
-    n, r, p, m, c = sect("node"), sect("rpc"), sect("p2p"), sect("mempool"), sect("consensus")
+    n, r, p, m, c, x = sect("node"), sect("rpc"), sect("p2p"), sect("mempool"), sect("consensus"), sect("metrics")
     risk = _risk_policy(sect("risk"), path, typed)
     t = sect("testing")  # test-only options, absent from DEFAULT_CONFIG on purpose
     d = NodeConfig(home=home)
     rpc_host, rpc_port = _split_addr(typed(r, "listen", str, f"127.0.0.1:{d.rpc_port}", "rpc"), "rpc.listen")
     p2p_host, p2p_port = _split_addr(typed(p, "listen", str, f"127.0.0.1:{d.p2p_port}", "p2p"), "p2p.listen")
+    metrics_listen = typed(x, "listen", str, "", "metrics").strip()
+    metrics_host, metrics_port = _split_addr(metrics_listen, "metrics.listen") if metrics_listen else (None, None)
+    if metrics_port is not None and metrics_port != 0 and metrics_port in (rpc_port, p2p_port):
+        raise ConfigError(f"{path}: metrics.listen {metrics_listen!r} takes the port of rpc.listen or p2p.listen; "
+                          f"leave it empty to serve /metrics on the RPC port")
     log_format = typed(n, "log_format", str, d.log_format, "node")
     if log_format not in ("text", "json"):
         raise ConfigError(f"{path}: node.log_format must be \"text\" or \"json\"")
@@ -334,6 +349,9 @@ def load_config(home: Path) -> NodeConfig:
         empty_block_interval_s=typed(c, "empty_block_interval_s", float, d.empty_block_interval_s, "consensus"),
         max_queue_per_peer=queue_peer,
         max_queue_total=queue_total,
+        metrics_enabled=typed(x, "enabled", bool, d.metrics_enabled, "metrics"),
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
         risk=risk,
         propose_out_of_turn=typed(t, "propose_out_of_turn", bool, d.propose_out_of_turn, "testing"),
     )

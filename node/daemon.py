@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry, ProcessCollector
+
 from node.chain import Chain
 from node.config import NodeConfig, load_config, load_key
 from node.host.engine import BadPeer, CommittedBlock, Engine, EngineConfig, Outbox
@@ -17,6 +19,9 @@ from node.host.signer import Signer, SignerStateError
 from node.host.wal import WAL
 from node.mempool.pool import Mempool, MempoolConfig
 from node.mempool.verifier import TxVerifier
+from node.metrics.http import MetricsServer, metrics_handler
+from node.metrics.instruments import ConsensusMetrics, RpcMetrics
+from node.metrics.readings import PeerBytes, Readings, register_readings
 from node.net.network import Network, P2PSettings
 from node.net.out_of_turn import OutOfTurnProposer
 from node.rpc.api import NodeApi, NodeInfo
@@ -85,6 +90,10 @@ class Node:
             signer = Signer(vkey, self.genesis.chain_id, config.data_dir / "priv_validator_state.json")
         self.wal = WAL(config.data_dir / "cs.wal" / "wal")
         self.outbox = Outbox()
+        # This node's own registry, never prometheus_client's global one: tests run several nodes in one process.
+        self.metrics = CollectorRegistry() if config.metrics_enabled else None
+        consensus_metrics = ConsensusMetrics(self.metrics) if self.metrics is not None else None
+        rpc_metrics = RpcMetrics(self.metrics) if self.metrics is not None else None
         self.engine = Engine(
             self.chain,
             self.mempool,
@@ -93,6 +102,7 @@ class Node:
             EngineConfig(config.create_empty_blocks, config.empty_block_interval_s, p.max_block_txs,
                          config.max_queue_per_peer, config.max_queue_total),
             self.outbox,
+            metrics=consensus_metrics,
         )
         self.network = Network(self.engine, self.mempool, self.chain, P2PSettings(
             self.node_key.secret,
@@ -133,9 +143,11 @@ class Node:
             pool=self.read_pool,
             risk_policy=config.risk,
         )
+        scrape = metrics_handler(self.metrics) if self.metrics is not None else None
         self.rpc = RpcServer(
             build_registry(self.api, config.rpc_max_batch, guard=limiter.slot,
-                           max_response_bytes=config.rpc_max_response_bytes),
+                           max_response_bytes=config.rpc_max_response_bytes,
+                           on_call=rpc_metrics.on_call if rpc_metrics is not None else None),
             host=config.rpc_host,
             port=config.rpc_port,
             max_body_bytes=config.rpc_max_body_bytes,
@@ -148,12 +160,18 @@ class Node:
             max_ws_send_bytes=config.rpc_ws_max_send_bytes,
             max_subscriptions=config.rpc_ws_max_subscriptions,
             max_subscriptions_total=config.rpc_ws_max_subscriptions_total,
+            metrics=scrape if config.metrics_port is None else None,
         )
+        self.metrics_server = (MetricsServer(scrape, config.metrics_host or "127.0.0.1", config.metrics_port)
+                               if scrape is not None and config.metrics_port is not None else None)
         register_topics(self.rpc)
         publishers = []
         if self.genesis.eth_chain_id:  # the Ethereum face, as build_registry adds its methods
             publishers.append(EthSubscriptions(self.rpc, EthApi(self.api)).publish)
         self.notifier = CommitNotifier(self.rpc, publishers=publishers)
+        if self.metrics is not None:
+            ProcessCollector(namespace="finchain", registry=self.metrics)
+            register_readings(self.metrics, self._readings())
 
     async def _dispatch(self) -> None:
         """Hand what the engine says to those it concerns, in the engine's order."""
@@ -166,6 +184,28 @@ class Node:
                     self.network.report(peer, fault)
                 case _:
                     self.network.broadcast(item)
+
+    def _readings(self) -> Readings:
+        """What metrics read at scrape time: numbers the node keeps anyway (node/metrics/readings.py)."""
+        engine, mempool, rpc = self.engine, self.mempool, self.rpc
+
+        def round_() -> int | None:
+            core = engine.snapshot().state
+            return None if core is None else core.round
+
+        def peers() -> list[PeerBytes]:
+            return [PeerBytes(p.node_id, p.bytes_in, p.bytes_out) for p in self.switch.peers()]
+
+        votes = self.network.votes_received
+        return Readings(
+            height=lambda: self.chain.height, round=round_, input_queue=engine.queued,
+            dropped_peer_events=lambda: engine.dropped,
+            votes_received=lambda: {kind.name.lower(): count for kind, count in votes.items()},
+            catching_up=lambda: self.blocksync.catching_up, mempool_size=lambda: len(mempool),
+            mempool_bytes=lambda: mempool.total_bytes, mempool_future=lambda: mempool.future_txs,
+            peers=peers, rpc_connections=lambda: rpc.tcp_connections, ws_connections=lambda: rpc.ws_connections,
+            ws_subscriptions=rpc.subscriptions_by_topic,
+        )
 
     def _sync_status(self) -> dict[str, Any]:
         return {"catching_up": self.blocksync.catching_up, "best_peer_height": self.blocksync.best_peer_height,
@@ -185,6 +225,15 @@ class Node:
             self.store.close()
             raise StartupError(f"cannot listen for JSON-RPC on {self.config.rpc_host}:{self.config.rpc_port}: "
                                f"{exc.strerror or exc}") from exc
+        if self.metrics_server is not None:
+            try:
+                await self.metrics_server.start()
+            except OSError as exc:
+                await self.rpc.stop()
+                self.wal.close()
+                self.store.close()
+                raise StartupError(f"cannot listen for metrics on {self.config.metrics_host}:"
+                                   f"{self.config.metrics_port}: {exc.strerror or exc}") from exc
         log.info(
             "node %s (%s) on chain %s at height %d; RPC on http://%s:%d; P2P on %s:%d; validator: %s",
             self.node_id, self.config.moniker, self.genesis.chain_id, self.chain.height,
@@ -203,6 +252,8 @@ class Node:
                 for task in tasks:
                     task.cancel()
         finally:
+            if self.metrics_server is not None:
+                await self.metrics_server.stop()
             await self.rpc.stop()
             self.read_pool.close()
             self.wal.close()

@@ -94,6 +94,7 @@ NODE_LAYERS = {
     "node.reader": 3,
     "node.config": 3,
     "node.logs": 3,
+    "node.metrics": 3,
     "node.mempool": 4,
     "node.host": 5,
     "node.net": 6,

@@ -53,6 +53,7 @@ from node.chain import Chain, ExecutedBlock
 from node.host.signer import DoubleSignRefused, Signer
 from node.host.wal import WAL
 from node.mempool.pool import Mempool
+from node.metrics.instruments import EngineMetrics, NoEngineMetrics
 from node.types.block import Commit, CommitSig, decode_block_hash, proposal_sign_bytes, vote_sign_bytes
 from node.types.codec import DecodeError
 from node.types.crypto import SignatureError, recover_address
@@ -235,8 +236,10 @@ class Engine:
         config: EngineConfig,
         outbox: Outbox,
         clock: Clock | None = None,
+        metrics: EngineMetrics | None = None,
     ) -> None:
         self._chain = chain
+        self._metrics = metrics or NoEngineMetrics()
         self._mempool = mempool
         self._signer = signer
         self._wal = wal
@@ -363,7 +366,9 @@ class Engine:
             case WalAppend(record=record):
                 self._wal.append(record)
             case WalSync():
+                started = self._clock.monotonic()
                 self._wal.sync()
+                self._metrics.observe_wal_fsync(self._clock.monotonic() - started)
             case SignVote(vote=v):
                 return self._sign_vote(v)
             case SignProposal(proposal=p, block=block):
@@ -445,12 +450,14 @@ class Engine:
         digest = hashlib.sha256(block).digest()
         if digest in self._invalid:
             return False
+        started = self._clock.monotonic()
         try:
             executed = self._chain.validate_block(block, now_ms=self._clock.wall_ms())
         except InvalidBlock as exc:
             log.warning("proposed block for %s is invalid: %s", p.value.hex()[:16], exc)
             self._invalid.add(digest)
             return False
+        self._metrics.observe_execution(self._clock.monotonic() - started)
         self._executed[executed.hash] = executed
         if executed.hash != p.value:
             log.warning("proposal names block %s but carries block %s", p.value.hex()[:16], executed.hash.hex()[:16])
@@ -461,10 +468,12 @@ class Engine:
         if self._signer is None or height != self._chain.height + 1:
             return None
         params = self._chain.genesis.params
+        started = self._clock.monotonic()
         candidates = self._mempool.reap(min(self._config.max_block_txs, params.max_block_txs),
                                         params.max_block_bytes, params.max_block_gas)
         executed = self._chain.build_block(self._signer.address, candidates, self._chain.last_commit(),
                                            self._clock.wall_ms(), self._evidence.take())
+        self._metrics.observe_execution(self._clock.monotonic() - started)
         self._executed[executed.hash] = executed
         return ValueBuilt(height, round_, executed.hash, executed.raw)
 
@@ -543,9 +552,13 @@ class Engine:
 
     def _commit(self, executed: ExecutedBlock, commit: Commit) -> None:
         chain = self._chain
+        started = self._clock.monotonic()
         chain.commit_block(executed, commit)
+        written = self._clock.monotonic()
         self._evidence.prune(self._evidence_still_valid)
         self._mempool.update(chain.next_view(), executed.txs)
+        self._metrics.on_commit(commit.round, len(executed.txs), len(executed.raw), executed.block.header.time_ms,
+                                written - started, self._clock.monotonic() - written)
         log.info("committed height %d: %d txs, round %d, %.0f ms", executed.height, len(executed.txs), commit.round,
                  (self._clock.monotonic() - self._height_started_at) * 1000)
         self._outbox.put(CommittedBlock(executed, commit))

@@ -114,6 +114,8 @@ class Network:
         self._tx_out_bytes = 0
         self._last_step: tuple[int, int, int] | None = None
         self._announced_at = 0.0
+        # Votes received from peers by VoteType (decoded, from members): plain ints, read by metrics.
+        self.votes_received = dict.fromkeys(VoteType, 0)
 
     # -- from the switch (called synchronously on its read tasks) ----------------------
 
@@ -154,6 +156,7 @@ class Network:
                     # Before a queue slot or a signature check: an honest node relays members' votes only.
                     self.report(peer, PeerFault(FaultKind.NOT_A_VALIDATOR, f"vote from {msg.validator.hex()}"))
                     return
+                self.votes_received[vote.type] += 1
                 if msg.height == view.height and len(view.known_votes) < MAX_KNOWN_VOTES:
                     view.known_votes.add((msg.round, msg.vote_type, msg.validator))
                 self._submit(peer, PeerVote(vote, peer))

@@ -8,16 +8,18 @@ from node.rpc.contracts import contract_methods
 from node.rpc.eth_methods import eth_methods
 from node.rpc.params import ADDRESS, BLOCK_ID, HASH, HEX, NOT_FOUND, TX_ERROR_SPECS, VERSION, map_node_error
 from node.rpc.quotes import quote_methods
-from node.rpc.registry import DEFAULT_MAX_RESPONSE_BYTES, CallGuard, Method, Param, Registry
+from node.rpc.registry import DEFAULT_MAX_RESPONSE_BYTES, CallGuard, CallObserver, Method, Param, Registry
 from node.rpc.statement import statement_methods
 
 
 def build_registry(api: NodeApi, max_batch: int = 100, *, guard: CallGuard | None = None,
-                   max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> Registry:
+                   max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+                   on_call: CallObserver | None = None) -> Registry:
     """The node's methods; those marked expensive (they read blocks, receipts or run the VM)
-    run inside `guard`, which bounds them per client and in total (node.rpc.limits)."""
+    run inside `guard`, which bounds them per client and in total (node.rpc.limits). `on_call`
+    is told of each call's method and time (metrics)."""
     reg = Registry(max_batch=max_batch, title="finchain JSON-RPC", version=VERSION, map_error=map_node_error,
-                   guard=guard, max_response_bytes=max_response_bytes)
+                   guard=guard, max_response_bytes=max_response_bytes, on_call=on_call)
     block_param = Param("block", BLOCK_ID, required=False, description="default \"latest\"")
     reg.add(Method("node_status", api.node_status, (), {"name": "status", "type": "object"},
                    "Chain id, node id, latest height, block hash and time, state root, sync state, peers."))

@@ -18,6 +18,8 @@ Conventions beyond the JSON-RPC 2.0 specification (https://www.jsonrpc.org/speci
 - A method marked `expensive` runs inside `guard(context)`, which bounds how many run at
   once (per client and in total); a handler may return `RawJson` it encoded itself (off
   the event loop), which is sent as is.
+- `on_call(name, seconds)`, when given, is told of every call that names a method (None for a
+  name no method has, so callers cannot mint metric labels), with the handler's time.
 - A handler may raise the application's own errors instead of RpcError: the registry's
   `map_error` turns them into error objects (None for an error it does not know, which
   is answered as an internal error).
@@ -30,6 +32,7 @@ import inspect
 import json
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -78,6 +81,8 @@ class RpcError(Exception):
 ErrorMapper = Callable[[Exception], RpcError | None]
 # What an expensive call runs inside, given the transport's context.
 CallGuard = Callable[[Any], AbstractAsyncContextManager[None]]
+# Told of every call that names a method: its name (None when no such method exists) and its seconds.
+CallObserver = Callable[[str | None, float], None]
 
 
 def parse_error(message: str = "Parse error") -> RpcError:
@@ -383,11 +388,15 @@ class Registry:
         map_error: ErrorMapper | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         guard: CallGuard | None = None,
+        on_call: CallObserver | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         if max_batch < 1 or max_depth < 2 or max_response_bytes < 1024:
             raise ValueError("max_batch must be >= 1, max_depth >= 2 and max_response_bytes >= 1024")
         self.max_response_bytes = max_response_bytes
         self.guard = guard
+        self.on_call = on_call  # metrics (node/metrics/instruments.py); None costs nothing per call
+        self.clock = clock
         self.max_batch = max_batch
         self.max_depth = max_depth
         self.title = title
@@ -417,6 +426,8 @@ class Registry:
             map_error=self._map_error,
             max_response_bytes=self.max_response_bytes,
             guard=self.guard,
+            on_call=self.on_call,
+            clock=self.clock,
         )
         for method in methods:
             child.add(method)
@@ -575,8 +586,20 @@ class Registry:
 
     async def _invoke(self, call: _Call, context: Any) -> Any:
         method = self.find(call.method)
+        observe = self.on_call
         if method is None:
+            if observe is not None:
+                observe(None, 0.0)
             raise method_not_found()
+        if observe is None:
+            return await self._run(method, call, context)
+        started = self.clock()
+        try:
+            return await self._run(method, call, context)
+        finally:
+            observe(method.name, self.clock() - started)
+
+    async def _run(self, method: Method, call: _Call, context: Any) -> Any:
         kwargs = bind_params(method, call.params)
         if method.takes_context:
             kwargs["context"] = context

@@ -1,7 +1,8 @@
 """aiohttp adapter for `node.rpc.registry`: JSON-RPC over HTTP POST, a health probe, and WebSocket
 requests with topic subscriptions.
 
-Routes: `POST /` (JSON-RPC), `GET /health`, `GET /ws` (JSON-RPC plus `subscribe`/`unsubscribe`).
+Routes: `POST /` (JSON-RPC), `GET /health`, `GET /ws` (JSON-RPC plus `subscribe`/`unsubscribe`), and
+`GET /metrics` when the node serves its metrics here (node/metrics/http.py).
 
 WebSocket messages are served concurrently (up to `max_ws_inflight` per connection), so
 responses may arrive in another order than their requests; match them by id.
@@ -127,8 +128,10 @@ class RpcServer:
         max_connections_per_client: int = 64,
         idle_timeout: float = 10.0,
         body_timeout: float = 30.0,
+        metrics: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
     ) -> None:
         self._registry = registry
+        self._metrics = metrics
         self._host = host
         self._requested_port = port
         self._max_body = max_body_bytes
@@ -166,6 +169,10 @@ class RpcServer:
     def subscriptions(self) -> int:
         return self._subscription_count
 
+    def subscriptions_by_topic(self) -> dict[str, int]:
+        """Open subscriptions of each registered topic (for metrics)."""
+        return {name: index.count for name, index in self._topics.items()}
+
     @property
     def port(self) -> int:
         if self._port is None:
@@ -180,6 +187,8 @@ class RpcServer:
         app.router.add_route("OPTIONS", "/", self._on_preflight)
         app.router.add_get("/health", self._on_health)
         app.router.add_get("/ws", self._on_ws)
+        if self._metrics is not None:
+            app.router.add_get("/metrics", self._metrics)
         # keepalive_timeout also bounds a connection that sends nothing or its headers slowly:
         # aiohttp closes one that has no complete request when it fires.
         # lingering_time bounds how long the unread rest of a refused body is drained.

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,6 +96,18 @@ def test_detached_devnet_partition_heal_logs_and_down_twice(tmp_path):
         assert len(pids) == 5 and all(alive(p) for p in pids)  # 4 nodes and the fault proxy
         config = (home / "node0" / "config" / "config.toml").read_text()
         assert "pex = false" in config and f"127.0.0.1:{base + 8}" in config  # node0 dials node1 via the proxy
+        # Each node's metrics and explorer URLs: in the manifest, under the table of `up` and of `status`.
+        nodes = json.loads((home / "devnet.json").read_text())["nodes"]
+        status_text = finchain("status", "--home", str(home)).stdout
+        for i, n in enumerate(nodes):
+            assert n["metrics"] == f"http://127.0.0.1:{base + 2 * i}/metrics"
+            assert n["explorer"] == f"http://127.0.0.1:{base + 2 * i}/explorer/"
+            for out in (r.stdout, status_text):
+                assert f"node{i}  explorer {n['explorer']}  metrics {n['metrics']}" in out
+        with urllib.request.urlopen(nodes[0]["metrics"], timeout=5) as resp:
+            assert b"finchain_consensus_height " in resp.read()
+        assert json.loads(finchain("status", "--json", "--home", str(home)).stdout)["nodes"][0]["metrics"] == \
+            nodes[0]["metrics"]
 
         r = finchain("status", "--home", str(home))
         assert r.returncode == 0 and "FAULTS: none" in r.stdout

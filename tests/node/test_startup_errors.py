@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from devnet.process import free_port
 from tests.node.nodes import make_node_home
 
 pytestmark = pytest.mark.slow
@@ -23,9 +24,12 @@ def port_of(home, section: str) -> int:
     return int(text.split(f"[{section}]")[1].split('listen = "127.0.0.1:')[1].split('"')[0])
 
 
-@pytest.mark.parametrize("section", ["rpc", "p2p"])
+@pytest.mark.parametrize("section", ["rpc", "p2p", "metrics"])
 def test_port_in_use(tmp_path, section):
     node = make_node_home(tmp_path)
+    if section == "metrics":  # on a port of their own
+        cfg = node.home / "config" / "config.toml"
+        cfg.write_text(cfg.read_text().replace('listen = ""', f'listen = "127.0.0.1:{free_port()}"', 1))
     with socket.socket() as s:
         s.bind(("127.0.0.1", port_of(node.home, section)))
         s.listen()
