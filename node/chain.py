@@ -8,7 +8,7 @@ without executing again.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from consensus.types import ConsensusError, Validator, ValidatorSet
@@ -23,6 +23,7 @@ from node.state.execution import (
     tx_parties,
 )
 from node.state.fees import FeeRecord, base_fee_after, read_fee_record, settle_block
+from node.state.movements import CoinFlows, compute_block_movements
 from node.state.trie import EMPTY_ROOT, SparseMerkleTree
 from node.storage.schema import FEE_KEY
 from node.storage.store import BlockWrite, Store
@@ -65,6 +66,7 @@ class ExecutedBlock:
     receipts: tuple[Receipt, ...]
     changes: dict[bytes, bytes | None]
     trie_nodes: dict[bytes, bytes]
+    coin_flows: Mapping[bytes, CoinFlows] = dataclasses.field(default_factory=dict)  # by tx hash (movements.py)
 
     @property
     def height(self) -> int:
@@ -97,6 +99,9 @@ class Chain:
         self._accounts: dict[bytes, Account] = {}  # latest-state reads; emptied at every commit
         self._ensure_genesis()
         self._load_tip()
+        if store.movements_from() is None:
+            # A store from before the movement index: statements can start after its tip only.
+            store.set_movements_from(self.height + 1)
         self.next_validators = self._load_next_validators()
         self.reader = ChainReader(self, store)  # what the RPC and block sync may see: no writes
 
@@ -286,7 +291,8 @@ class Chain:
         )
         block = Block(header, tuple(tx.raw for tx in txs), last_commit, tuple(ev.encode() for ev in evidence))
         raw = block.encode()
-        return ExecutedBlock(block, raw, header.hash(), tuple(txs), tuple(receipts), state.changes, nodes)
+        return ExecutedBlock(block, raw, header.hash(), tuple(txs), tuple(receipts), state.changes, nodes,
+                             state.coin_flows)
 
     def validate_block(self, raw: bytes, now_ms: int | None = None) -> ExecutedBlock:
         """Decode, check and execute a block proposed for the next height; InvalidBlock says why not."""
@@ -421,6 +427,11 @@ class Chain:
             raise InvalidBlock("block no longer extends the tip")
         header = executed.block.header
         following = self.next_validators.increment(1)
+        # The block's fee record is in its changes (settle_block writes one for every block).
+        record = read_fee_record(executed.changes.get(FEE_KEY))
+        base_fee = record.base_fee if record is not None else self.next_base_fee()
+        moved = compute_block_movements(executed.txs, executed.receipts, executed.coin_flows, header.proposer,
+                                        base_fee)
         self.store.commit_block(
             BlockWrite(
                 block=executed.block,
@@ -428,7 +439,10 @@ class Chain:
                 block_hash=executed.hash,
                 commit=commit,
                 receipts=executed.receipts,
-                tx_parties=tuple(tx_parties(tx) for tx in executed.txs),
+                tx_parties=tuple(_history_parties(tx_parties(tx), moved.parties.get(i, ()))
+                                 for i, tx in enumerate(executed.txs)),
+                movements=tuple((a, i, raw) for (a, i), raw in moved.records.items()),
+                asset_touches=tuple(moved.touched),
                 tx_heads=tuple(tx_head(tx) for tx in executed.txs),
                 state_changes=executed.changes,
                 trie_nodes=executed.trie_nodes,
@@ -443,6 +457,12 @@ class Chain:
         self.tip_time_ms = header.time_ms
         self.state_root = header.state_root
         self.next_validators = following
+
+
+def _history_parties(parties: tuple[bytes, ...], moved: Sequence[bytes]) -> tuple[bytes, ...]:
+    """The sender and recipient first, then every other address the transaction moved assets of."""
+    extra = [a for a in moved if a not in parties]
+    return (*parties, *extra) if extra else parties
 
 
 def _header_mismatch(ours: Header, theirs: Header) -> str:

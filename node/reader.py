@@ -125,6 +125,20 @@ class ChainReader:
     ) -> list[tuple[int, int, bytes]]:
         return self._store.address_history(address, limit, before)
 
+    def movements(self, address: bytes, from_height: int, to_height: int, after: tuple[int, int] | None,
+                  limit: int) -> list[tuple[int, int, bytes]]:
+        return self._store.movements(address, from_height, to_height, after, limit)
+
+    def movements_from(self) -> int:
+        """The first height whose movements are indexed (node/storage/schema.py, Mmovements)."""
+        return self._store.movements_from() or 1
+
+    def touched_tokens(self, address: bytes, limit: int) -> list[bytes]:
+        return self._store.touched_tokens(address, limit)
+
+    def token_touched(self, address: bytes, token: bytes, from_height: int, to_height: int) -> bool:
+        return self._store.token_touched(address, token, from_height, to_height)
+
     def committed_evidence(self, from_height: int, limit: int) -> list[tuple[int, bytes]]:
         return self._store.committed_evidence(from_height, limit)
 

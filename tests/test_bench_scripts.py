@@ -34,6 +34,7 @@ SMALL = {
                           "--block-time-ms", "300"],
     "feedback_bench.py": ["--ratings", "40", "--users", "8", "--runs", "1"],
     "vault_bench.py": ["--users", "20", "--runs", "1"],
+    "statement_bench.py": ["--movements", "200", "--per-block", "40", "--runs", "1"],
 }
 
 

@@ -1,4 +1,5 @@
-"""The `finchain` command line: init, node, keys, tx, query, status, contract (node/cli/contract.py).
+"""The `finchain` command line: init, node, keys, tx, query, status, contract (node/cli/contract.py),
+statement (node/cli/statement.py).
 
 Amounts are read and printed in coins with up to 18 decimals ("1.5"), never through
 floating point. Errors print one line and exit with status 1 (2 for usage errors).
@@ -16,6 +17,7 @@ from typing import Any
 from node.cli.common import DEFAULT_KEYSTORE, DEFAULT_RPC, CliError, password, print_json, signing_key
 from node.cli.contract import add_contract_commands
 from node.cli.products import add_product_commands
+from node.cli.statement import add_statement_command
 from node.cli.vault import add_vault_commands
 from node.client.keystore import Keystore, KeystoreError
 from node.client.sdk import Client, RpcCallError, TransportError, build_transfer
@@ -220,6 +222,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
 
 
     add_contract_commands(sub, rpc_parent, ks_parent)
+    add_statement_command(sub, rpc_parent)
     add_product_commands(sub, rpc_parent, ks_parent)
     add_vault_commands(sub, rpc_parent, ks_parent)
     return parser, sub

@@ -29,9 +29,12 @@ from node.client.contracts import (
     suggested_gas,
     with_contract_address,
 )
+from node.client.statements import join_pages
 from node.types.crypto import PrivateKey, parse_address, to_checksum_address
 from node.types.tx import TRANSFER_GAS, Call, Deploy, SignedTx, Transfer, TxBody
 from vm.values import encode_value
+
+STATEMENT_PAGE = 1_000  # movements per account_statement call (the node allows up to 10,000)
 
 
 class RpcCallError(Exception):
@@ -186,6 +189,19 @@ class Client:
 
     def balance(self, address: str) -> int:
         return int(self.account(address)["balance"])
+
+    def account_statement(self, address: str, from_height: int, to_height: int, *, limit: int = STATEMENT_PAGE,
+                          cursor: str | None = None, all_pages: bool = True) -> dict[str, Any]:
+        """The statement of `address` over [from_height, to_height] (docs/finance.md): every page
+        joined and reconciled, or with all_pages=False the one answer at `cursor`."""
+        page = self.call("account_statement", address, from_height, to_height, limit, cursor)
+        if not all_pages:
+            return page  # type: ignore[no-any-return]
+        pages = [page]
+        while pages[-1]["next_cursor"] is not None:
+            pages.append(self.call("account_statement", address, from_height, to_height, limit,
+                                   pages[-1]["next_cursor"]))
+        return join_pages(pages)
 
     def next_nonce(self, address: str) -> int:
         return int(self.account(address)["pending_nonce"])
@@ -401,6 +417,19 @@ class AsyncClient:
 
     async def account(self, address: str, block: int | str = "latest") -> dict[str, Any]:
         return await self.call("account_get", address, block)
+
+    async def account_statement(self, address: str, from_height: int, to_height: int, *,
+                                limit: int = STATEMENT_PAGE, cursor: str | None = None,
+                                all_pages: bool = True) -> dict[str, Any]:
+        """As Client.account_statement."""
+        page = await self.call("account_statement", address, from_height, to_height, limit, cursor)
+        if not all_pages:
+            return page  # type: ignore[no-any-return]
+        pages = [page]
+        while pages[-1]["next_cursor"] is not None:
+            pages.append(await self.call("account_statement", address, from_height, to_height, limit,
+                                         pages[-1]["next_cursor"]))
+        return join_pages(pages)
 
     async def wait_for_tx(self, tx_hash: str, timeout: float = 30.0, poll: float = 0.2) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

@@ -10,6 +10,7 @@ from node.rpc.params import ADDRESS, BLOCK_ID, HASH, HEX, NOT_FOUND, TX_ERROR_SP
 from node.rpc.payments import payment_methods
 from node.rpc.quotes import quote_methods
 from node.rpc.registry import DEFAULT_MAX_RESPONSE_BYTES, CallGuard, CallObserver, Method, Param, Registry
+from node.rpc.statement import statement_methods
 from node.rpc.summaries import summary_methods
 from node.rpc.vault import vault_methods
 
@@ -55,7 +56,7 @@ def build_registry(api: NodeApi, max_batch: int = 100, *, guard: CallGuard | Non
                    "Equivocation evidence: committed (with the height of the block holding it) and pending.",
                    expensive=True))
     for method in (contract_methods(api) + consensus_methods(api) + quote_methods(api) + payment_methods(api)
-                   + vault_methods(api) + summary_methods(api)):
+                   + vault_methods(api) + summary_methods(api) + statement_methods(api)):
         reg.add(method)
     reg.add(Method("chain_feeInfo", api.chain_feeInfo, (), {"name": "fees", "type": "object"},
                    "The next block's base fee per gas, a suggested priority fee and max fee (twice the base "

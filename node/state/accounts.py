@@ -42,6 +42,11 @@ class StateOverlay:
         self.code_store: Any = None  # where compiled contracts are kept (node/storage/store.py CompiledCode)
         # The committed transactions contracts read with settled() (node/state/contracts.py settled_lookup).
         self.settled: Any = None
+        # Not state: per contract transaction (by hash), the (address, change) of the coin its
+        # code moved, for the movement index (node/state/movements.py). Nothing hashes or reads it
+        # during execution. snapshot/restore leave it alone: what they undo never reached the VM,
+        # and entries are looked up by the hashes of the transactions a block keeps.
+        self.coin_flows: dict[bytes, tuple[tuple[bytes, int], ...]] = {}
 
     def get(self, key: bytes) -> bytes | None:
         if key in self.changes:

@@ -113,6 +113,19 @@ def apply_writes(state: StateOverlay, w: Writes) -> None:
         state.set_account(address, Account(balance, state.get_account(address).nonce))
 
 
+def coin_changes(state: StateOverlay, w: Writes) -> tuple[tuple[bytes, int], ...]:
+    """(address, signed change) of every balance the VM's writes change, before they are applied.
+
+    The VM read the same balances through the overlay (the sender's already less its maximum
+    fee), so the changes are the coin the call's value and its send_coin moved, and sum to zero."""
+    out = []
+    for address, balance in w.balances.items():
+        delta = balance - state.get_account(address).balance
+        if delta:
+            out.append((bytes(address), delta))
+    return tuple(out)
+
+
 def run_contract_tx(vm: VM, tx: SignedTx, nonce: int) -> CallResult:
     """Run a deploy or call with the gas left after the intrinsic charge; nothing is applied."""
     body = tx.body
@@ -132,6 +145,9 @@ def process_contract_tx(state: StateOverlay, tx: SignedTx, sender: Account, p: E
     state.set_account(tx.sender, Account(sender.balance - body.max_fee, sender.nonce + 1))
     res = run_contract_tx(overlay_vm(state, p), tx, sender.nonce)
     if res.ok:
+        flows = coin_changes(state, res.writes)
+        if flows:
+            state.coin_flows[tx.hash] = flows
         apply_writes(state, res.writes)
     gas_used = intrinsic_gas(body) + res.gas_used
     price = body.effective_gas_price(p.base_fee)

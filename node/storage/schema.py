@@ -5,7 +5,9 @@ Heights are 8 bytes big-endian, so keys of one prefix sort by height.
 
 Database keys (node/storage/store.py writes them; one prefix byte each):
   M<name>                      meta: Mheight (latest height), Mgenesis (genesis hash),
-                               Mvalset ([height, proposer priorities] of the next height)
+                               Mvalset ([height, proposer priorities] of the next height),
+                               Mmovements (first height whose F and A rows exist: a store made
+                               before the index has them only from its upgrade on)
   B<height:8>                  block bytes            H<block hash>    -> height
   C<height:8>                  the commit we saw for that height (block h+1 carries the canonical one)
   R<height:8>                  state root after that height
@@ -14,7 +16,13 @@ Database keys (node/storage/store.py writes them; one prefix byte each):
                                (kind 0 transfer, 1 deploy, 2 call; to: the recipient, the contract called
                                or the one a deploy made). Stores from before it have none: their
                                transactions are read from the block instead.
-  X<address><height:8><idx:4>  tx hash: history of an address (sender or recipient), newest last
+  X<address><height:8><idx:4>  tx hash: history of an address, newest last: the sender, the recipient
+                               or called contract, and every address the tx moved coin or tokens of
+                               (a token Transfer's sides, coin a contract sent; node/state/movements.py)
+  F<address><height:8><idx:4>  the address's movements in that tx: [tx hash, fee paid as signer,
+                               [[asset, kind, negative, amount, counterparty], ...]]; idx 0xffffffff is
+                               the block's own record (the proposer's fee income)
+  A<address><token><height:8>  empty: block `height` moved the address's balance of `token`
   S<state key>                 latest state value (fast reads; the trie holds every height)
   N<node hash>                 Merkle trie node
   e<evidence hash>             height it was committed at   E<height:8><idx:2>  the evidence bytes
@@ -42,6 +50,8 @@ STATE_ROOT = b"R"
 TX = b"T"
 TX_SUMMARY = b"t"
 HISTORY = b"X"
+MOVEMENTS = b"F"
+ASSET_TOUCH = b"A"
 STATE = b"S"
 TRIE_NODE = b"N"
 EVIDENCE_HEIGHT = b"e"
@@ -50,14 +60,16 @@ COMPILED_CODE = b"K"
 
 DATABASE_PREFIXES: dict[str, bytes] = {
     "meta": META, "block": BLOCK, "block_height": BLOCK_HEIGHT, "commit": COMMIT, "state_root": STATE_ROOT,
-    "tx": TX, "tx_summary": TX_SUMMARY, "history": HISTORY, "state": STATE, "trie_node": TRIE_NODE,
-    "evidence_height": EVIDENCE_HEIGHT, "evidence": EVIDENCE, "compiled_code": COMPILED_CODE,
+    "tx": TX, "tx_summary": TX_SUMMARY, "history": HISTORY, "movements": MOVEMENTS, "asset_touch": ASSET_TOUCH,
+    "state": STATE, "trie_node": TRIE_NODE, "evidence_height": EVIDENCE_HEIGHT, "evidence": EVIDENCE,
+    "compiled_code": COMPILED_CODE,
 }
 
 META_HEIGHT = META + b"height"
 META_GENESIS = META + b"genesis"
 META_VALSET = META + b"valset"
-META_KEYS = (META_HEIGHT, META_GENESIS, META_VALSET)
+META_MOVEMENTS = META + b"movements"
+META_KEYS = (META_HEIGHT, META_GENESIS, META_VALSET, META_MOVEMENTS)
 
 # -- state prefixes ------------------------------------------------------------------------
 
@@ -139,6 +151,39 @@ def parse_history_key(key: bytes) -> tuple[int, int]:
     if len(key) < 1 + HISTORY_SUFFIX or key[:1] != HISTORY:
         raise MalformedKey(f"not a history key: {key.hex()}")
     return decode_height(key[-12:-4]), int.from_bytes(key[-4:], "big")
+
+
+def movement_key(address: bytes, height: int, index: int) -> bytes:
+    return MOVEMENTS + address + encode_height(height) + index.to_bytes(4, "big")
+
+
+def movement_range(address: bytes, from_height: int, to_height: int,
+                   after: tuple[int, int] | None = None) -> tuple[bytes, bytes]:
+    """(start, stop) of the movement records of `address` in heights [from, to], strictly after `after`."""
+    start = movement_key(address, from_height, 0)
+    if after is not None:
+        height, index = after
+        nxt = movement_key(address, height, index + 1) if index < 0xFFFF_FFFF else movement_key(address, height + 1, 0)
+        start = max(start, nxt)
+    return start, movement_key(address, to_height + 1, 0)
+
+
+def parse_movement_key(key: bytes) -> tuple[int, int]:
+    """(height, index) of a movement key."""
+    if len(key) != 1 + 20 + HISTORY_SUFFIX or key[:1] != MOVEMENTS:
+        raise MalformedKey(f"not a movement key: {key.hex()}")
+    return decode_height(key[-12:-4]), int.from_bytes(key[-4:], "big")
+
+
+def asset_touch_key(address: bytes, token: bytes, height: int) -> bytes:
+    return ASSET_TOUCH + address + token + encode_height(height)
+
+
+def parse_asset_touch_key(key: bytes) -> tuple[bytes, int]:
+    """(token, height) of an asset touch key."""
+    if len(key) != 1 + 20 + 20 + 8 or key[:1] != ASSET_TOUCH:
+        raise MalformedKey(f"not an asset touch key: {key.hex()}")
+    return key[21:41], decode_height(key[41:])
 
 
 def state_key(key: bytes) -> bytes:

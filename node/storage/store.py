@@ -93,6 +93,10 @@ class BlockWrite:
     state_root: bytes
     next_priorities: tuple[int, ...]  # of the validator set that runs the height after this block
     evidence_hashes: tuple[bytes, ...] = ()  # of block.evidence, in its order
+    # The movement index (node/state/movements.py): (address, tx index, encoded record) and the
+    # (address, token) pairs whose token balance the block moved.
+    movements: tuple[tuple[bytes, int, bytes], ...] = ()
+    asset_touches: tuple[tuple[bytes, bytes], ...] = ()
 
 
 class Store:
@@ -127,6 +131,7 @@ class Store:
             wb.put(schema.state_root_key(0), state_root)
             wb.put(schema.META_HEIGHT, schema.encode_height(0))
             wb.put(schema.META_GENESIS, genesis_hash)
+            wb.put(schema.META_MOVEMENTS, schema.encode_height(1))
 
     def proposer_priorities(self) -> ProposerPriorities | None:
         """What the last commit wrote for the next height; None in a store from before the record."""
@@ -198,6 +203,49 @@ class Store:
                 break
         return out
 
+    def movements_from(self) -> int | None:
+        """The first height whose movements are indexed; None before the chain first wrote it."""
+        raw = self.kv.get(schema.META_MOVEMENTS)
+        return None if raw is None else schema.decode_height(raw)
+
+    def set_movements_from(self, height: int) -> None:
+        with self.kv.batch(sync=True) as wb:
+            wb.put(schema.META_MOVEMENTS, schema.encode_height(height))
+
+    def movements(self, address: bytes, from_height: int, to_height: int, after: tuple[int, int] | None,
+                  limit: int) -> list[tuple[int, int, bytes]]:
+        """Up to `limit` (height, index, record) of `address` in [from, to], oldest first, after `after`."""
+        out: list[tuple[int, int, bytes]] = []
+        if limit <= 0:
+            return out
+        for key, value in self.kv.scan(*schema.movement_range(address, from_height, to_height, after)):
+            out.append((*schema.parse_movement_key(key), value))
+            if len(out) >= limit:
+                break
+        return out
+
+    def touched_tokens(self, address: bytes, limit: int) -> list[bytes]:
+        """Up to `limit` tokens whose balance of `address` some block moved, in address order.
+
+        One seek per token: past each token found, the scan starts again at the next one."""
+        base = schema.ASSET_TOUCH + address
+        stop = schema.prefix_end(base)
+        out: list[bytes] = []
+        start: bytes | None = base
+        while start is not None and len(out) < limit:
+            first = next(iter(self.kv.scan(start, stop)), None)
+            if first is None:
+                break
+            token, _ = schema.parse_asset_touch_key(first[0])
+            out.append(token)
+            start = schema.prefix_end(base + token)
+        return out
+
+    def token_touched(self, address: bytes, token: bytes, from_height: int, to_height: int) -> bool:
+        """Whether a block in [from, to] moved the balance of `token` of `address`."""
+        start = schema.asset_touch_key(address, token, from_height)
+        return next(iter(self.kv.scan(start, schema.asset_touch_key(address, token, to_height + 1))), None) is not None
+
     def is_evidence_committed(self, ev_hash: bytes) -> bool:
         return self.kv.get(schema.evidence_height_key(ev_hash)) is not None
 
@@ -227,6 +275,10 @@ class Store:
                        TxSummary(height, receipt.status, kind, sender, to).encode())
                 for address in parties:
                     wb.put(schema.history_key(address, height, index), receipt.tx_hash)
+            for address, index, record in w.movements:
+                wb.put(schema.movement_key(address, height, index), record)
+            for address, token in w.asset_touches:
+                wb.put(schema.asset_touch_key(address, token, height), b"")
             for key, value in w.state_changes.items():
                 if value is None:
                     wb.delete(schema.state_key(key))

@@ -28,6 +28,12 @@ def encode(obj: Any) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)
 
 
+def encode_unchecked(obj: Any) -> bytes:
+    """`encode` without walking the value first, for what the node builds itself on a hot path
+    from bytes, str, bool and small integers only (an index's rows; the encoding is the same)."""
+    return msgpack.packb(obj, use_bin_type=True)
+
+
 def _validate_encodable(obj: Any, depth: int) -> None:
     if depth > 32:
         raise ValueError("nesting too deep")
@@ -74,6 +80,18 @@ def decode(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     if msgpack.packb(obj, use_bin_type=True) != data:
         raise DecodeError("non-canonical encoding")
     return obj
+
+
+def decode_unchecked(data: bytes) -> Any:
+    """Decode without the canonical-form checks, for records the node wrote itself and nothing
+    hashes (an index's rows): about five times faster on a statement's thousands of records.
+    The caller checks the shape it expects; anything msgpack refuses is a DecodeError."""
+    try:
+        return msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True, ext_hook=_reject_ext)
+    except DecodeError:
+        raise
+    except (ValueError, msgpack.UnpackException, TypeError) as exc:
+        raise DecodeError(f"not valid msgpack: {exc}") from exc
 
 
 def _reject_ext(code: int, data: bytes) -> Any:

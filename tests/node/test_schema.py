@@ -63,6 +63,7 @@ def test_the_bytes_on_disk_are_the_layout_existing_data_directories_hold(tmp_pat
     chain.commit_block(executed, commit_for(executed))
     h0, h1 = (0).to_bytes(8, "big"), (1).to_bytes(8, "big")
     tx_hash = executed.txs[0].hash
+    fee = executed.receipts[0].fee
     on_disk = dict(chain.store.kv.scan())
     expected = {
         b"Mheight": h1,
@@ -77,6 +78,13 @@ def test_the_bytes_on_disk_are_the_layout_existing_data_directories_hold(tmp_pat
         b"t" + tx_hash: codec.encode([1, 1, 0, key(0).address, key(1).address]),  # height, status, transfer
         b"X" + key(0).address + h1 + b"\0\0\0\0": tx_hash,
         b"X" + key(1).address + h1 + b"\0\0\0\0": tx_hash,
+        b"Mmovements": h1,
+        # [tx hash, fee paid as signer, [[asset (b"": the coin), kind, negative, amount, counterparty]]]
+        b"F" + key(0).address + h1 + b"\0\0\0\0": codec.encode([tx_hash, codec.u256_to_bytes(fee), [
+            [b"", "fee", True, codec.u256_to_bytes(fee), b""],
+            [b"", "transfer", True, b"\1", key(1).address]]]),
+        b"F" + key(1).address + h1 + b"\0\0\0\0": codec.encode([tx_hash, b"", [
+            [b"", "transfer", False, b"\1", key(0).address]]]),
         b"e" + ev.hash(): h1,
         b"E" + h1 + b"\0\0": ev.encode(),
     }
