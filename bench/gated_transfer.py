@@ -42,6 +42,7 @@ from vm_bench import NodeWorld
 from devnet.bench import follow, submit
 from devnet.cluster import Cluster
 from devnet.contracts import stablecoin_args
+from devnet.workloads import Signed
 from node.client.sdk import build_call
 from node.types.crypto import to_checksum_address
 from vm import Address
@@ -142,23 +143,23 @@ class DevnetWorld:
         client = cluster.node(0).client
         self.nonces = {a: client.account(a)["nonce"] for a in self.keys}
 
-    def raw(self, sender: str | bytes, contract: str, method: str, args: list) -> tuple[str, bytes]:
+    def raw(self, sender: str | bytes, contract: str, method: str, args: list) -> Signed:
         sender = sender if isinstance(sender, str) else to_checksum_address(sender)
         nonce = self.nonces[sender]
         self.nonces[sender] = nonce + 1
         tx = build_call(self.keys[sender], self.cluster.chain_id, nonce, contract, method, args, gas_limit=400_000)
-        return "0x" + tx.hash.hex(), tx.raw
+        return Signed("0x" + tx.hash.hex(), tx.raw, "tx_send")
 
     def run(self, calls: list[tuple], check: bool) -> tuple[float, float]:
         """Send `calls` (at most 60 per sender: the mempool's nonce gap) spread over the nodes; wait
         until all commit; (committed per second, p50 latency)."""
         n = len(self.cluster.nodes)
-        per_node: list[list[tuple[str, bytes]]] = [[] for _ in range(n)]
+        per_node: list[list[Signed]] = [[] for _ in range(n)]
         senders: dict[object, int] = {}
         for call in calls:
             slot = senders.setdefault(bytes(call[0]) if isinstance(call[0], bytes) else call[0], len(senders) % n)
             per_node[slot].append(self.raw(*call))
-        wanted = {h for chunk in per_node for h, _ in chunk}
+        wanted = {t.hash for chunk in per_node for t in chunk}
         submitted: dict[str, float] = {}
         committed: dict[str, float] = {}
         node0 = self.cluster.node(0)

@@ -182,7 +182,7 @@ class QuoteApi:
 
     async def lending_preview(self, action: str, token: str, amount: int | str, account: str,
                               lending: str | None = None) -> dict[str, Any]:
-        if action not in LENDING_ACTIONS:
+        if not isinstance(action, str) or action not in LENDING_ACTIONS:
             raise invalid_params(f"action: one of {sorted(LENDING_ACTIONS)}")
         asset = _address(token, "token")
         who = _address(account, "account")

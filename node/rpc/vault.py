@@ -90,7 +90,7 @@ class VaultApi:
 
     async def vault_preview(self, action: str, amount: int | str, account: str, vault: str | None = None,
                             receiver: str | None = None, owner: str | None = None) -> dict[str, Any]:
-        if action not in ACTIONS:
+        if not isinstance(action, str) or action not in ACTIONS:
             raise invalid_params(f"action: one of {sorted(ACTIONS)}")
         value = _amount(amount)
         if value == 0:
