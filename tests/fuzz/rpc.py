@@ -60,8 +60,9 @@ def _param_values(name: str, schema: dict[str, Any], facts: dict[str, Any]) -> l
         "filter": [{"address": facts.get("contract")}, {"fromBlock": "0x1", "toBlock": "latest"}],
         "id": ["0x1"],
     }
-    if name in by_name:
-        return [v for v in by_name[name] if v is not None]
+    known = [v for v in by_name.get(name, []) if v is not None]
+    if known:
+        return known
     kind = schema.get("type") or (schema.get("oneOf") or [{}])[0].get("type")
     return {"integer": [1], "string": ["0x1"], "boolean": [True], "object": [{}], "array": [[]]}.get(kind, [None])
 
@@ -105,7 +106,10 @@ def mutate_request(rng: random.Random, item: bytes, corpus: list[bytes]) -> byte
                 donors += d.get("params", []) if isinstance(d, dict) and isinstance(d.get("params"), list) else []
             except ValueError:
                 pass
-        doc = mutate_json(rng, doc, donors)
+        if isinstance(doc, dict) and isinstance(doc.get("params"), list) and rng.random() < 0.6:
+            doc["params"] = mutate_json(rng, doc["params"], donors)  # the envelope intact: into the handler
+        else:
+            doc = mutate_json(rng, doc, donors)
     elif r < 0.8:  # a batch of requests from the corpus
         batch = []
         for _ in range(rng.choice((0, 1, 2, 5, 101))):
