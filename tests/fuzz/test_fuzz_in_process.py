@@ -23,7 +23,7 @@ from tests.fuzz.codec_txs import CodecTarget, TxTarget, lenient_decode, lenient_
 from tests.fuzz.contracts import ContractTarget, planted_compile
 from tests.fuzz.driver import Report, format_findings, run_sync
 
-SMALL = {"codec": 3000, "txs": 2000, "blocks": 600, "contracts": 200}
+SMALL = {"codec": 2000, "txs": 1500, "blocks": 400, "contracts": 120}
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -27,7 +27,7 @@ from tests.fuzz.surfaces import WORKERS, live_target
 from tests.node.helpers import make_chain
 
 pytestmark = pytest.mark.slow
-SMALL = {"rpc-http": 600, "rpc-ws": 400, "p2p": 80}
+SMALL = {"rpc-http": 400, "rpc-ws": 300, "p2p": 60}
 
 
 def budget(surface: str) -> int:
