@@ -66,7 +66,7 @@ from tests.node.helpers import CHAIN_ID, key
 
 Item = tuple[str, bytes]
 READ = 65536
-PONG_WAIT = 1.0
+PONG_WAIT = 1.5
 
 
 def seed_messages(height: int) -> list[bytes]:
@@ -209,7 +209,13 @@ class P2PTarget:
         try:
             session.writer.writelines(out)
             await session.writer.drain()
-            return await self._until_pong(session, nonce)
+            # A node that banned us stops reading at once but may close later, still gossiping to us
+            # meanwhile: a Pong that does not come in this time counts as the session cut.
+            async with asyncio.timeout(PONG_WAIT):
+                return await self._until_pong(session, nonce)
+        except TimeoutError:
+            self._drop()
+            return "rejected:silent"
         except (ConnectionError, OSError):
             self._drop()
             return "rejected:closed"
@@ -221,14 +227,7 @@ class P2PTarget:
             except PeerProtocolError as exc:
                 raise OracleFailure(f"the node sent a frame or message that does not decode: {exc}") from None
             if msg is None:
-                try:
-                    # A node that banned us stops reading at once but may close later; an answer
-                    # that does not come in this time counts as the session cut.
-                    async with asyncio.timeout(PONG_WAIT):
-                        data = await session.reader.read(READ)
-                except TimeoutError:
-                    self._drop()
-                    return "rejected:silent"
+                data = await session.reader.read(READ)
                 if not data:
                     self._drop()
                     return "rejected:closed"
