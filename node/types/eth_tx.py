@@ -21,11 +21,13 @@ from dataclasses import dataclass
 import rlp
 from rlp.sedes import Binary, CountableList, big_endian_int, binary
 
+from node.types.codec import UINT256_MAX
 from node.types.crypto import HALF_N, SECP256K1_N, SignatureError, keccak256, recover_address
 from node.types.errors import BadSignature, MalformedTransaction, TooLarge, WrongChain
 from node.types.tx import MAX_TX_BYTES
 
 TYPE_EIP1559 = 2
+UINT64_MAX = (1 << 64) - 1
 ADDRESS_SIZE = 20
 
 _address = Binary.fixed_length(ADDRESS_SIZE, allow_empty=True)
@@ -78,6 +80,9 @@ def _decode_list(payload: bytes, sedes: list, what: str) -> list:
         raise MalformedTransaction(f"malformed {what}: expected a list of {len(sedes)} fields")
     out = []
     for index, (item, sede) in enumerate(zip(items, sedes, strict=True)):
+        # rlp's integer sedes reads a nested list as bytes and fails with a TypeError of its own.
+        if isinstance(item, list) != isinstance(sede, CountableList):
+            raise MalformedTransaction(f"malformed {what}: field {index}: a list and a value confused")
         try:
             out.append(sede.deserialize(item))
         except rlp.exceptions.DeserializationError as exc:
@@ -122,6 +127,14 @@ def _unsigned_list(signed: bytes, tail: tuple[int, ...]) -> bytes:
     return _list_header(len(body)) + body
 
 
+def _check_ranges(nonce: int, gas: int, value: int, *fees: int) -> None:
+    """The bounds of the native envelope (and of EIP-2681): the mapped transaction must encode again."""
+    if nonce > UINT64_MAX or gas > UINT64_MAX:
+        raise MalformedTransaction("malformed transaction: nonce or gas above 2^64 - 1")
+    if value > UINT256_MAX or any(fee > UINT256_MAX for fee in fees):
+        raise MalformedTransaction("malformed transaction: value or fee above 2^256 - 1")
+
+
 def _check_common(chain_id: int, expected_chain_id: int, to: bytes) -> None:
     if chain_id != expected_chain_id:
         raise WrongChain(f"invalid chain id: transaction is for {chain_id}, this chain is {expected_chain_id}")
@@ -153,6 +166,7 @@ def _decode_legacy(raw: bytes, expected_chain_id: int) -> EthTx:
         raise BadSignature(f"invalid legacy signature v {v}")
     chain_id, y_parity = (v - 35) // 2, (v - 35) % 2
     _check_common(chain_id, expected_chain_id, to)
+    _check_ranges(nonce, gas, value, gas_price)
     unsigned = rlp.encode([nonce, gas_price, gas, to, value, data, chain_id, 0, 0])
     sender = _recover(keccak256(unsigned), y_parity, r, s)
     return EthTx(0, chain_id, nonce, gas, gas_price, gas_price, to, value, data, y_parity, r, s, sender,
@@ -163,6 +177,7 @@ def _decode_eip1559(raw: bytes, expected_chain_id: int) -> EthTx:
     fields = _decode_list(raw[1:], _EIP1559_SEDES, "EIP-1559 transaction")
     chain_id, nonce, tip_cap, fee_cap, gas, to, value, data, access_list, y_parity, r, s = fields
     _check_common(chain_id, expected_chain_id, to)
+    _check_ranges(nonce, gas, value, tip_cap, fee_cap)
     if access_list:
         raise UnsupportedEnvelope("access lists are not supported: there is no EVM storage")
     if tip_cap > fee_cap:

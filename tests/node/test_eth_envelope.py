@@ -137,3 +137,33 @@ def test_eip1559_signing_payload_cut_from_the_raw_bytes_is_the_encoded_one(field
     cut = _unsigned_list(raw[1:], (tx.y_parity, tx.r, tx.s))
     assert cut == rlp.encode([CHAIN, tx.nonce, tx.max_priority_fee_per_gas, tx.max_fee_per_gas, tx.gas_limit, tx.to,
                               tx.value, tx.data, []])
+
+
+def test_a_list_in_a_value_field_is_malformed_not_a_type_error() -> None:
+    # Found by tests/fuzz: rlp's integer sedes raised TypeError on a nested list (an internal error at the RPC).
+    fields = rlp.decode(sign(legacy()))
+    fields[0] = [b"\x01"]
+    with pytest.raises(MalformedTransaction):
+        decode_eth_tx(rlp.encode(fields), CHAIN)
+    fields = rlp.decode(sign(eip1559())[1:])
+    fields[8] = b"\x01"  # the access list as a value
+    with pytest.raises(MalformedTransaction):
+        decode_eth_tx(b"\x02" + rlp.encode(fields), CHAIN)
+
+
+@pytest.mark.parametrize("over", [{"nonce": 2**64}, {"gas": 2**64}, {"value": 2**256}, {"gasPrice": 2**256}])
+def test_fields_beyond_the_native_bounds_are_malformed(over) -> None:
+    # Found by tests/fuzz: a nonce above 2^64 was accepted, and the mapped transaction could not be encoded.
+    fields = rlp.decode(sign(legacy()))
+    index = {"nonce": 0, "gasPrice": 1, "gas": 2, "value": 4}[next(iter(over))]
+    fields[index] = rlp.sedes.big_endian_int.serialize(next(iter(over.values())))
+    with pytest.raises((MalformedTransaction, BadSignature)) as info:
+        decode_eth_tx(rlp.encode(fields), CHAIN)
+    assert info.type is MalformedTransaction  # refused on the bound, before the signature is even checked
+
+
+def test_eip1559_fee_caps_beyond_2_256_are_malformed() -> None:
+    fields = rlp.decode(sign(eip1559())[1:])
+    fields[3] = rlp.sedes.big_endian_int.serialize(2**256)  # max fee per gas
+    with pytest.raises(MalformedTransaction):
+        decode_eth_tx(b"\x02" + rlp.encode(fields), CHAIN)
