@@ -1,6 +1,10 @@
-"""A misbehaving peer for end-to-end tests, as a real process:
+"""Misbehaving peers for end-to-end tests, as real processes:
 
     python -m devnet.byzantine junk-precommits --home DEVNET_DIR [--duration 30]
+    python -m devnet.byzantine validator --home DEVNET_DIR --as node3 [--modes equivocate,...] [--phase 6]
+
+`validator` runs a byzantine validator in a stopped node's place (devnet/byzantine_validator.py). The rest of
+this module is `junk-precommits`:
 
 It dials every validator of the devnet (their real P2P addresses in devnet.json, not the fault proxy) with a
 fresh node key, and holds a fresh signing key that is no validator's. From the proposals and votes the
@@ -27,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devnet.byzantine_validator import ALL_MODES, parse_modes
+from devnet.byzantine_validator import serve as serve_validator
 from devnet.errors import DevnetError
 from devnet.homes import Manifest
 from node.types.block import PRECOMMIT, sign_vote
@@ -282,7 +288,23 @@ def main(argv: list[str] | None = None) -> int:
     junk = sub.add_parser("junk-precommits", help="precommits signed by a non-validator key, to every validator")
     junk.add_argument("--home", required=True, help="the devnet folder (holding devnet.json)")
     junk.add_argument("--duration", type=float, default=30.0, help="seconds to attack, then stop (default 30)")
+    val = sub.add_parser("validator", help="a byzantine validator in a stopped validator's place")
+    val.add_argument("--home", required=True, help="the devnet folder (holding devnet.json)")
+    val.add_argument("--as", dest="name", required=True, help="the stopped validator to stand in for, e.g. node3")
+    val.add_argument("--modes", default=",".join(ALL_MODES), help=f"comma-separated, in turn (default: all: "
+                     f"{','.join(ALL_MODES)})")
+    val.add_argument("--phase", type=float, default=6.0, help="seconds per mode (default 6)")
     args = parser.parse_args(argv)
+    if args.attack == "validator":
+        try:
+            modes = parse_modes(args.modes)
+            if not 0 < args.phase <= 3600:
+                raise DevnetError("--phase: between 0 and 3600 seconds")
+            asyncio.run(serve_validator(Path(args.home), args.name, modes, args.phase))
+        except DevnetError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
     if not 0 < args.duration <= 3600:
         parser.error("--duration: between 0 and 3600 seconds")
     try:

@@ -7,12 +7,13 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from node.chain import Chain
 from node.config import NodeConfig, load_config, load_key
-from node.host.engine import BadPeer, CommittedBlock, Engine, EngineConfig, Outbox
+from node.host.engine import BadPeer, CommittedBlock, Engine, EngineConfig, EngineOutput, Outbox
 from node.host.signer import Signer, SignerStateError
 from node.host.wal import WAL
 from node.mempool.pool import Mempool, MempoolConfig
@@ -128,7 +129,8 @@ class Node:
             self.mempool,
             self.engine,
             NodeInfo(self.node_id, config.moniker, signer.address if signer else None, self.switch.peers,
-                     lambda: self.blocksync.catching_up, self._sync_status, self.network.peer_views),
+                     lambda: self.blocksync.catching_up, self._sync_status, self.network.peer_views,
+                     self.switch.banned),
             on_tx_admitted=self.network.tx_admitted,
             pool=self.read_pool,
         )
@@ -153,6 +155,9 @@ class Node:
         if self.genesis.eth_chain_id:  # the Ethereum face, as build_registry adds its methods
             publishers.append(EthSubscriptions(self.rpc, EthApi(self.api)).publish)
         self.notifier = CommitNotifier(self.rpc, publishers=publishers)
+        # Test seams, added only by code (devnet's byzantine validator), never by configuration: each sees
+        # every engine output after the node has handled it.
+        self.taps: list[Callable[[EngineOutput], None]] = []
 
     async def _dispatch(self) -> None:
         """Hand what the engine says to those it concerns, in the engine's order."""
@@ -165,6 +170,8 @@ class Node:
                     self.network.report(peer, fault)
                 case _:
                     self.network.broadcast(item)
+            for tap in self.taps:
+                tap(item)
 
     def _sync_status(self) -> dict[str, Any]:
         return {"catching_up": self.blocksync.catching_up, "best_peer_height": self.blocksync.best_peer_height,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,9 @@ class Network:
         self._tx_out_bytes = 0
         self._last_step: tuple[int, int, int] | None = None
         self._announced_at = 0.0
+        # A test seam, set only by code (devnet's byzantine validator), never by configuration: sees every
+        # message first and answers True for those it handled itself.
+        self.intercept: Callable[[str, Message], bool] | None = None
 
     # -- from the switch (called synchronously on its read tasks) ----------------------
 
@@ -141,6 +145,8 @@ class Network:
         return out
 
     def on_message(self, peer: str, msg: Message) -> None:
+        if self.intercept is not None and self.intercept(peer, msg):
+            return
         view = self.views.setdefault(peer, PeerView())
         match msg:
             case VoteMsg():
