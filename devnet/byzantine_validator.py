@@ -15,7 +15,7 @@ in turn, `--phase` seconds each, over and over:
     forged-sync    answers status requests with a height 20 blocks ahead, and every block request with a
                    block under a commit signed by itself alone
     junk-votes     a second peer (a fresh node key) sending every validator precommits signed by a key that is
-                   no validator's (devnet.byzantine.JunkPrecommits)
+                   no validator's (devnet/junk_peer.py)
 
 Its signatures of misbehaviour are made with the validator key directly, outside the node's double-sign
 guard, which keeps guarding the honest part. Counters are written to `<node home>/byzantine.json` at each
@@ -29,7 +29,6 @@ import contextlib
 import json
 import logging
 import signal
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,6 +38,7 @@ from consensus.driver import BroadcastProposalEffect, BroadcastVoteEffect
 from consensus.types import Proposal
 from devnet.errors import DevnetError
 from devnet.homes import Manifest
+from devnet.junk_peer import JunkPrecommits, load_target
 from devnet.service import ServiceProcess
 from node.client.sdk import Client, TransportError
 from node.config import load_config, load_key
@@ -199,24 +199,13 @@ class Byzantine:
         return Commit(height, 0, value, (CommitSig(self.key.address, sig),))
 
     async def _junk_votes(self) -> None:
-        """`python -m devnet.byzantine junk-precommits` for one phase: a peer of its own, with a fresh node key."""
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "devnet.byzantine", "junk-precommits", "--home", str(self.devnet_dir),
-            "--duration", str(self.phase_s), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        try:
-            out, _ = await proc.communicate()
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-        for line in out.decode(errors="replace").splitlines():
-            if not line.startswith("{"):
-                continue
-            event = json.loads(line)
-            if event.get("event") == "summary":
-                self.counters.junk_peer_id = event["node_id"]
-                self.counters.junk_precommits += event["precommits"]
-                self.counters.junk_peer_disconnects += sum(p["disconnects"] for p in event["peers"].values())
+        """A peer of its own for one phase, with a fresh node key, signing precommits with a non-validator key."""
+        validators, genesis = load_target(self.devnet_dir)
+        attack = JunkPrecommits(validators, genesis.chain_id, genesis.hash(), self.phase_s, lambda event: None)
+        summary = await attack.run()
+        self.counters.junk_peer_id = summary["node_id"]
+        self.counters.junk_precommits += summary["precommits"]
+        self.counters.junk_peer_disconnects += sum(p["disconnects"] for p in summary["peers"].values())
 
 
 async def serve(devnet_dir: Path, name: str, modes: tuple[str, ...], phase_s: float) -> None:

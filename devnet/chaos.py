@@ -42,7 +42,7 @@ from node.types.genesis import load_genesis
 
 LIVENESS_S = 30.0
 CATCH_UP_S = 45.0
-ACK_DRAIN_S = 5.0
+ACK_DRAIN_S = 2.0  # the last polls for acknowledgements; a send never seen committed is judged anyway
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +59,7 @@ class ChaosOptions:
     out: Path = Path("chaos-out")
     keep: bool = False  # keep the cluster folders of passing runs too
     byzantine_modes: tuple[str, ...] = ALL_MODES
+    byzantine_phase_s: float = 6.0  # seconds per byzantine mode
 
 
 @dataclass(slots=True)
@@ -175,11 +176,15 @@ def run_one(opts: ChaosOptions, index: int, schedule: list[nemesis.Episode] | No
                               "byzantine": byz_nodes, "duration_s": opts.duration_s,
                               "schedule": [e.to_json() for e in schedule], "events": []}
     started_wall = time.monotonic()
+    timings: dict[str, float] = {}
+    record["timings_s"] = timings
     with Cluster(validators=opts.validators, block_time_ms=opts.block_ms, base_dir=workdir, accounts=opts.accounts,
                  seed=f"chaos {seed}") as c:
-        byz = {i: ByzantineProcess(c.dir, c.node(i).name, opts.byzantine_modes, workdir / f"byzantine-{i}.log")
+        byz = {i: ByzantineProcess(c.dir, c.node(i).name, opts.byzantine_modes, workdir / f"byzantine-{i}.log",
+                                 opts.byzantine_phase_s)
                for i in byz_nodes}
         target = RunTarget(c, byz)
+        timings["start"] = round(time.monotonic() - started_wall, 1)
         try:
             record.update(_drive(opts, c, target, schedule, rng, record))
         except Exception as exc:
@@ -187,11 +192,11 @@ def run_one(opts: ChaosOptions, index: int, schedule: list[nemesis.Episode] | No
         finally:
             for p in byz.values():
                 p.stop()
-        record["seconds"] = round(time.monotonic() - started_wall, 1)
         if not record["verdict"]["ok"]:
             c.print_logs(f"chaos run {index} (seed {seed}) failed: {', '.join(record['verdict']['failed'])}")
             for i, p in byz.items():
                 print(f"---- byzantine {c.node(i).name} {p.log_path}\n{p.log_tail(30)}", file=sys.stderr)
+    record["seconds"] = round(time.monotonic() - started_wall, 1)
     path = opts.out / f"run-{index:03d}.json"
     path.write_text(json.dumps(record, indent=1) + "\n")
     if record["verdict"]["ok"] and not opts.keep:
@@ -244,11 +249,14 @@ def _drive(opts: ChaosOptions, c: Cluster, target: RunTarget, schedule: list[nem
         time.sleep(0.3)
     sampler.stop_flag.set()
     sampler.join(5)
+    record["timings_s"]["healed"] = round(time.monotonic() - healed, 1)
+    checking = time.monotonic()
     v = verdict({n.name: n.rpc_url for n in honest}, facts, bank.snapshot(), sampler.seen)
     v.checks["liveness"] = problems
     if byz_addresses and "equivocate" in opts.byzantine_modes and not v.stats["evidence"]["committed"]:
         v.checks["byzantine"] = ["the byzantine validator equivocated but no evidence was committed"]
     v.stats["proposer_samples"] = sampler.samples
+    record["timings_s"]["check"] = round(time.monotonic() - checking, 1)
     return {"verdict": v.to_json(), "history": bank.snapshot(), "recovery_s": recovery,
             "heal_height": at_heal, "byzantine_log": {str(i): p.summary() for i, p in target.byzantine.items()},
             "byzantine_node_ids": {str(i): c.node(i).node_id for i in target.byzantine},

@@ -16,11 +16,13 @@ from devnet.chaos import ChaosOptions, run_one
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(200)]
 
+PHASE_S = 3.5  # seconds per mode: each mode gets about 10 heights, so node3 proposes in each
+
 
 
 def test_one_byzantine_validator_of_four_cycling_every_mode(tmp_path):
-    opts = ChaosOptions(runs=1, seed=18, duration_s=len(ALL_MODES) * 6.0 + 4, validators=4, byzantine=1,
-                        accounts=20, rate=10, out=tmp_path)
+    opts = ChaosOptions(runs=1, seed=18, duration_s=len(ALL_MODES) * PHASE_S + 3, validators=4, byzantine=1,
+                        accounts=20, rate=10, out=tmp_path, byzantine_phase_s=PHASE_S)
     record = run_one(opts, 0, schedule=[])
     v = record["verdict"]
     shown = json.dumps({k: record.get(k) for k in ("verdict", "byzantine_log", "bans", "recovery_s")}, indent=1)
