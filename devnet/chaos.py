@@ -60,6 +60,7 @@ class ChaosOptions:
     keep: bool = False  # keep the cluster folders of passing runs too
     byzantine_modes: tuple[str, ...] = ALL_MODES
     byzantine_phase_s: float = 6.0  # seconds per byzantine mode
+    nemesis: bool = True  # False: no faults but the byzantine validators'
 
 
 @dataclass(slots=True)
@@ -166,6 +167,8 @@ def run_one(opts: ChaosOptions, index: int, schedule: list[nemesis.Episode] | No
     seed = run_seed(opts.seed, index) if seed is None else seed
     rng = random.Random(seed)
     byz_nodes = list(range(opts.validators - opts.byzantine, opts.validators))
+    if schedule is None and not opts.nemesis:
+        schedule = []
     if schedule is None:
         schedule = nemesis.draw_schedule(rng, opts.duration_s, opts.validators, beyond_f=opts.beyond_f,
                                          targets=byz_nodes or None)
@@ -389,7 +392,8 @@ def cmd_chaos(args: Any) -> None:
     opts = ChaosOptions(runs=args.runs, seed=args.seed, duration_s=parse_seconds(args.duration),
                         validators=args.validators, byzantine=args.byzantine, accounts=args.accounts,
                         rate=args.rate, block_ms=args.block_time_ms, beyond_f=not args.within_f,
-                        out=Path(args.out), keep=args.keep)
+                        out=Path(args.out), keep=args.keep, nemesis=args.nemesis,
+                        byzantine_phase_s=parse_seconds(args.byzantine_phase))
     replay = Path(args.replay) if args.replay else None
     if replay is not None:
         opts = options_for_replay(opts, replay)
@@ -415,6 +419,9 @@ def add_chaos_command(dsub: Any) -> None:
     c.add_argument("--duration", default="90s", help="how long the nemesis plays in each run (default 90s)")
     c.add_argument("--validators", type=int, default=4)
     c.add_argument("--byzantine", type=int, default=0, help="validators run as byzantine processes (at most f)")
+    c.add_argument("--byzantine-phase", default="6s", help="seconds per byzantine mode (default 6s)")
+    c.add_argument("--no-nemesis", dest="nemesis", action="store_false",
+                   help="no faults: only the byzantine validators misbehave")
     c.add_argument("--replay", help="a run record (run-NNN.json) whose seed and schedule to run again")
     c.add_argument("--out", default="chaos-out", help="folder for the run records (default chaos-out)")
     c.add_argument("--accounts", type=int, default=50, help="funded accounts of the bank workload (default 50)")

@@ -1,9 +1,9 @@
 """One byzantine validator of four (`python -m devnet.byzantine validator`, in node3's place), cycling through
 every mode: equivocation, invalid blocks, junk votes from a non-validator key, out-of-turn proposals, forged
-block-sync answers. Run as a chaos run with no nemesis (the byzantine validator is the fault), under the bank
-workload: the checker's verdict must hold (safety, no lost transaction, conservation, proposers, liveness), the
-evidence against node3 is committed and queryable, and node3 and the junk-vote peer end up banned by every
-honest node (`net_peers`)."""
+block-sync answers. Run as `finchain devnet chaos --byzantine 1 --no-nemesis` (the byzantine validator is the
+only fault), under the bank workload: the checker's verdict must hold (safety, no lost transaction,
+conservation, proposers, liveness), the evidence against node3 is committed and queryable, and node3 and the
+junk-vote peer end up banned by every honest node (`net_peers`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import json
 import pytest
 
 from devnet.byzantine_validator import ALL_MODES
-from devnet.chaos import ChaosOptions, run_one
+from devnet.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(200)]
 
@@ -21,9 +21,11 @@ PHASE_S = 3.5  # seconds per mode: each mode gets about 10 heights, so node3 pro
 
 
 def test_one_byzantine_validator_of_four_cycling_every_mode(tmp_path):
-    opts = ChaosOptions(runs=1, seed=18, duration_s=len(ALL_MODES) * PHASE_S + 3, validators=4, byzantine=1,
-                        accounts=20, rate=10, out=tmp_path, byzantine_phase_s=PHASE_S)
-    record = run_one(opts, 0, schedule=[])
+    status = main(["devnet", "chaos", "--runs", "1", "--seed", "18", "--byzantine", "1", "--no-nemesis",
+                   "--byzantine-phase", f"{PHASE_S}s", "--duration", f"{len(ALL_MODES) * PHASE_S + 3}s",
+                   "--accounts", "20", "--rate", "10", "--out", str(tmp_path)])
+    record = json.loads((tmp_path / "run-000.json").read_text())
+    assert status == 0 or not record["verdict"]["ok"]
     v = record["verdict"]
     shown = json.dumps({k: record.get(k) for k in ("verdict", "byzantine_log", "bans", "recovery_s")}, indent=1)
     assert v["ok"], f"the verdict failed with one byzantine validator: {shown}"
