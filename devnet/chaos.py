@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -162,7 +162,7 @@ def run_seed(seed: int, index: int) -> int:
 
 
 def run_one(opts: ChaosOptions, index: int, schedule: list[nemesis.Episode] | None = None,
-            seed: int | None = None, emit: Callable[[str], None] = print) -> dict[str, Any]:
+            seed: int | None = None) -> dict[str, Any]:
     """One run; returns its record (also written to `<out>/run-NNN.json`)."""
     seed = run_seed(opts.seed, index) if seed is None else seed
     rng = random.Random(seed)
