@@ -309,6 +309,11 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         "recovery_worst_s": max(recoveries) if recoveries else None,
         "evidence_committed": sum(r["verdict"].get("stats", {}).get("evidence", {}).get("committed", 0)
                                   for r in records),
+        # Runs with byzantine validators in which every honest node ended up banning each of them.
+        "byzantine_runs": sum(bool(r.get("byzantine")) for r in records),
+        "byzantine_banned_everywhere": sum(
+            bool(r.get("bans")) and all(all(nid in banned for nid in r.get("byzantine_node_ids", {}).values())
+                                        for banned in r["bans"].values()) for r in records),
     }
 
 
