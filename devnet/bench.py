@@ -1,12 +1,16 @@
-"""`finchain devnet bench`: committed transfers per second on a local cluster of real nodes.
+"""`finchain devnet bench`: committed transactions per second on a local cluster of real nodes.
 
-Transfers are signed before the clock starts, from many funded accounts, each sender's
-transfers going to one node (round robin over senders) in JSON-RPC batches. A follower
-reads each new block from node 0 and notes when every transaction committed.
+A workload (devnet/workloads.py: transfers, token transfers, swaps, borrows, or a mix) is set up
+and its transactions signed before the clock starts, from many funded accounts, each sender's
+transactions going to one node (round robin over senders) in JSON-RPC batches, native or
+Ethereum-signed. A follower reads each new block from node 0 and notes when every transaction
+committed. With --duration the bench runs rounds of --txs transactions until the time is up (a
+soak), so that memory and rate over a long run can be watched.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import statistics
@@ -16,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from devnet.cluster import Cluster
-from node.client.sdk import AsyncClient, RpcCallError, build_transfer
+from devnet.errors import DevnetError
+from devnet.workloads import CLIENTS, WORKLOADS, Signed, WorkloadError, check_choice, prepare
+from node.client.sdk import AsyncClient, RpcCallError
 from node.types.crypto import to_checksum_address
 
 MAX_PER_SENDER = 60  # below the mempool's default nonce gap of 64
@@ -48,23 +54,23 @@ def _progress(done: int, total: int, started: float) -> None:
     sys.stderr.flush()
 
 
-async def submit(url: str, raws: list[tuple[str, bytes]], batch: int, submitted: dict[str, float]) -> None:
+async def submit(url: str, raws: list[Signed], batch: int, submitted: dict[str, float]) -> None:
     """Send in batches; a full mempool is back-pressure: wait and send those again (latency counts from the
     first attempt)."""
     async with AsyncClient(url, timeout=120) as client:
         queue = list(raws)
         while queue:
-            retry: list[tuple[str, bytes]] = []
+            retry: list[Signed] = []
             for i in range(0, len(queue), batch):
                 chunk = queue[i : i + batch]
                 now = time.monotonic()
-                answers = await client.batch([("tx_send", ["0x" + raw.hex()]) for _, raw in chunk])
+                answers = await client.batch([(t.method, ["0x" + t.raw.hex()]) for t in chunk])
                 for item, answer in zip(chunk, answers, strict=True):
-                    submitted.setdefault(item[0], now)
+                    submitted.setdefault(item.hash, now)
                     if isinstance(answer, RpcCallError) and answer.reason == "mempool_full":
                         retry.append(item)
                     elif isinstance(answer, Exception):
-                        raise RuntimeError(f"transaction {item[0]} rejected: {answer}")
+                        raise RuntimeError(f"transaction {item.hash} rejected: {answer}")
                 if retry:
                     await asyncio.sleep(0.2)
             queue = retry
@@ -97,55 +103,84 @@ async def follow(url: str, start_height: int, wanted: set[str], committed: dict[
 
 
 def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = None, batch: int = 100,
-              block_time_ms: int = 1000, timeout: float = 600.0, show_progress: bool = True) -> dict[str, Any]:
+              block_time_ms: int = 1000, timeout: float = 600.0, show_progress: bool = True,
+              workload: str = "transfer", client: str = "native", duration_s: float | None = None) -> dict[str, Any]:
+    """`txs` transactions of the workload; with `duration_s`, rounds of `txs` until that many seconds passed."""
+    check_choice(workload, client)
     accounts = accounts or max(10, -(-txs // MAX_PER_SENDER))
     if txs > accounts * MAX_PER_SENDER:
-        raise ValueError(f"{txs} transfers need at least {-(-txs // MAX_PER_SENDER)} accounts")
-    with Cluster(validators, block_time_ms=block_time_ms, proxy=False, accounts=accounts) as cluster:
-        keys = cluster.accounts
-        # The genesis may already have spent nonces (account 0 deploys the standard contracts).
-        first_nonce = [cluster.node(0).client.account(to_checksum_address(k.address))["nonce"] for k in keys]
-        per_node: list[list[tuple[str, bytes]]] = [[] for _ in range(validators)]
-        for n in range(txs):
-            sender = n % accounts
-            tx = build_transfer(keys[sender], cluster.chain_id, first_nonce[sender] + n // accounts,
-                                to_checksum_address(keys[(sender + 1) % accounts].address), 1)
-            per_node[sender % validators].append(("0x" + tx.hash.hex(), tx.raw))
-        wanted = {h for chunk in per_node for h, _ in chunk}
+        raise ValueError(f"{txs} transactions need at least {-(-txs // MAX_PER_SENDER)} accounts")
+    # Account 0 deployed the genesis contracts and holds the plain tokens: it sets the workload up.
+    with Cluster(validators, block_time_ms=block_time_ms, proxy=False, accounts=accounts + 1) as cluster:
+        admin, keys = cluster.accounts[0], cluster.accounts[1:]
+        rpc = cluster.node(0).client
+        nonces = [rpc.account(to_checksum_address(k.address))["nonce"] for k in cluster.accounts]
+        eth_chain_id = int(rpc.call("eth_chainId"), 16) if client == "eth" else 0
+        prepared = prepare(workload, client, rpc.url, cluster.chain_id, eth_chain_id, cluster.manifest.contracts or {},
+                           admin, nonces[0], keys, nonces[1:])
         pids = [cluster.node(i).pid for i in range(validators)]
         cpu0 = [_proc_stats(p)[0] for p in pids]
-        submitted: dict[str, float] = {}
-        committed: dict[str, float] = {}
+        latencies: list[float] = []
         blocks: list[tuple[int, int, int]] = []
-        start_height = cluster.node(0).status()["height"]
+        next_nonce = list(prepared.first_nonce)
+        first_done: float | None = None
+        rounds = 0
         started = time.monotonic()
+        last_commit = started
+        while True:
+            per_node: list[list[Signed]] = [[] for _ in range(validators)]
+            for n in range(txs):
+                sender = n % accounts
+                per_node[sender % validators].append(prepared.build(sender, next_nonce[sender], n))
+                next_nonce[sender] += 1
+            wanted = {t.hash for chunk in per_node for t in chunk}
+            submitted: dict[str, float] = {}
+            committed: dict[str, float] = {}
+            start_height = cluster.node(0).status()["height"]
 
-        async def drive() -> None:
-            follower = asyncio.create_task(follow(cluster.node(0).client.url, start_height, wanted, committed, blocks,
-                                                   started, timeout, show_progress))
-            await asyncio.gather(*(submit(cluster.node(i).client.url, per_node[i], batch, submitted)
-                                   for i in range(validators)))
-            await follower
+            async def drive(per_node: list[list[Signed]] = per_node, wanted: set[str] = wanted,
+                            submitted: dict[str, float] = submitted, committed: dict[str, float] = committed,
+                            start_height: int = start_height) -> None:
+                follower = asyncio.create_task(follow(rpc.url, start_height, wanted, committed, blocks, started,
+                                                      timeout, show_progress and duration_s is None))
+                await asyncio.gather(*(submit(cluster.node(i).client.url, per_node[i], batch, submitted)
+                                       for i in range(validators)))
+                await follower
 
-        asyncio.run(drive())
-        elapsed = max(committed.values()) - started
+            asyncio.run(drive())
+            rounds += 1
+            last_commit = max(committed.values())
+            latencies += [committed[h] - submitted[h] for h in wanted]
+            if first_done is None:
+                first_done = last_commit
+            if duration_s is None or last_commit - started >= duration_s:
+                break
+            if show_progress:
+                sys.stderr.write(f"round {rounds}: {len(latencies)} committed, "
+                                 f"{len(latencies) / (last_commit - started):,.0f} tx/s\n")
+        elapsed = last_commit - started
         stats = [_proc_stats(p) for p in pids]
-        latencies = [committed[h] - submitted[h] for h in wanted]
+        committed_total = len(latencies)
         busy = [b for b in blocks if b[2] > 0]
         times = [b[1] for b in blocks]
+        cpu = [round(s[0] - c, 2) for s, c in zip(stats, cpu0, strict=True)]
         return {
+            "workload": workload,
+            "client": client,
             "validators": validators,
-            "txs": txs,
+            "txs": txs * rounds,
+            "rounds": rounds,
             "accounts": accounts,
-            "committed": len(committed),
+            "committed": committed_total,
             "seconds": round(elapsed, 3),
-            "tx_per_s": round(len(committed) / elapsed, 1),
+            "tx_per_s": round(committed_total / elapsed, 1),
             "latency_p50_s": round(_percentile(latencies, 50), 3),
             "latency_p95_s": round(_percentile(latencies, 95), 3),
             "latency_p99_s": round(_percentile(latencies, 99), 3),
             "block_time_s": round((times[-1] - times[0]) / 1000 / max(len(times) - 1, 1), 3) if len(times) > 1 else 0,
             "txs_per_block": round(statistics.mean(b[2] for b in busy), 1) if busy else 0,
-            "cpu_s": [round(s[0] - c, 2) for s, c in zip(stats, cpu0, strict=True)],
+            "cpu_s": cpu,
+            "cpu_s_per_1000_txs": [round(c * 1000 / committed_total, 3) for c in cpu],
             "rss_mb": [round(s[1], 1) for s in stats],
             "peak_rss_mb": round(max(s[1] for s in stats), 1),
         }
@@ -153,11 +188,13 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
 
 def print_table(r: dict[str, Any]) -> None:
     rows = [
-        ("validators", r["validators"]), ("transfers", f"{r['committed']}/{r['txs']} committed"),
+        ("workload / client", f"{r['workload']} / {r['client']}"),
+        ("validators", r["validators"]), ("transactions", f"{r['committed']}/{r['txs']} committed"),
         ("committed tx/s", r["tx_per_s"]),
         ("latency p50/p95/p99 (s)", f"{r['latency_p50_s']} / {r['latency_p95_s']} / {r['latency_p99_s']}"),
         ("mean block time (s)", r["block_time_s"]), ("txs per non-empty block", r["txs_per_block"]),
         ("CPU seconds per node", ", ".join(map(str, r["cpu_s"]))),
+        ("CPU s per 1,000 txs per node", ", ".join(map(str, r["cpu_s_per_1000_txs"]))),
         ("peak RSS per node (MB)", ", ".join(map(str, r["rss_mb"]))),
     ]
     width = max(len(k) for k, _ in rows)
@@ -165,10 +202,27 @@ def print_table(r: dict[str, Any]) -> None:
         print(f"{k.ljust(width)}  {v}")
 
 
+def _seconds(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    unit = text[-1] if text and text[-1] in units else "s"
+    number = text[:-1] if text and text[-1] in units else text
+    try:
+        value = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90s, 10m)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("a duration must be positive")
+    return value
+
+
 def cmd_bench(args: Any) -> None:
     results = []
     for i in range(args.runs):
-        r = run_bench(args.validators, args.txs, args.accounts, args.batch, args.block_time_ms)
+        try:
+            r = run_bench(args.validators, args.txs, args.accounts, args.batch, args.block_time_ms,
+                          workload=args.workload, client=args.client, duration_s=args.duration)
+        except WorkloadError as exc:
+            raise DevnetError(str(exc)) from None
         if args.runs > 1:
             print(f"run {i + 1}: {r['tx_per_s']} tx/s, p50 {r['latency_p50_s']} s, p95 {r['latency_p95_s']} s")
         results.append(r)
@@ -184,9 +238,14 @@ def cmd_bench(args: Any) -> None:
 
 
 def add_bench_command(dsub: Any) -> None:
-    b = dsub.add_parser("bench", help="load a fresh local cluster with transfers and measure it")
+    b = dsub.add_parser("bench", help="load a fresh local cluster with a workload and measure it")
     b.add_argument("--validators", type=int, default=4)
-    b.add_argument("--txs", type=int, default=20_000)
+    b.add_argument("--txs", type=int, default=20_000, help="transactions (per round with --duration)")
+    b.add_argument("--workload", choices=WORKLOADS, default="transfer",
+                   help="coin transfers, TUSD token transfers, router swaps, borrows, or all four in turn")
+    b.add_argument("--client", choices=CLIENTS, default="native",
+                   help="sign native transactions, or Ethereum type-2 ones sent with eth_sendRawTransaction")
+    b.add_argument("--duration", type=_seconds, help="a soak: rounds of --txs until this long (e.g. 600s, 10m)")
     b.add_argument("--accounts", type=int, help=f"funded senders (default: txs / {MAX_PER_SENDER})")
     b.add_argument("--batch", type=int, default=100, help="transactions per JSON-RPC batch")
     b.add_argument("--block-time-ms", type=int, default=1000)

@@ -31,7 +31,8 @@ def stablecoin_args(name: str, symbol: str, registry: str, minter: str, treasury
 def standard_contracts(deployer: bytes, kyc_issuers: tuple[bytes, ...] = (), custodian: bytes | None = None
                        ) -> tuple[tuple[GenesisContract, ...], dict[str, str]]:
     """Two plain tokens, an oracle reported by the deployer, the swap, the lending market, the
-    identity registry, two regulated stablecoins (FUSD, FEUR) and a tokenized bond (FGB30).
+    identity registry, two regulated stablecoins (FUSD, FEUR), a tokenized bond (FGB30) and the
+    feedback contract (ratings of services, bound to settled calls).
 
     Returns the genesis entries and their addresses by name. The deployer holds every plain
     token and a float of each stablecoin, is the oracle's reporter, the lending admin, the
@@ -57,4 +58,13 @@ def standard_contracts(deployer: bytes, kyc_issuers: tuple[bytes, ...] = (), cus
     ]
     contracts = tuple(genesis_contract(name, deployer, load_contract(kind), args)
                       for name, (kind, args) in zip(names, specs, strict=True))
-    return contracts, dict(zip(names, addr, strict=True))
+    return append_contract(deployer, contracts, dict(zip(names, addr, strict=True)), "feedback", "feedback", [])
+
+
+def append_contract(deployer: bytes, contracts: tuple[GenesisContract, ...], addresses: dict[str, str], name: str,
+                    kind: str, args: list[object]) -> tuple[tuple[GenesisContract, ...], dict[str, str]]:
+    """One more genesis contract after `contracts`, by the same deployer at its next nonce: the
+    addresses of those before it stay as they are."""
+    address = to_checksum_address(contract_address(deployer, len(contracts)))
+    return ((*contracts, genesis_contract(name, deployer, load_contract(kind), args)),
+            {**addresses, name: address})

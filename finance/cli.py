@@ -1,4 +1,5 @@
-"""`finchain kyc-issuer ...` (the issuer's operator) and `finchain kyc ...` (the wallet), docs/finance.md.
+"""`finchain kyc-issuer ...` (the issuer's operator), `finchain kyc ...` (the wallet), `finchain custodian ...`
+and `finchain feedback ...`, docs/finance.md.
 
 Operator commands talk to the running service with the admin token of its home folder;
 `show` fetches the ciphertext and decrypts it here, with the key in the home folder.
@@ -17,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from finance import custodian, wallet
+from finance import custodian, feedback, wallet
 from finance.errors import FinanceError
 from finance.identity.commitment import SaltedDocument
 from finance.identity.disclosure import Predicate
@@ -173,6 +174,17 @@ def cmd_custodian(args: argparse.Namespace) -> None:
         print_json(custodian.settle(client, key, args.coin, args.id, args.bank_ref))
 
 
+def cmd_feedback(args: argparse.Namespace) -> None:
+    if not args.feedback:
+        raise CliError("say which feedback contract: --feedback ADDRESS (or env FINCHAIN_FEEDBACK)")
+    client = Client(args.rpc)
+    if args.feedback_cmd == "give":
+        print_json(feedback.give(client, signing_key(args), args.feedback, args.tx_hash, args.score, args.comment,
+                                 args.comment_hash))
+    else:
+        print_json(feedback.show(client, args.feedback, args.service, args.ratings, args.start, args.limit))
+
+
 def _identity(args: argparse.Namespace) -> str:
     if not args.identity:
         raise CliError("say which identity registry: --identity ADDRESS (or env FINCHAIN_IDENTITY)")
@@ -184,11 +196,12 @@ def add_finance_commands(sub: Any) -> None:
     rpc.add_argument("--rpc", default=DEFAULT_RPC, help="node JSON-RPC URL (env FINCHAIN_RPC)")
     rpc.add_argument("--identity", default=os.environ.get("FINCHAIN_IDENTITY"),
                      help="the identity registry's address (env FINCHAIN_IDENTITY)")
-    keys = argparse.ArgumentParser(add_help=False)
-    keys.add_argument("--keystore", default=str(DEFAULT_KEYSTORE), help="keystore folder (env FINCHAIN_KEYSTORE)")
-    keys.add_argument("--password-file", help="read the password from this file (or env FINCHAIN_PASSWORD)")
-    keys.add_argument("--from", dest="sender", help="keystore name or address")
-    keys.add_argument("--key-file", help="a plain key file (node key format; for devnets)")
+    signer = argparse.ArgumentParser(add_help=False)
+    signer.add_argument("--keystore", default=str(DEFAULT_KEYSTORE), help="keystore folder (env FINCHAIN_KEYSTORE)")
+    signer.add_argument("--password-file", help="read the password from this file (or env FINCHAIN_PASSWORD)")
+    signer.add_argument("--from", dest="sender", help="keystore name or address")
+    signer.add_argument("--key-file", help="a plain key file (node key format; for devnets)")
+    keys = argparse.ArgumentParser(add_help=False, parents=[signer])
     keys.add_argument("--wallet", default=str(wallet.DEFAULT_WALLET_DIR),
                       help="folder of kept salted documents (env FINCHAIN_IDENTITY_DIR)")
     home = argparse.ArgumentParser(add_help=False)
@@ -264,6 +277,24 @@ def add_finance_commands(sub: Any) -> None:
     c.add_argument("id", type=int, help="the redemption id")
     c.add_argument("--bank-ref", required=True, help="the payout's id at the bank")
     p.set_defaults(func=partial(run_guarded, cmd_custodian))
+
+    rated = argparse.ArgumentParser(add_help=False)
+    rated.add_argument("--rpc", default=DEFAULT_RPC, help="node JSON-RPC URL (env FINCHAIN_RPC)")
+    rated.add_argument("--feedback", default=os.environ.get("FINCHAIN_FEEDBACK"),
+                       help="the feedback contract's address (a devnet's feedback; env FINCHAIN_FEEDBACK)")
+    p = sub.add_parser("feedback", help="rate a service after a settled call, read a service's reputation")
+    fsub = p.add_subparsers(dest="feedback_cmd", required=True)
+    c = fsub.add_parser("give", parents=[rated, signer], help="rate the service a successful call of yours used")
+    c.add_argument("tx_hash", help="the call's transaction hash (committed, sent by --from)")
+    c.add_argument("--score", type=int, required=True, help="1 to 5")
+    c.add_argument("--comment", default="", help="at most 280 bytes of text")
+    c.add_argument("--comment-hash", help="instead of a comment, the 32-byte hash of one kept elsewhere")
+    c = fsub.add_parser("show", parents=[rated], help="a service's reputation (count, sum, average, distribution)")
+    c.add_argument("service", help="the service's (contract's) address")
+    c.add_argument("--ratings", action="store_true", help="also list its ratings, in the order given")
+    c.add_argument("--start", type=int, default=0, help="first rating to list")
+    c.add_argument("--limit", type=int, default=20, help="ratings to list (at most 100)")
+    p.set_defaults(func=partial(run_guarded, cmd_feedback))
     add_monitor_commands(sub)
 
 

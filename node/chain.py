@@ -13,8 +13,15 @@ from dataclasses import dataclass
 
 from consensus.types import ConsensusError, Validator, ValidatorSet
 from node.reader import ChainReader
-from node.state.contracts import deploy_genesis_contracts
-from node.state.execution import Account, ExecParams, StateOverlay, account_key, process_transaction, tx_parties
+from node.state.contracts import deploy_genesis_contracts, settled_lookup, tx_head
+from node.state.execution import (
+    Account,
+    ExecParams,
+    StateOverlay,
+    account_key,
+    process_transaction,
+    tx_parties,
+)
 from node.state.fees import FeeRecord, base_fee_after, read_fee_record, settle_block
 from node.state.trie import EMPTY_ROOT, SparseMerkleTree
 from node.storage.schema import FEE_KEY
@@ -34,6 +41,7 @@ from node.types.block import (
 )
 from node.types.codec import DecodeError
 from node.types.crypto import SignatureError, recover_address, sha256
+from node.types.envelopes import TxDecoder
 from node.types.errors import InvalidBlock, InvalidTransaction, StoreCorrupted
 from node.types.evidence import (
     MAX_EVIDENCE_PER_BLOCK,
@@ -83,6 +91,9 @@ class Chain:
         self.powers = {v.address: v.power for v in genesis.validators}
         self.total_power = sum(self.powers.values())
         self._decode_tx = decode_tx
+        # For settled() in contracts, in blocks and in the RPC's reader threads: committed transactions
+        # decode with a decoder of their own (the mempool's verifier keeps a cache that is not thread-safe).
+        self.settled = settled_lookup(store, TxDecoder.for_genesis(genesis))
         self._accounts: dict[bytes, Account] = {}  # latest-state reads; emptied at every commit
         self._ensure_genesis()
         self._load_tip()
@@ -158,6 +169,7 @@ class Chain:
         """Pending writes over the latest state, for one block (or one dry run)."""
         state = StateOverlay(self.store.get_state)
         state.code_store = self.store.code_cache
+        state.settled = self.settled
         return state
 
     def exec_params(self, height: int, time_ms: int = 0) -> ExecParams:
@@ -416,6 +428,7 @@ class Chain:
                 commit=commit,
                 receipts=executed.receipts,
                 tx_parties=tuple(tx_parties(tx) for tx in executed.txs),
+                tx_heads=tuple(tx_head(tx) for tx in executed.txs),
                 state_changes=executed.changes,
                 trie_nodes=executed.trie_nodes,
                 state_root=header.state_root,

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from node.storage.files import write_atomic
 from node.types.crypto import PrivateKey, to_checksum_address
 from node.types.genesis import Genesis, GenesisAccount, GenesisValidator, Params
+from node.types.risk import EXP, RiskPolicy, RiskPolicyError
 
 
 class ConfigError(ValueError):
@@ -106,6 +109,18 @@ empty_block_interval_s = 30
 # beyond either, the message is dropped and costs the peer reputation.
 max_queue_per_peer = 2000
 max_queue_total = 10000
+
+[risk]
+# Tiers of the risk block in every quote and preview (swap_quote, payment_findPaths, lending_preview,
+# vault_preview). Price impact below impact_low_bps is low, below impact_medium_bps medium, below
+# impact_high_bps high, and blocked from there (the CLI refuses it; high needs --accept-risk).
+impact_low_bps = 100
+impact_medium_bps = 300
+impact_high_bps = 1000
+# A loan's health factor at or above health_low is low risk, at or above health_medium medium,
+# above 1 high; at or below 1 it is blocked (liquidatable). Decimal strings.
+health_low = "1.5"
+health_medium = "1.2"
 """
 
 
@@ -160,6 +175,7 @@ class NodeConfig:
     empty_block_interval_s: float = 30.0
     max_queue_per_peer: int = 2_000
     max_queue_total: int = 10_000
+    risk: RiskPolicy = field(default_factory=RiskPolicy)
     propose_out_of_turn: bool = False  # [testing]: test-only misbehaviour (node/net/out_of_turn.py)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -177,6 +193,33 @@ def _split_addr(text: str, where: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ConfigError(f"{where}: expected host:port, got {text!r}")
     return host or "127.0.0.1", int(port)
+
+
+def _health(text: str, where: str, path: Path) -> int:
+    """A decimal string such as "1.5" as a mantissa of 10^18, exactly."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ConfigError(f"{path}: {where} must be a decimal string such as \"1.5\", got {text!r}") from None
+    if not value.is_finite():
+        raise ConfigError(f"{path}: {where} must be a finite number, got {text!r}")
+    return int(value * EXP)
+
+
+def _risk_policy(table: dict[str, Any], path: Path, typed: Callable[..., Any]) -> RiskPolicy:
+    d = RiskPolicy()
+    policy = RiskPolicy(
+        impact_low_bps=typed(table, "impact_low_bps", int, d.impact_low_bps, "risk"),
+        impact_medium_bps=typed(table, "impact_medium_bps", int, d.impact_medium_bps, "risk"),
+        impact_high_bps=typed(table, "impact_high_bps", int, d.impact_high_bps, "risk"),
+        health_low=_health(typed(table, "health_low", str, "1.5", "risk"), "risk.health_low", path),
+        health_medium=_health(typed(table, "health_medium", str, "1.2", "risk"), "risk.health_medium", path),
+    )
+    try:
+        policy.validate()
+    except RiskPolicyError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return policy
 
 
 def load_config(home: Path) -> NodeConfig:
@@ -203,6 +246,7 @@ def load_config(home: Path) -> NodeConfig:
         return value
 
     n, r, p, m, c = sect("node"), sect("rpc"), sect("p2p"), sect("mempool"), sect("consensus")
+    risk = _risk_policy(sect("risk"), path, typed)
     t = sect("testing")  # test-only options, absent from DEFAULT_CONFIG on purpose
     d = NodeConfig(home=home)
     rpc_host, rpc_port = _split_addr(typed(r, "listen", str, f"127.0.0.1:{d.rpc_port}", "rpc"), "rpc.listen")
@@ -290,6 +334,7 @@ def load_config(home: Path) -> NodeConfig:
         empty_block_interval_s=typed(c, "empty_block_interval_s", float, d.empty_block_interval_s, "consensus"),
         max_queue_per_peer=queue_peer,
         max_queue_total=queue_total,
+        risk=risk,
         propose_out_of_turn=typed(t, "propose_out_of_turn", bool, d.propose_out_of_turn, "testing"),
     )
 

@@ -133,6 +133,7 @@ class Node:
                      self.switch.banned),
             on_tx_admitted=self.network.tx_admitted,
             pool=self.read_pool,
+            risk_policy=config.risk,
         )
         self.rpc = RpcServer(
             build_registry(self.api, config.rpc_max_batch, guard=limiter.slot,

@@ -17,6 +17,7 @@ from node.storage.schema import FEE_KEY
 from node.storage.store import CompiledCode, Store, TxLocation
 from node.types.block import Block, Commit
 from node.types.genesis import Genesis
+from vm import SettledTx
 
 
 class Tip(Protocol):
@@ -33,6 +34,8 @@ class Tip(Protocol):
     def exec_params(self, height: int, time_ms: int = 0) -> ExecParams: ...
 
     def get_account(self, address: bytes, height: int | None = None) -> Account: ...
+
+    def settled(self, tx_hash: bytes) -> SettledTx | None: ...
 
 
 class ReadOnlyCode:
@@ -112,6 +115,11 @@ class ChainReader:
     def get_tx(self, tx_hash: bytes) -> TxLocation | None:
         return self._store.get_tx(tx_hash)
 
+    def settled(self, tx_hash: bytes) -> SettledTx | None:
+        """A committed transaction as contracts see it with settled() (at any height: the VM keeps
+        only those below the block it runs in, so a snapshot's answer never changes)."""
+        return self._chain.settled(tx_hash)
+
     def address_history(
         self, address: bytes, limit: int, before: tuple[int, int] | None = None
     ) -> list[tuple[int, int, bytes]]:
@@ -164,4 +172,5 @@ class ChainReader:
         """Pending writes over the latest state, for a dry run: nothing reaches the store."""
         state = StateOverlay(self._store.get_state)
         state.code_store = self.code_cache
+        state.settled = self._chain.settled
         return state

@@ -29,6 +29,7 @@ SMALL = {
     "aml_ledger.py": ["generate", "--txs", "600", "--patterns", "22", "--validators", "1", "--block-time", "100",
                       "--out", "."],
     "eth_throughput.py": ["--txs", "200", "--validators", "1", "--peers", "none", "--runs", "1"],
+    "feedback_bench.py": ["--ratings", "40", "--users", "8", "--runs", "1"],
 }
 
 

@@ -1,7 +1,7 @@
 """The contract VM: a checked, gas-metered, deterministic subset of Python (docs/contracts.md)."""
 
 from vm.errors import AbiError, CheckError, ContractError, Fault, OutOfGas, Revert, VMError
-from vm.machine import VM, BlockInfo, CallResult, Event, Host, Writes, contract_address
+from vm.machine import VM, BlockInfo, CallResult, Event, Host, SettledTx, Writes, contract_address
 from vm.outcome import Outcome
 from vm.values import ZERO_ADDRESS, Address
 
@@ -20,6 +20,7 @@ __all__ = [
     "OutOfGas",
     "Outcome",
     "Revert",
+    "SettledTx",
     "VMError",
     "Writes",
     "contract_address",

@@ -29,6 +29,7 @@ MAX_STATEMENT_TOKENS = 1_000  # the parser recurses on long operator chains (3,0
 BUILTINS = frozenset({
     "len", "abs", "min", "max", "sum", "range", "list", "dict", "str", "int", "bool", "sorted", "reversed",
     "enumerate", "zip", "all", "any", "isqrt", "require", "revert", "emit", "call", "send_coin", "coin_balance",
+    "settled",
     "sha256", "address", "storage", "ctx", "ZERO_ADDRESS", "MAX_UINT", "True", "False", "None",
 })
 METHODS = frozenset({

@@ -26,6 +26,9 @@ STORAGE_READ_BYTE = 3  # per byte of key and value
 STORAGE_WRITE = 5_000
 STORAGE_WRITE_BYTE = 20  # per byte of key and value
 STORAGE_DELETE = 500
+# settled(): a read of a small record (about 90 bytes) by its 32-byte key, and the dict of
+# five entries it returns: a storage read of that size and the entries' memory.
+SETTLED_READ = 1_200
 EMIT = 375
 EMIT_BYTE = 8
 CONTRACT_CALL = 700

@@ -51,6 +51,24 @@ class Host(Protocol):
 
     def get_balance(self, address: bytes) -> int: ...
 
+    def get_settled(self, tx_hash: bytes) -> SettledTx | None:
+        """The committed transaction `tx_hash` at any height, None if none is committed."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SettledTx:
+    """What `settled()` tells a contract of a committed transaction (docs/contracts.md)."""
+
+    height: int
+    ok: bool  # its receipt's status is success
+    kind: str  # "transfer", "deploy" or "call"
+    sender: bytes
+    to: bytes  # the recipient, the contract called, or the contract a deploy made
+
+
+SETTLED_KINDS = ("transfer", "deploy", "call")
+
 
 @dataclass(frozen=True, slots=True)
 class BlockInfo:
@@ -205,7 +223,8 @@ class VM:
         self._base = make_helpers(self.meter, Storage)
         self._base.update({
             "storage": Storage(self), "ctx": Ctx(self), "emit": self._emit, "call": self._call,
-            "send_coin": self._send_coin, "coin_balance": self._coin_balance, "__builtins__": {},
+            "send_coin": self._send_coin, "coin_balance": self._coin_balance, "settled": self._settled,
+            "__builtins__": {},
         })
 
     # -- entry points -------------------------------------------------------------------
@@ -552,6 +571,24 @@ class VM:
             raise Fault("coin_balance() needs an address")
         self.meter.charge(gas.STORAGE_READ)
         return self._balance(address)
+
+    def _settled(self, tx_hash: Any) -> dict[str, Any] | None:
+        if type(tx_hash) is not bytes or len(tx_hash) != 32:
+            raise Fault("settled() takes a 32-byte transaction hash")
+        self.meter.charge(gas.SETTLED_READ)
+        found = _host_read(self.host.get_settled, tx_hash)
+        if found is None:
+            return None
+        if (type(found) is not SettledTx or type(found.height) is not int or type(found.ok) is not bool
+                or found.kind not in SETTLED_KINDS or type(found.sender) is not bytes or len(found.sender) != 20
+                or type(found.to) is not bytes or len(found.to) != 20):
+            raise HostError(f"the host's record of transaction {tx_hash.hex()} is malformed")
+        # Only what was committed before this block: the same answer in the block's execution,
+        # in a replay or block sync, and in a query or estimate at a snapshot of this height.
+        if found.height >= self.block.height:
+            return None
+        return {"sender": Address(found.sender), "to": Address(found.to), "ok": found.ok, "kind": found.kind,
+                "height": found.height}
 
 
 class HostError(Exception):

@@ -47,3 +47,38 @@ def signing_key(args: argparse.Namespace) -> PrivateKey:
         raise CliError("say who pays: --from NAME|ADDRESS (keystore) or --key-file FILE")
     secret = Keystore(Path(args.keystore)).export_key(args.sender, password(args))
     return PrivateKey(secret)
+
+
+def check_risk(risk: dict[str, Any], accept_risk: bool) -> None:
+    """The CLI's rule for the risk block of a quote: blocked is refused, high needs --accept-risk."""
+    tier = risk.get("tier")
+    warnings = ", ".join(risk.get("warnings", [])) or "none"
+    if tier == "blocked":
+        raise CliError(f"refused: the risk tier is blocked ({warnings}); nothing was sent")
+    if tier == "high" and not accept_risk:
+        raise CliError(f"the risk tier is high ({warnings}): pass --accept-risk to send it anyway; nothing was sent")
+
+
+def show_risk(risk: dict[str, Any]) -> str:
+    """One line for people: the tier, the price impact, the health factor and the warnings."""
+    parts = [f"risk: {risk.get('tier')}"]
+    if "price_impact_pct" in risk:
+        parts.append(f"price impact {risk['price_impact_pct']}%")
+    if risk.get("health_factor_after"):
+        parts.append(f"health factor after {int(risk['health_factor_after']) / 10**18:.3f}")
+    for o in risk.get("oracle", []):
+        if o["stale"]:
+            parts.append(f"oracle price of {o['asset']} stale (age {o['age_s']} s)")
+    if risk.get("warnings"):
+        parts.append("warnings: " + ", ".join(risk["warnings"]))
+    return "; ".join(parts)
+
+
+def resolve_contract(names: dict[str, str], text: str, what: str) -> str:
+    """An address, or the name of a genesis contract (case does not matter: FUSD is fusd)."""
+    if text.startswith("0x"):
+        return text
+    found = names.get(text.lower())
+    if found is None:
+        raise CliError(f"{what}: {text!r} is neither an address nor a genesis contract ({', '.join(sorted(names))})")
+    return found

@@ -15,6 +15,7 @@ from typing import Any
 
 from node.cli.common import DEFAULT_KEYSTORE, DEFAULT_RPC, CliError, password, print_json, signing_key
 from node.cli.contract import add_contract_commands
+from node.cli.products import add_product_commands
 from node.client.keystore import Keystore, KeystoreError
 from node.client.sdk import Client, RpcCallError, TransportError, build_transfer
 from node.config import ConfigError, init_home
@@ -218,6 +219,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
 
 
     add_contract_commands(sub, rpc_parent, ks_parent)
+    add_product_commands(sub, rpc_parent, ks_parent)
     return parser, sub
 
 

@@ -237,6 +237,25 @@ class Client:
         """Run a view (or dry-run a public method) on the node; `status` says whether it failed."""
         return self.call("contract_call", *call_params(address, method, args, block, sender))
 
+    def contracts(self) -> dict[str, str]:
+        """The genesis contracts' addresses by name (fusd, swap, lending, ...)."""
+        return self.call("chain_getContracts")
+
+    def swap_quote(self, path: list[str], amount_in: int | None = None, amount_out: int | None = None,
+                   **where: str) -> dict[str, Any]:
+        """Amounts along a swap path with the risk block; exactly one of amount_in, amount_out."""
+        params: dict[str, Any] = {"path": path, **where}
+        if amount_in is not None:
+            params["amount_in"] = str(amount_in)
+        if amount_out is not None:
+            params["amount_out"] = str(amount_out)
+        return self.call_named("swap_quote", params)
+
+    def lending_preview(self, action: str, token: str, amount: int, account: str, **where: str) -> dict[str, Any]:
+        """A lending action run on a copy of the latest state: outcome, rates and the risk block."""
+        return self.call_named("lending_preview", {"action": action, "token": token, "amount": str(amount),
+                                                   "account": account, **where})
+
     def get_code(self, address: str, block: int | str = "latest") -> dict[str, Any]:
         return self.call("contract_getCode", address, block)
 

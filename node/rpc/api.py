@@ -35,6 +35,7 @@ from node.types.block import Block
 from node.types.crypto import to_checksum_address
 from node.types.envelopes import TxDecoder
 from node.types.evidence import decode_evidence
+from node.types.risk import RiskPolicy
 from node.types.tx import SignedTx
 
 DEFAULT_READ_THREADS = 2
@@ -61,7 +62,9 @@ class NodeApi:
         info: NodeInfo,
         on_tx_admitted: Callable[[bytes], None] = lambda raw: None,
         pool: ReadPool | None = None,
+        risk_policy: RiskPolicy | None = None,
     ) -> None:
+        self.risk_policy = risk_policy if risk_policy is not None else RiskPolicy()
         self.pool = pool if pool is not None else ReadPool(DEFAULT_READ_THREADS)
         self.on_tx_admitted = on_tx_admitted
         self.chain = chain

@@ -97,7 +97,7 @@ class ContractApi:
 
     def _host(self, height: int) -> StateHost:
         read = self._snapshot(height)
-        return StateHost(read, lambda a: _account_from(read, a))
+        return StateHost(read, lambda a: _account_from(read, a), self.api.chain.settled)
 
     def _interface(self, host: StateHost, address: bytes) -> tuple[str, Interface]:
         code = host.get_code(address)
@@ -166,8 +166,9 @@ class ContractApi:
         params = chain.exec_params(height + 1, tip_time_ms)
         state = StateOverlay(self._snapshot(height))
         state.code_store = chain.code_cache
+        state.settled = chain.settled
         vm = overlay_vm(state, params)
-        host = StateHost(state.get, state.get_account)
+        host = StateHost(state.get, state.get_account, chain.settled)
         if "source" in tx:
             source = tx["source"]
             if not isinstance(source, str):

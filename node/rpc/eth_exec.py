@@ -128,13 +128,14 @@ class EthExec:
         chain = self.api.chain
         state = StateOverlay(self.contracts._snapshot(height))
         state.code_store = chain.code_cache
+        state.settled = chain.settled
         balance = state.get_account(call.sender).balance
         if not call.data:
             if balance < call.value:
                 raise eth_tx_error(errors.InsufficientFunds(
                     f"balance {balance} is below the value {call.value}"))
             return qty(TRANSFER_GAS)
-        host = StateHost(state.get, state.get_account)
+        host = StateHost(state.get, state.get_account, chain.settled)
         mapped = self._mapped(host, to, call.data)
         vm = overlay_vm(state, chain.exec_params(height + 1, tip_time_ms))
         res = vm.call(call.sender, to, mapped.function.method, mapped.args, call.value, ESTIMATE_GAS_CAP)

@@ -7,6 +7,7 @@ from node.rpc.consensus import consensus_methods
 from node.rpc.contracts import contract_methods
 from node.rpc.eth_methods import eth_methods
 from node.rpc.params import ADDRESS, BLOCK_ID, HASH, HEX, NOT_FOUND, TX_ERROR_SPECS, VERSION, map_node_error
+from node.rpc.quotes import quote_methods
 from node.rpc.registry import DEFAULT_MAX_RESPONSE_BYTES, CallGuard, Method, Param, Registry
 
 
@@ -48,7 +49,7 @@ def build_registry(api: NodeApi, max_batch: int = 100, *, guard: CallGuard | Non
                    {"name": "evidence", "type": "object"},
                    "Equivocation evidence: committed (with the height of the block holding it) and pending.",
                    expensive=True))
-    for method in contract_methods(api) + consensus_methods(api):
+    for method in contract_methods(api) + consensus_methods(api) + quote_methods(api):
         reg.add(method)
     reg.add(Method("chain_feeInfo", api.chain_feeInfo, (), {"name": "fees", "type": "object"},
                    "The next block's base fee per gas, a suggested priority fee and max fee (twice the base "

@@ -40,6 +40,8 @@ class StateOverlay:
         self._accounts: dict[bytes, Account] = {}
         self.vm: Any = None  # the block's contract VM, made on first use (node/state/contracts.py)
         self.code_store: Any = None  # where compiled contracts are kept (node/storage/store.py CompiledCode)
+        # The committed transactions contracts read with settled() (node/state/contracts.py settled_lookup).
+        self.settled: Any = None
 
     def get(self, key: bytes) -> bytes | None:
         if key in self.changes:

@@ -10,6 +10,10 @@ Database keys (node/storage/store.py writes them; one prefix byte each):
   C<height:8>                  the commit we saw for that height (block h+1 carries the canonical one)
   R<height:8>                  state root after that height
   T<tx hash>                   [height, index, receipt]
+  t<tx hash>                   [height, status, kind, sender, to]: what contracts read with settled()
+                               (kind 0 transfer, 1 deploy, 2 call; to: the recipient, the contract called
+                               or the one a deploy made). Stores from before it have none: their
+                               transactions are read from the block instead.
   X<address><height:8><idx:4>  tx hash: history of an address (sender or recipient), newest last
   S<state key>                 latest state value (fast reads; the trie holds every height)
   N<node hash>                 Merkle trie node
@@ -36,6 +40,7 @@ BLOCK_HEIGHT = b"H"
 COMMIT = b"C"
 STATE_ROOT = b"R"
 TX = b"T"
+TX_SUMMARY = b"t"
 HISTORY = b"X"
 STATE = b"S"
 TRIE_NODE = b"N"
@@ -45,8 +50,8 @@ COMPILED_CODE = b"K"
 
 DATABASE_PREFIXES: dict[str, bytes] = {
     "meta": META, "block": BLOCK, "block_height": BLOCK_HEIGHT, "commit": COMMIT, "state_root": STATE_ROOT,
-    "tx": TX, "history": HISTORY, "state": STATE, "trie_node": TRIE_NODE, "evidence_height": EVIDENCE_HEIGHT,
-    "evidence": EVIDENCE, "compiled_code": COMPILED_CODE,
+    "tx": TX, "tx_summary": TX_SUMMARY, "history": HISTORY, "state": STATE, "trie_node": TRIE_NODE,
+    "evidence_height": EVIDENCE_HEIGHT, "evidence": EVIDENCE, "compiled_code": COMPILED_CODE,
 }
 
 META_HEIGHT = META + b"height"
@@ -111,6 +116,10 @@ def state_root_key(height: int) -> bytes:
 
 def tx_key(tx_hash: bytes) -> bytes:
     return TX + tx_hash
+
+
+def tx_summary_key(tx_hash: bytes) -> bytes:
+    return TX_SUMMARY + tx_hash
 
 
 def history_key(address: bytes, height: int, index: int) -> bytes:

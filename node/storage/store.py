@@ -40,6 +40,35 @@ class TxLocation:
     receipt: Receipt
 
 
+TX_KINDS = ("transfer", "deploy", "call")  # their index is the kind stored in a tx summary
+
+
+@dataclass(frozen=True, slots=True)
+class TxSummary:
+    """A committed transaction in brief: who sent it, to what, and whether it succeeded."""
+
+    height: int
+    status: int
+    kind: str  # one of TX_KINDS
+    sender: bytes
+    to: bytes  # the recipient, the contract called, or the contract a deploy made
+
+    def encode(self) -> bytes:
+        return codec.encode([self.height, self.status, TX_KINDS.index(self.kind), self.sender, self.to])
+
+    @staticmethod
+    def decode(raw: bytes) -> TxSummary:
+        try:
+            f = codec.expect_list(codec.decode(raw), 5, "tx summary")
+            kind = codec.expect_uint(f[2], "kind")
+            if kind >= len(TX_KINDS):
+                raise DecodeError(f"tx summary kind {kind} is unknown")
+            return TxSummary(codec.expect_uint(f[0], "height"), codec.expect_uint(f[1], "status"), TX_KINDS[kind],
+                             codec.expect_bytes(f[3], "sender", 20), codec.expect_bytes(f[4], "to", 20))
+        except DecodeError as exc:
+            raise StoreCorrupted(f"a tx summary does not decode: {exc}") from exc
+
+
 @dataclass(frozen=True, slots=True)
 class ProposerPriorities:
     """The proposer priorities a commit left for the height after it."""
@@ -58,6 +87,7 @@ class BlockWrite:
     commit: Commit
     receipts: tuple[Receipt, ...]
     tx_parties: tuple[tuple[bytes, ...], ...]  # per tx: the addresses whose history it joins
+    tx_heads: tuple[tuple[str, bytes, bytes], ...]  # per tx: (kind, sender, to) of its TxSummary
     state_changes: Mapping[bytes, bytes | None]
     trie_nodes: Mapping[bytes, bytes]
     state_root: bytes
@@ -151,6 +181,11 @@ class Store:
         height, index, receipt = codec.decode(raw)
         return TxLocation(height, index, Receipt.from_list(receipt))
 
+    def get_tx_summary(self, tx_hash: bytes) -> TxSummary | None:
+        """The summary commit_block wrote; None for an unknown hash, or one committed before summaries were."""
+        raw = self.kv.get(schema.tx_summary_key(tx_hash))
+        return None if raw is None else TxSummary.decode(raw)
+
     def address_history(
         self, address: bytes, limit: int, before: tuple[int, int] | None = None
     ) -> list[tuple[int, int, bytes]]:
@@ -185,8 +220,11 @@ class Store:
             wb.put(schema.block_height_key(w.block_hash), hb)
             wb.put(schema.commit_key(height), w.commit.encode())
             wb.put(schema.state_root_key(height), w.state_root)
-            for index, (receipt, parties) in enumerate(zip(w.receipts, w.tx_parties, strict=True)):
+            for index, (receipt, parties, (kind, sender, to)) in enumerate(
+                    zip(w.receipts, w.tx_parties, w.tx_heads, strict=True)):
                 wb.put(schema.tx_key(receipt.tx_hash), codec.encode([height, index, receipt.to_list()]))
+                wb.put(schema.tx_summary_key(receipt.tx_hash),
+                       TxSummary(height, receipt.status, kind, sender, to).encode())
                 for address in parties:
                     wb.put(schema.history_key(address, height, index), receipt.tx_hash)
             for key, value in w.state_changes.items():

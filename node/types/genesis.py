@@ -9,7 +9,7 @@ from typing import Any
 
 from node.types import codec
 from node.types.crypto import TAG_GENESIS, AddressError, parse_address, tagged_hash, to_checksum_address
-from vm import AbiError, CheckError
+from vm import AbiError, CheckError, contract_address
 from vm.compiler import compile_contract
 from vm.values import encode_value, from_json
 
@@ -69,6 +69,18 @@ class GenesisContract:
     def json(self) -> dict[str, Any]:
         return {"name": self.name, "deployer": to_checksum_address(self.deployer), "source": self.source,
                 "args": list(self.args_json)}
+
+
+def genesis_contract_addresses(contracts: tuple[GenesisContract, ...]) -> dict[str, bytes]:
+    """Each genesis contract's address by its name: deploys run in order, each at its deployer's
+    next nonce from 0 (node.state.contracts.deploy_genesis_contracts)."""
+    nonces: dict[bytes, int] = {}
+    out: dict[str, bytes] = {}
+    for c in contracts:
+        nonce = nonces.get(c.deployer, 0)
+        out.setdefault(c.name, bytes(contract_address(c.deployer, nonce)))
+        nonces[c.deployer] = nonce + 1
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,3 +21,33 @@ def test_devnet_bench_commits_every_transfer(tmp_path):
     runs = result["runs"] if "runs" in result else [result]
     assert all(r["committed"] == r["txs"] == 600 for r in runs), result
     assert all(r["tx_per_s"] > 0 for r in runs)
+
+
+def _bench(tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "devnet", "devnet", "bench", "--validators", "1",
+                           "--block-time-ms", "300", "--json", str(out), *args],
+                          capture_output=True, text=True, timeout=170, cwd=tmp_path)
+    return proc, json.loads(out.read_text()) if proc.returncode == 0 else {}
+
+
+def test_every_workload_in_a_mix_and_the_ethereum_client(tmp_path):
+    proc, mixed = _bench(tmp_path, "--txs", "400", "--workload", "mixed")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert mixed["committed"] == 400 and mixed["workload"] == "mixed" and mixed["client"] == "native"
+    assert all(c > 0 for c in mixed["cpu_s_per_1000_txs"])
+    proc, eth = _bench(tmp_path, "--txs", "200", "--workload", "token", "--client", "eth")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert eth["committed"] == 200 and eth["client"] == "eth"
+
+
+def test_a_short_soak_runs_rounds_until_the_time_is_up(tmp_path):
+    proc, soak = _bench(tmp_path, "--txs", "100", "--duration", "2s")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert soak["rounds"] >= 2 and soak["committed"] == soak["txs"] == 100 * soak["rounds"]
+
+
+def test_a_workload_the_client_cannot_carry_is_refused_at_once(tmp_path):
+    proc, _ = _bench(tmp_path, "--txs", "10", "--workload", "swap", "--client", "eth")
+    assert proc.returncode == 1 and "needs --client native" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -74,6 +74,7 @@ def test_the_bytes_on_disk_are_the_layout_existing_data_directories_hold(tmp_pat
         b"R" + h0: chain.store.state_root(0),
         b"R" + h1: executed.block.header.state_root,
         b"T" + tx_hash: codec.encode([1, 0, executed.receipts[0].to_list()]),
+        b"t" + tx_hash: codec.encode([1, 1, 0, key(0).address, key(1).address]),  # height, status, transfer
         b"X" + key(0).address + h1 + b"\0\0\0\0": tx_hash,
         b"X" + key(1).address + h1 + b"\0\0\0\0": tx_hash,
         b"e" + ev.hash(): h1,
