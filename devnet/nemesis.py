@@ -9,10 +9,11 @@ nodes with one kind of fault and undoes it after a while:
     halves     the nodes split in two halves       bridge     two sides that reach each other through one node
     delay      every chunk to and from the nodes held D ± J ms
     drop       each of the nodes' links closed with probability P per second
-    kill2      two nodes killed at once
+    kill2      f + 1 nodes killed at once (two of four)
 
-At most f = (n - 1) // 3 nodes are faulty at once, except in episodes marked `beyond_f` (halves of 4,
-kill2, a bridge, which cut or stop more than f): there liveness may stop but safety must hold. Every
+At most f = (n - 1) // 3 nodes are faulty at once, except in episodes marked `beyond_f` (halves, kill2, and a
+bridge whose smaller side has more than f nodes, as with 7 validators; with 4 the far side of a bridge is one
+node, so that bridge is within f): there liveness may stop, but safety must hold. Every
 episode is a pair of steps (`do` at `at_s`, `undo` at `at_s + duration_s`), so a schedule written as JSON
 is replayed exactly (`finchain devnet chaos --replay`).
 """
@@ -86,11 +87,12 @@ def _episode(rng: random.Random, kind: str, pool: list[int], nodes: int, f: int,
         half = tuple(sorted(rng.sample(range(nodes), nodes // 2)))
         return Episode(kind, half, at, length, beyond_f=True)
     if kind == "kill2":
-        return Episode(kind, tuple(sorted(rng.sample(range(nodes), 2))), at, length, beyond_f=True)
+        return Episode(kind, tuple(sorted(rng.sample(range(nodes), f + 1))), at, length, beyond_f=True)
     if kind == "bridge":
         # The bridge sees everyone; the others are split in two sides that only reach each other through it.
-        order = rng.sample(range(nodes), nodes)
-        return Episode(kind, tuple(order), at, length, beyond_f=True)
+        order = tuple(rng.sample(range(nodes), nodes))
+        _, left, right = bridge_sides(order)
+        return Episode(kind, order, at, length, beyond_f=min(len(left), len(right)) > f)
     chosen = tuple(sorted(rng.sample(pool, min(len(pool), max(1, rng.randint(1, max(1, f)))))))
     if kind == "delay":
         return Episode(kind, chosen, at, length, ms=rng.choice((50, 100, 200, 400)), jitter_ms=rng.choice((0, 20, 50)))

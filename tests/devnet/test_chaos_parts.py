@@ -29,8 +29,11 @@ def test_schedules_follow_the_seed_and_keep_to_f():
         for ep in schedule:
             assert ep.at_s >= end and ep.at_s + ep.duration_s <= 90, schedule  # one at a time, inside the run
             end = ep.at_s + ep.duration_s
-            assert ep.beyond_f == (ep.kind in KINDS_BEYOND_F)
-            if not ep.beyond_f:
+            if ep.kind == "bridge":  # with 4 nodes its far side is one node: within f
+                assert not ep.beyond_f and len(bridge_sides(ep.nodes)[2]) == 1
+            else:
+                assert ep.beyond_f == (ep.kind in KINDS_BEYOND_F)
+            if not ep.beyond_f and ep.kind != "bridge":
                 assert 1 <= len(ep.nodes) <= faults_allowed(4)
             assert Episode.from_json(ep.to_json()) == ep
             kinds.add(ep.kind)
@@ -40,6 +43,9 @@ def test_schedules_follow_the_seed_and_keep_to_f():
     only_3 = [e for s in range(20) for e in draw_schedule(random.Random(s), 60, 4, targets=[3])]
     assert only_3 and all(e.nodes == (3,) for e in only_3)
     assert run_seed(1, 0) == run_seed(1, 0) != run_seed(1, 1)
+    seven = [e for s in range(30) for e in draw_schedule(random.Random(s), 90, 7)]
+    assert all(len(e.nodes) == 3 for e in seven if e.kind == "kill2")  # f + 1 of 7
+    assert all(e.beyond_f for e in seven if e.kind == "bridge")  # sides of 3: no quorum on either with the bridge
 
 
 def test_a_bridge_is_two_sides_cut_apart_with_one_node_linked_to_both():
