@@ -12,8 +12,8 @@ taken is the recovery time) and for every node to reach the same height, and the
 judges the chains and the history. The run's seed, schedule, what the nemesis did, the history and the
 verdict are written to `<out>/run-NNN.json`; a failing run also prints every node's log tail and
 `consensus_state`, and keeps its cluster folder. With `--byzantine K`, the last K validators run as byzantine
-processes (devnet/byzantine_validator.py) for the whole run, and the nemesis only hits them (plus the
-beyond-f episodes): f is spent on them.
+processes (devnet/byzantine_validator.py) for the whole run, and the nemesis only hits them: f is spent on
+them, and a fault of one more node could break safety by right, which would prove nothing.
 """
 
 from __future__ import annotations
