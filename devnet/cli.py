@@ -19,6 +19,7 @@ from typing import Any
 from devnet import monitor as devnet_monitor
 from devnet import proxy_process
 from devnet.bench import add_bench_command
+from devnet.chaos import add_chaos_command
 from devnet.faults import FaultError, Faults, describe, parse_groups, parse_ms, parse_node, parse_percent
 from devnet.homes import DevnetError, Manifest, NodeEntry, generate
 from devnet.ports import check_free, plan_free
@@ -381,6 +382,7 @@ def add_devnet_commands(sub: Any) -> None:
     p = sub.add_parser("devnet", help="run a local cluster of nodes")
     dsub = p.add_subparsers(dest="devnet_cmd", required=True)
     add_bench_command(dsub)
+    add_chaos_command(dsub)
     home = argparse.ArgumentParser(add_help=False)
     home.add_argument("--home", default=".devnet", help="devnet folder (default .devnet)")
     u = dsub.add_parser("up", parents=[home], help="generate (first time) and start a devnet")

@@ -371,8 +371,13 @@ class Cluster:
         """Cut every link between groups (nodes in no group form one more group)."""
         self._fault("partition", {"groups": [list(g) for g in groups]})
 
+    def cut(self, pairs: Sequence[tuple[int, int]]) -> None:
+        """Cut the links between each pair of nodes (both directions); e.g. a bridge: every link between two
+        sides cut, a third node linked to both."""
+        self._fault("cut", {"pairs": [list(p) for p in pairs]})
+
     def heal(self) -> None:
-        """Clear every network fault: partition, delays and drops."""
+        """Clear every network fault: partition, cuts, delays and drops."""
         self._fault("heal", {})
 
     def delay(self, i: int, ms: int, jitter_ms: int = 0) -> None:

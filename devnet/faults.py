@@ -8,6 +8,8 @@ Semantics (also in devnet/README.md and the CLI help):
   form one more group together.
 - delay: every chunk on a link is held for the sum of its two endpoints' delays (each node adds its own,
   as a slow network interface would), plus a uniform jitter in [-jitter, +jitter]; order is preserved.
+- cut: single links cut, each named by its two nodes; with a partition, a link is cut if either says so. A
+  bridge (two sides that reach each other only through one node) is the links between the sides cut.
 - drop: the streams are encrypted and authenticated, so a lost byte can only kill a connection. A drop of
   p% closes each open link of that node with probability p/100 once per second (a link of two dropping
   nodes survives a second only if it survives both).
@@ -34,8 +36,11 @@ class Faults:
     groups: tuple[frozenset[int], ...] = ()  # empty: no partition
     delays: dict[int, Delay] = field(default_factory=dict)
     drops: dict[int, float] = field(default_factory=dict)  # node -> percent per second
+    cuts: frozenset[frozenset[int]] = frozenset()  # single links cut, each as its two nodes
 
     def is_cut(self, a: int, b: int) -> bool:
+        if frozenset((a, b)) in self.cuts:
+            return True
         if not self.groups:
             return False
         return _group_of(self.groups, a) != _group_of(self.groups, b)
@@ -56,13 +61,14 @@ class Faults:
         return 1.0 - survive
 
     def is_clear(self) -> bool:
-        return not self.groups and not self.delays and not self.drops
+        return not self.groups and not self.delays and not self.drops and not self.cuts
 
     def to_json(self) -> dict:
         return {
             "partition": [sorted(g) for g in self.groups],
             "delays": {str(n): {"ms": d.ms, "jitter_ms": d.jitter_ms} for n, d in sorted(self.delays.items())},
             "drops": {str(n): p for n, p in sorted(self.drops.items())},
+            "cuts": sorted(sorted(c) for c in self.cuts),
         }
 
     @staticmethod
@@ -71,6 +77,7 @@ class Faults:
             tuple(frozenset(g) for g in d.get("partition", [])),
             {int(n): Delay(int(v["ms"]), int(v.get("jitter_ms", 0))) for n, v in d.get("delays", {}).items()},
             {int(n): float(p) for n, p in d.get("drops", {}).items()},
+            frozenset(frozenset(int(x) for x in c) for c in d.get("cuts", [])),
         )
 
 
@@ -97,6 +104,18 @@ def with_partition(faults: Faults, groups: list[list[int]], nodes: int) -> Fault
     if len(out) + (len(seen) < nodes) < 2:
         raise FaultError("a partition needs at least two groups")
     return replace(faults, groups=tuple(out))
+
+
+def with_cuts(faults: Faults, pairs: list[list[int]], nodes: int) -> Faults:
+    """Cut the links between each pair of nodes (in both directions), besides what is cut already."""
+    cuts = set(faults.cuts)
+    for pair in pairs:
+        if len(pair) != 2 or pair[0] == pair[1]:
+            raise FaultError(f"a cut names two different nodes, got {pair!r}")
+        for n in pair:
+            _check_node(n, nodes)
+        cuts.add(frozenset(pair))
+    return replace(faults, cuts=frozenset(cuts))
 
 
 def with_delay(faults: Faults, node: int, ms: int, jitter_ms: int, nodes: int) -> Faults:
@@ -176,6 +195,8 @@ def describe(faults: Faults, names: list[str]) -> list[str]:
         if rest:
             groups.append(rest)
         lines.append("partition " + " | ".join(",".join(name(n) for n in g) for g in groups))
+    if faults.cuts:
+        lines.append("cut " + ", ".join("-".join(name(n) for n in sorted(c)) for c in sorted(map(sorted, faults.cuts))))
     for n, d in sorted(faults.delays.items()):
         lines.append(f"delay {name(n)} {d.ms}ms" + (f" ±{d.jitter_ms}ms" if d.jitter_ms else ""))
     for n, p in sorted(faults.drops.items()):

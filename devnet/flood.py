@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devnet.byzantine import Validator, load_target
 from devnet.errors import DevnetError
+from devnet.junk_peer import Validator, load_target
 from node.types.crypto import PrivateKey
 from p2p.address import compute_node_id
 from p2p.errors import P2PError

@@ -4,7 +4,8 @@ The same `apply_request` serves the HTTP endpoint (`finchain devnet partition ..
 in-process `Cluster` (through `ProxyThread.request`), so both speak one language:
   GET  /state                                          -> {"pid", "faults", "nodes", "links"}
   POST /partition {"groups": [[0, 1], [2, 3]]}
-  POST /heal      {}                                   (clears every fault: partition, delays, drops)
+  POST /cut       {"pairs": [[0, 3], [1, 3]]}               (single links, both directions; a bridge)
+  POST /heal      {}                                   (clears every fault: partition, cuts, delays, drops)
   POST /delay     {"node": 0, "ms": 200, "jitter_ms": 50}   (ms 0 clears it)
   POST /drop      {"node": 0, "percent": 5}                 (0 clears it)
 Every POST answers the new state; a bad request answers 400 {"error": "..."}.
@@ -25,10 +26,10 @@ from typing import Any
 from aiohttp import web
 
 from devnet.errors import DevnetError
-from devnet.faults import FaultError, Faults, with_delay, with_drop, with_partition
+from devnet.faults import FaultError, Faults, with_cuts, with_delay, with_drop, with_partition
 from devnet.proxy import FaultProxy, serve_forever
 
-ACTIONS = ("partition", "heal", "delay", "drop")
+ACTIONS = ("partition", "cut", "heal", "delay", "drop")
 
 
 def apply_request(proxy: FaultProxy, action: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -41,6 +42,11 @@ def apply_request(proxy: FaultProxy, action: str, body: dict[str, Any]) -> dict[
                 if not isinstance(groups, list) or not all(isinstance(g, list) for g in groups):
                     raise FaultError("groups: a list of lists of node indexes")
                 proxy.set_faults(with_partition(f, [[int(x) for x in g] for g in groups], n))
+            case "cut":
+                pairs = body["pairs"]
+                if not isinstance(pairs, list) or not all(isinstance(p, list) for p in pairs):
+                    raise FaultError("pairs: a list of [node, node] pairs")
+                proxy.set_faults(with_cuts(f, [[int(x) for x in p] for p in pairs], n))
             case "heal":
                 proxy.set_faults(Faults())
             case "delay":

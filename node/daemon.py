@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from node.chain import Chain
 from node.config import NodeConfig, load_config, load_key
-from node.host.engine import BadPeer, CommittedBlock, Engine, EngineConfig, Outbox
+from node.host.engine import BadPeer, CommittedBlock, Engine, EngineConfig, EngineOutput, Outbox
 from node.host.signer import Signer, SignerStateError
 from node.host.wal import WAL
 from node.mempool.pool import Mempool, MempoolConfig
@@ -138,7 +139,8 @@ class Node:
             self.mempool,
             self.engine,
             NodeInfo(self.node_id, config.moniker, signer.address if signer else None, self.switch.peers,
-                     lambda: self.blocksync.catching_up, self._sync_status, self.network.peer_views),
+                     lambda: self.blocksync.catching_up, self._sync_status, self.network.peer_views,
+                     self.switch.banned),
             on_tx_admitted=self.network.tx_admitted,
             pool=self.read_pool,
             risk_policy=config.risk,
@@ -173,6 +175,9 @@ class Node:
         if self.metrics is not None:
             ProcessCollector(namespace="finchain", registry=self.metrics)
             register_readings(self.metrics, self._readings())
+        # Test seams, added only by code (devnet's byzantine validator), never by configuration: each sees
+        # every engine output after the node has handled it.
+        self.taps: list[Callable[[EngineOutput], None]] = []
 
     async def _dispatch(self) -> None:
         """Hand what the engine says to those it concerns, in the engine's order."""
@@ -185,6 +190,8 @@ class Node:
                     self.network.report(peer, fault)
                 case _:
                     self.network.broadcast(item)
+            for tap in self.taps:
+                tap(item)
 
     def _readings(self) -> Readings:
         """What metrics read at scrape time: numbers the node keeps anyway (node/metrics/readings.py)."""

@@ -152,6 +152,11 @@ class Switch:
         now = time.monotonic()
         return [peer.status(self._current_score(pid, now)) for pid, peer in self._peers.items()]
 
+    def banned(self) -> dict[str, float]:
+        """Node id -> seconds left of its ban, for every peer banned now."""
+        now = time.monotonic()
+        return {pid: round(until - now, 1) for pid, until in self._bans.items() if until > now}
+
     def is_connected(self, peer_id: str) -> bool:
         return peer_id in self._peers
 

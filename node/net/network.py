@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,9 @@ class Network:
         self._announced_at = 0.0
         # Votes received from peers by VoteType (decoded, from members): plain ints, read by metrics.
         self.votes_received = dict.fromkeys(VoteType, 0)
+        # A test seam, set only by code (devnet's byzantine validator), never by configuration: sees every
+        # message first and answers True for those it handled itself.
+        self.intercept: Callable[[str, Message], bool] | None = None
 
     # -- from the switch (called synchronously on its read tasks) ----------------------
 
@@ -143,6 +147,8 @@ class Network:
         return out
 
     def on_message(self, peer: str, msg: Message) -> None:
+        if self.intercept is not None and self.intercept(peer, msg):
+            return
         view = self.views.setdefault(peer, PeerView())
         match msg:
             case VoteMsg():

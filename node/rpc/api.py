@@ -50,6 +50,7 @@ class NodeInfo:
     catching_up: Callable[[], bool]
     sync_status: Callable[[], dict[str, Any]] = dict
     consensus_peers: Callable[[], list[dict[str, Any]]] = list
+    banned: Callable[[], dict[str, float]] = dict  # node id -> seconds left of its ban
 
 
 class NodeApi:
@@ -272,6 +273,13 @@ class NodeApi:
                            "gas_target": chain.genesis.params.max_block_gas // 2},
             "burned_total": str(last.burned if last else 0),
         }
+
+    async def net_peers(self) -> dict[str, Any]:
+        """The connected peers with their misbehaviour scores, and the peers banned now."""
+        peers = [{"node_id": p.node_id, "moniker": p.moniker, "address": p.address, "outbound": p.outbound,
+                  "persistent": p.persistent, "score": round(p.score, 1)} for p in self.info.peers()]
+        banned = [{"node_id": pid, "seconds_left": left} for pid, left in sorted(self.info.banned().items())]
+        return {"peers": peers, "banned": banned}
 
     async def mempool_status(self) -> dict[str, Any]:
         cfg = self.mempool.config

@@ -61,6 +61,9 @@ def build_registry(api: NodeApi, max_batch: int = 100, *, guard: CallGuard | Non
     reg.add(Method("chain_feeInfo", api.chain_feeInfo, (), {"name": "fees", "type": "object"},
                    "The next block's base fee per gas, a suggested priority fee and max fee (twice the base "
                    "fee plus the tip), the floor, the last block's base fee and gas, and the total burned."))
+    reg.add(Method("net_peers", api.net_peers, (), {"name": "peers", "type": "object"},
+                   "The connected peers (node id, moniker, address, direction, misbehaviour score) and the peers "
+                   "banned now, with the seconds left of each ban."))
     reg.add(Method("mempool_status", api.mempool_status, (), {"name": "mempool", "type": "object"},
                    "Pending transaction count and bytes, with the limits."))
     if api.chain.genesis.eth_chain_id:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from consensus.types import Validator, ValidatorSet
-from devnet.byzantine import Target, junk_precommit, target_of
 from devnet.checks import last_commit_problems, round0_proposers
 from devnet.errors import DevnetError
 from devnet.homes import write_testing_options
+from devnet.junk_peer import Target, junk_precommit, target_of
 from node.config import ConfigError, init_home, load_config
 from node.types.block import PRECOMMIT, sign_vote, vote_sign_bytes
 from node.types.crypto import PrivateKey, recover_address, to_checksum_address

@@ -109,6 +109,8 @@ def test_block_sync_charges_unasked_answers_and_status_floods_but_not_late_answe
     for _ in range(51):  # 2 each beyond the burst
         sync.on_message("chatty", StatusRequest())
     assert sw.is_banned("chatty")
+    banned = sw.banned()  # what `net_peers` lists: each banned peer with the seconds left
+    assert set(banned) == {"late", "chatty"} and all(0 < left <= 600 for left in banned.values())
     chain.store.close()
 
 
