@@ -25,8 +25,16 @@ from finance.travel import (
     encrypt_travel,
     read_travel,
 )
-from node.cli.common import CliError, check_risk, print_json, resolve_contract, show_risk, signing_key
-from node.client.contracts import ContractError, EstimateFailed
+from node.cli.common import (
+    CliError,
+    check_risk,
+    ensure_allowance,
+    print_json,
+    resolve_contract,
+    send_call,
+    show_risk,
+    signing_key,
+)
 from node.client.sdk import Client
 from node.types.crypto import to_checksum_address
 
@@ -34,25 +42,7 @@ DEFAULT_DEADLINE_BLOCKS = 100
 MAX_MEMO = 256
 
 
-def _send(client: Client, args: argparse.Namespace, contract: str, method: str, call_args: list[Any]) -> Any:
-    try:
-        answer = client.call_contract(signing_key(args), contract, method, call_args, timeout=args.timeout)
-    except EstimateFailed as exc:
-        raise CliError(f"{exc.what} would fail: {exc.reason} (nothing was sent)") from None
-    except ContractError as exc:
-        raise CliError(str(exc)) from None
-    receipt = answer["receipt"]
-    if receipt["status"] != "success":
-        raise CliError(f"transaction {answer['hash']} failed: {receipt['error'] or 'unknown error'}")
-    return answer
 
-
-def ensure_allowance(client: Client, args: argparse.Namespace, token: str, spender: str, amount: int) -> None:
-    """Approve `spender` for `amount` of `token` when the sender's allowance is short (a transaction)."""
-    owner = to_checksum_address(signing_key(args).address)
-    current = client.contract_call(token, "allowance", [owner, spender])
-    if current["status"] != "success" or int(current["output"]) < amount:
-        _send(client, args, token, "approve", [spender, str(amount)])
 
 
 def _amount(text: str, what: str) -> int:
@@ -164,7 +154,7 @@ def cmd_send(args: argparse.Namespace) -> None:
     if ciphertext is not None:
         TravelClient(args.travel_service).submit(ciphertext)
     ensure_allowance(client, args, send, payments, int(outcome["output"]["spent"]))
-    answer = _send(client, args, payments, "pay", call_args)
+    answer = send_call(client, args, payments, "pay", call_args)
     out = answer["receipt"]["output"]
     print_json({"hash": answer["hash"], "height": answer["height"], "to": to,
                 "delivered_amount": str(out["delivered_amount"]), "spent": str(out["spent"]),
@@ -194,7 +184,7 @@ def cmd_publish_key(args: argparse.Namespace) -> None:
     names = client.contracts()
     payments = resolve_contract(names, args.payments or "payments", "--payments")
     key = signing_key(args)
-    answer = _send(client, args, payments, "set_encryption_key", ["0x" + key.public_key.hex()])
+    answer = send_call(client, args, payments, "set_encryption_key", ["0x" + key.public_key.hex()])
     print_json({"hash": answer["hash"], "height": answer["height"], "account": to_checksum_address(key.address),
                 "encryption_key": "0x" + key.public_key.hex()})
 

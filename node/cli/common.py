@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from node.client.contracts import ContractError, EstimateFailed
 from node.client.keystore import Keystore
+from node.client.sdk import Client
 from node.config import load_key
-from node.types.crypto import PrivateKey
+from node.types.crypto import PrivateKey, to_checksum_address
 
 DEFAULT_RPC = os.environ.get("FINCHAIN_RPC", "http://127.0.0.1:8545")
 DEFAULT_KEYSTORE = Path(os.environ.get("FINCHAIN_KEYSTORE", Path.home() / ".finchain" / "keystore"))
@@ -82,3 +84,25 @@ def resolve_contract(names: dict[str, str], text: str, what: str) -> str:
     if found is None:
         raise CliError(f"{what}: {text!r} is neither an address nor a genesis contract ({', '.join(sorted(names))})")
     return found
+
+
+def send_call(client: Client, args: argparse.Namespace, contract: str, method: str, call_args: list[Any]) -> Any:
+    """Sign with the command's key, send after the node's estimate, wait; a refusal or failure is a CliError."""
+    try:
+        answer = client.call_contract(signing_key(args), contract, method, call_args, timeout=args.timeout)
+    except EstimateFailed as exc:
+        raise CliError(f"{exc.what} would fail: {exc.reason} (nothing was sent)") from None
+    except ContractError as exc:
+        raise CliError(str(exc)) from None
+    receipt = answer["receipt"]
+    if receipt["status"] != "success":
+        raise CliError(f"transaction {answer['hash']} failed: {receipt['error'] or 'unknown error'}")
+    return answer
+
+
+def ensure_allowance(client: Client, args: argparse.Namespace, token: str, spender: str, amount: int) -> None:
+    """Approve `spender` for `amount` of `token` when the sender's allowance is short (a transaction)."""
+    owner = to_checksum_address(signing_key(args).address)
+    current = client.contract_call(token, "allowance", [owner, spender])
+    if current["status"] != "success" or int(current["output"]) < amount:
+        send_call(client, args, token, "approve", [spender, str(amount)])

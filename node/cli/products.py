@@ -14,8 +14,16 @@ import sys
 import time
 from typing import Any
 
-from node.cli.common import CliError, check_risk, print_json, resolve_contract, show_risk, signing_key
-from node.client.contracts import ContractError, EstimateFailed
+from node.cli.common import (
+    CliError,
+    check_risk,
+    ensure_allowance,
+    print_json,
+    resolve_contract,
+    send_call,
+    show_risk,
+    signing_key,
+)
 from node.client.sdk import Client
 from node.types.crypto import to_checksum_address
 
@@ -43,27 +51,7 @@ def _note(risk: dict[str, Any]) -> None:
     print(show_risk(risk), file=sys.stderr)
 
 
-def _send(client: Client, args: argparse.Namespace, contract: str, method: str, call_args: list[Any]) -> Any:
-    key = signing_key(args)
-    try:
-        answer = client.call_contract(key, contract, method, call_args, timeout=args.timeout)
-    except EstimateFailed as exc:
-        raise CliError(f"{exc.what} would fail: {exc.reason} (nothing was sent)") from None
-    except ContractError as exc:
-        raise CliError(str(exc)) from None
-    receipt = answer["receipt"]
-    if receipt["status"] != "success":
-        raise CliError(f"transaction {answer['hash']} failed: {receipt['error'] or 'unknown error'}")
-    return answer
 
-
-def ensure_allowance(client: Client, args: argparse.Namespace, token: str, spender: str, amount: int) -> None:
-    """Approve `spender` for `amount` of `token` when the sender's allowance is short (a transaction)."""
-    owner = to_checksum_address(signing_key(args).address)
-    current = client.contract_call(token, "allowance", [owner, spender])
-    if current["status"] == "success" and int(current["output"]) >= amount:
-        return
-    _send(client, args, token, "approve", [spender, str(amount)])
 
 
 def cmd_swap(args: argparse.Namespace) -> None:
@@ -91,7 +79,7 @@ def cmd_swap(args: argparse.Namespace) -> None:
     to = resolve_contract(names, args.to, "--to") if args.to else key_address
     ensure_allowance(client, args, path[0], quote["swap"], amount_in)
     deadline = int(time.time()) + args.deadline_s
-    answer = _send(client, args, quote["swap"], "swap_exact_tokens_for_tokens",
+    answer = send_call(client, args, quote["swap"], "swap_exact_tokens_for_tokens",
                    [str(amount_in), str(min_out), path, to, deadline])
     amounts = answer["receipt"]["output"]
     print_json({"hash": answer["hash"], "height": answer["height"], "amount_in": str(amounts[0]),
@@ -123,7 +111,7 @@ def cmd_lend(args: argparse.Namespace) -> None:
         raise CliError(f"{args.lend_cmd} would fail: {preview['outcome']['error']} (nothing was sent)")
     check_risk(preview["risk"], args.accept_risk)
     method = "redeem_underlying" if args.lend_cmd == "redeem" else args.lend_cmd
-    answer = _send(client, args, market, method, [token, str(amount)])
+    answer = send_call(client, args, market, method, [token, str(amount)])
     print_json({"hash": answer["hash"], "height": answer["height"], "action": args.lend_cmd,
                 "output": answer["receipt"]["output"],
                 "health_factor_after": preview["risk"].get("health_factor_after")})

@@ -13,8 +13,7 @@ import argparse
 import sys
 from typing import Any
 
-from node.cli.common import CliError, check_risk, print_json, resolve_contract, show_risk, signing_key
-from node.client.contracts import ContractError, EstimateFailed
+from node.cli.common import CliError, check_risk, print_json, resolve_contract, send_call, show_risk, signing_key
 from node.client.sdk import Client
 from node.types.crypto import to_checksum_address
 
@@ -29,17 +28,6 @@ def _amount(text: str, what: str) -> int:
     return int(text)
 
 
-def _send(client: Client, args: argparse.Namespace, contract: str, method: str, call_args: list[Any]) -> Any:
-    try:
-        answer = client.call_contract(signing_key(args), contract, method, call_args, timeout=args.timeout)
-    except EstimateFailed as exc:
-        raise CliError(f"{exc.what} would fail: {exc.reason} (nothing was sent)") from None
-    except ContractError as exc:
-        raise CliError(str(exc)) from None
-    receipt = answer["receipt"]
-    if receipt["status"] != "success":
-        raise CliError(f"transaction {answer['hash']} failed: {receipt['error'] or 'unknown error'}")
-    return answer
 
 
 def _where(names: dict[str, str], args: argparse.Namespace) -> dict[str, str]:
@@ -81,11 +69,11 @@ def cmd_vault(args: argparse.Namespace) -> None:
         pulled = int(approval["amount"])
         if action == "mint":
             pulled += pulled * MINT_APPROVAL_MARGIN_BPS // 10_000 + 1
-        _send(client, args, preview["asset"], "approve", [vault, str(pulled)])
+        send_call(client, args, preview["asset"], "approve", [vault, str(pulled)])
     receiver = where.get("receiver", sender)
     call_args = [str(amount), receiver] if action in ("deposit", "mint") else [str(amount), receiver,
                                                                                where.get("owner", sender)]
-    answer = _send(client, args, vault, action, call_args)
+    answer = send_call(client, args, vault, action, call_args)
     given = "shares" if action in ("deposit", "withdraw") else "assets"
     print_json({"hash": answer["hash"], "height": answer["height"], "action": action,
                 "assets" if given == "shares" else "shares": str(amount),
