@@ -136,11 +136,6 @@ class QuoteApi:
     def __init__(self, api: NodeApi) -> None:
         self.api = api
 
-    def reader(self) -> QuoteReader:
-        """Fixed on the loop: the tip is the loop's to change."""
-        chain = self.api.chain
-        return QuoteReader(self.api, chain.height, chain.tip_time_ms)
-
     async def swap_quote(self, path: list[str], amount_in: int | str | None = None,
                          amount_out: int | str | None = None, swap: str | None = None,
                          oracle: str | None = None) -> dict[str, Any]:

@@ -193,11 +193,3 @@ def risk_block(policy: RiskPolicy, *, impact_bps: int | None = None, oracles: Se
     block["warnings"] = warnings
     block["policy"] = policy.to_json()
     return block
-
-
-def needs_acceptance(block: dict[str, Any]) -> bool:
-    return block.get("tier") == "high"
-
-
-def is_blocked(block: dict[str, Any]) -> bool:
-    return block.get("tier") == "blocked"

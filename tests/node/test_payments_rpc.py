@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 from typing import Any
 
 import pytest
@@ -23,6 +22,7 @@ from node.types.risk import RiskPolicy
 from tests.node.helpers import key, make_chain, make_genesis
 from tests.node.test_chain import T0, advance
 from tests.node.test_contract_txs import call_tx
+from tests.node.test_quotes import result, rpc, view
 from vm.values import Address, decode_value
 
 E18 = 10**18
@@ -44,23 +44,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
     yield build_registry(api), loop, names, chain, len(contracts)
     loop.close()
 
-
-def rpc(served: Any, method: str, params: Any) -> dict[str, Any]:
-    registry, loop = served[0], served[1]
-    request = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-    return json.loads(loop.run_until_complete(registry.handle(json.dumps(request))) or b"null")
-
-
-def result(served: Any, method: str, params: Any) -> Any:
-    reply = rpc(served, method, params)
-    assert "error" not in reply, reply
-    return reply["result"]
-
-
-def view(served: Any, contract: str, method: str, args: list[Any]) -> Any:
-    out = result(served, "contract_call", [contract, method, args])
-    assert out["status"] == "success", out
-    return out["output"]
 
 
 def test_direct_fx_path_with_exact_amounts_and_risk(served: Any) -> None:
