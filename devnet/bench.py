@@ -1,9 +1,9 @@
 """`finchain devnet bench`: committed transactions per second on a local cluster of real nodes.
 
-A workload (devnet/workloads.py: transfers, token transfers, swaps, borrows, or a mix) is set up
-and its transactions signed before the clock starts, from many funded accounts, each sender's
-transactions going to one node (round robin over senders) in JSON-RPC batches, native or
-Ethereum-signed. A follower reads each new block from node 0 and notes when every transaction
+A workload (devnet/workloads.py: transfers, token transfers, swaps, borrows, cross-currency
+payments, or a mix) is set up and its transactions signed before the clock starts, from many
+funded accounts, each sender's transactions going to one node (round robin over senders) in
+JSON-RPC batches, native or Ethereum-signed. A follower reads each new block from node 0 and notes when every transaction
 committed. With --duration the bench runs rounds of --txs transactions until the time is up (a
 soak), so that memory and rate over a long run can be watched.
 """
@@ -102,6 +102,24 @@ async def follow(url: str, start_height: int, wanted: set[str], committed: dict[
         sys.stderr.write("\n")
 
 
+async def count_failed(url: str, heights: list[int]) -> tuple[int, str | None]:
+    """After the clock: how many of the measured blocks' transactions did not succeed, and the first error.
+
+    A reverted call is committed too; a workload whose calls revert measures nothing useful."""
+    failed, first = 0, None
+    async with AsyncClient(url, timeout=120) as client:
+        for i in range(0, len(heights), 20):
+            answers = await client.batch([("chain_getBlockReceipts", [h]) for h in heights[i : i + 20]])
+            for answer in answers:
+                if isinstance(answer, Exception):
+                    raise RuntimeError(f"reading the receipts of a measured block: {answer}")
+                for item in answer["txs"]:
+                    if item["receipt"]["status"] != "success":
+                        failed += 1
+                        first = first or f"{item['tx']['hash']}: {item['receipt'].get('error')}"
+    return failed, first
+
+
 def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = None, batch: int = 100,
               block_time_ms: int = 1000, timeout: float = 600.0, show_progress: bool = True,
               workload: str = "transfer", client: str = "native", duration_s: float | None = None,
@@ -162,6 +180,7 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
                                  f"{len(latencies) / (last_commit - started):,.0f} tx/s\n")
         elapsed = last_commit - started
         stats = [_proc_stats(p) for p in pids]
+        failed, first_failure = asyncio.run(count_failed(rpc.url, [b[0] for b in blocks if b[2] > 0]))
         committed_total = len(latencies)
         busy = [b for b in blocks if b[2] > 0]
         times = [b[1] for b in blocks]
@@ -175,6 +194,8 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
             "rounds": rounds,
             "accounts": accounts,
             "committed": committed_total,
+            "failed": failed,
+            "first_failure": first_failure,
             "seconds": round(elapsed, 3),
             "tx_per_s": round(committed_total / elapsed, 1),
             "latency_p50_s": round(_percentile(latencies, 50), 3),
@@ -193,7 +214,7 @@ def print_table(r: dict[str, Any]) -> None:
     rows = [
         ("workload / client", f"{r['workload']} / {r['client']}"),
         ("validators", r["validators"]), ("metrics", "on" if r.get("metrics", True) else "off"),
-        ("transactions", f"{r['committed']}/{r['txs']} committed"),
+        ("transactions", f"{r['committed']}/{r['txs']} committed, {r['failed']} failed"),
         ("committed tx/s", r["tx_per_s"]),
         ("latency p50/p95/p99 (s)", f"{r['latency_p50_s']} / {r['latency_p95_s']} / {r['latency_p99_s']}"),
         ("mean block time (s)", r["block_time_s"]), ("txs per non-empty block", r["txs_per_block"]),
@@ -240,6 +261,10 @@ def cmd_bench(args: Any) -> None:
     print_table(out)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    failed = [r for r in results if r["failed"]]
+    if failed:
+        raise DevnetError(f"{sum(r['failed'] for r in failed)} committed transactions did not succeed "
+                          f"(first: {failed[0]['first_failure']}): the workload measures reverts")
 
 
 def add_bench_command(dsub: Any) -> None:
@@ -247,7 +272,8 @@ def add_bench_command(dsub: Any) -> None:
     b.add_argument("--validators", type=int, default=4)
     b.add_argument("--txs", type=int, default=20_000, help="transactions (per round with --duration)")
     b.add_argument("--workload", choices=WORKLOADS, default="transfer",
-                   help="coin transfers, TUSD token transfers, router swaps, borrows, or all four in turn")
+                   help="coin transfers, TUSD token transfers, router swaps, borrows, FUSD-to-FEUR payments, "
+                        "or all five in turn")
     b.add_argument("--client", choices=CLIENTS, default="native",
                    help="sign native transactions, or Ethereum type-2 ones sent with eth_sendRawTransaction")
     b.add_argument("--duration", type=_seconds, help="a soak: rounds of --txs until this long (e.g. 600s, 10m)")

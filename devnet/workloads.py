@@ -40,8 +40,9 @@ SETUP_TIMEOUT_S = 120.0
 MARKET = [75 * 10**16, 10**17, 10**15, 10**15, 10**16, 8 * 10**17, E18, E18]
 # Gas limits with room over what each call uses (docs/contracts.md; README "Numbers"): a limit is
 # only a bound, the fee counts the gas used.
-GAS = {"transfer": 21_000, "token": 120_000, "swap": 300_000, "lending": 400_000, "approve": 120_000,
-       "supply": 400_000, "setup": 2_000_000}
+GAS = {"transfer": 21_000, "token": 120_000, "swap": 300_000, "lending": 400_000, "payment": 600_000,
+       "approve": 120_000, "supply": 400_000, "setup": 2_000_000}
+PAY_IN = 10**15  # FUSD sent per cross-currency payment, well under the corridor's travel-rule threshold
 
 
 class WorkloadError(Exception):
@@ -161,16 +162,14 @@ def prepare(workload: str, client: str, url: str, chain_id: str, eth_chain_id: i
     check_choice(workload, client)
     if client == "eth" and not eth_chain_id:
         raise WorkloadError("--client eth: this chain takes no Ethereum-signed transactions (eth_chain_id is 0)")
-    if workload == "payment":
-        raise WorkloadError("--workload payment: this devnet has no payments contract")
     needed = {"transfer": (), "token": ("tusd",), "swap": ("tusd", "wgld", "swap"),
-              "lending": ("tusd", "wgld", "oracle", "lending")}
+              "lending": ("tusd", "wgld", "oracle", "lending"), "payment": ("fusd", "feur", "swap", "payments")}
     names = {n for w, ns in needed.items() if workload in (w, "mixed") for n in ns}
     missing = sorted(names - set(contracts))
     if missing:
         raise WorkloadError(f"--workload {workload}: the genesis lacks {', '.join(missing)}")
     s = Setup(url, chain_id, admin, admin_nonce, contracts, senders, first_nonce)
-    kinds = ["transfer", "token", "swap", "lending"] if workload == "mixed" else [workload]
+    kinds = ["transfer", "token", "swap", "lending", "payment"] if workload == "mixed" else [workload]
     if "token" in kinds or "swap" in kinds:
         s.hand_out("tusd", 10**6 * E18)
     if "swap" in kinds:
@@ -181,6 +180,9 @@ def prepare(workload: str, client: str, url: str, chain_id: str, eth_chain_id: i
         s.hand_out("wgld", 10**6 * E18)
         s.run(s.each_sender("wgld", "approve", lambda _: [s.c["lending"], 10**30], GAS["approve"]))
         s.run(s.each_sender("lending", "supply", lambda _: [s.c["wgld"], 10**5 * E18], GAS["supply"]))
+    if "payment" in kinds:
+        s.hand_out("fusd", 10**4 * E18)
+        s.run(s.each_sender("fusd", "approve", lambda _: [s.c["payments"], 10**30], GAS["approve"]))
     addresses = [Address(k.address) for k in senders]
     count = len(senders)
 
@@ -200,6 +202,10 @@ def prepare(workload: str, client: str, url: str, chain_id: str, eth_chain_id: i
         if kind == "swap":
             return _native(build_call(key, chain_id, nonce, s.c["swap"], "swap_exact_tokens_for_tokens",
                                       [SWAP_IN, 0, [s.c["tusd"], s.c["wgld"]], me, FAR], gas_limit=GAS["swap"]))
+        if kind == "payment":  # FUSD sent, FEUR delivered through the genesis FX pool (docs/finance.md)
+            return _native(build_call(key, chain_id, nonce, s.c["payments"], "pay",
+                                      [to, s.c["fusd"], s.c["feur"], PAY_IN, 1, 0, [], FAR, b"", b""],
+                                      gas_limit=GAS["payment"]))
         return _native(build_call(key, chain_id, nonce, s.c["lending"], "borrow", [s.c["tusd"], BORROW],
                                   gas_limit=GAS["lending"]))
 

@@ -36,9 +36,10 @@ def _bench(tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
 
 
 def test_every_workload_in_a_mix_and_the_ethereum_client(tmp_path):
-    proc, mixed = _bench(tmp_path, "--txs", "400", "--workload", "mixed")
+    proc, mixed = _bench(tmp_path, "--txs", "500", "--workload", "mixed")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert mixed["committed"] == 400 and mixed["workload"] == "mixed" and mixed["client"] == "native"
+    assert mixed["committed"] == 500 and mixed["failed"] == 0
+    assert mixed["workload"] == "mixed" and mixed["client"] == "native"
     assert all(c > 0 for c in mixed["cpu_s_per_1000_txs"])
     proc, eth = _bench(tmp_path, "--txs", "200", "--workload", "token", "--client", "eth")
     assert proc.returncode == 0, proc.stderr[-3000:]
