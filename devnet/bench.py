@@ -3,9 +3,10 @@
 A workload (devnet/workloads.py: transfers, token transfers, swaps, borrows, cross-currency
 payments, or a mix) is set up and its transactions signed before the clock starts, from many
 funded accounts, each sender's transactions going to one node (round robin over senders) in
-JSON-RPC batches, native or Ethereum-signed. A follower reads each new block from node 0 and notes when every transaction
-committed. With --duration the bench runs rounds of --txs transactions until the time is up (a
-soak), so that memory and rate over a long run can be watched.
+JSON-RPC batches, native or Ethereum-signed. A follower reads each new block from node 0 and
+notes when every transaction committed. With --duration the bench runs rounds of --txs
+transactions until the time is up (a soak), so that memory and rate over a long run can be
+watched. After the clock stops, the measured blocks' receipts are read: a revert fails the bench.
 """
 
 from __future__ import annotations
