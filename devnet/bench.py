@@ -17,6 +17,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -124,8 +125,12 @@ async def count_failed(url: str, heights: list[int]) -> tuple[int, str | None]:
 def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = None, batch: int = 100,
               block_time_ms: int = 1000, timeout: float = 600.0, show_progress: bool = True,
               workload: str = "transfer", client: str = "native", duration_s: float | None = None,
-              metrics: bool = True) -> dict[str, Any]:
-    """`txs` transactions of the workload; with `duration_s`, rounds of `txs` until that many seconds passed."""
+              metrics: bool = True, on_clock: Callable[[list[int | None]], None] | None = None,
+              off_clock: Callable[[], None] | None = None) -> dict[str, Any]:
+    """`txs` transactions of the workload; with `duration_s`, rounds of `txs` until that many seconds passed.
+
+    `on_clock(pids)` is called with the nodes' pids when the clock starts and `off_clock()` when the
+    last transaction committed (bench/profile_bench.py attaches a sampling profiler there)."""
     check_choice(workload, client)
     accounts = accounts or max(10, -(-txs // MAX_PER_SENDER))
     if txs > accounts * MAX_PER_SENDER:
@@ -146,6 +151,8 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
         next_nonce = list(prepared.first_nonce)
         first_done: float | None = None
         rounds = 0
+        if on_clock is not None:
+            on_clock(pids)
         started = time.monotonic()
         last_commit = started
         while True:
@@ -180,6 +187,8 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
                 sys.stderr.write(f"round {rounds}: {len(latencies)} committed, "
                                  f"{len(latencies) / (last_commit - started):,.0f} tx/s\n")
         elapsed = last_commit - started
+        if off_clock is not None:
+            off_clock()
         stats = [_proc_stats(p) for p in pids]
         failed, first_failure = asyncio.run(count_failed(rpc.url, [b[0] for b in blocks if b[2] > 0]))
         committed_total = len(latencies)

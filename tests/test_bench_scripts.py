@@ -35,6 +35,7 @@ SMALL = {
     "feedback_bench.py": ["--ratings", "40", "--users", "8", "--runs", "1"],
     "vault_bench.py": ["--users", "20", "--runs", "1"],
     "statement_bench.py": ["--movements", "200", "--per-block", "40", "--runs", "1"],
+    "profile_bench.py": ["--validators", "1", "--txs", "1000", "--block-time-ms", "300", "--top", "5"],
 }
 
 
