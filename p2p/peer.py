@@ -225,14 +225,11 @@ class Peer:
 
     async def _read_loop(self) -> None:
         conn, reader, chunk = self._conn, self._reader, self._cfg.read_chunk
+        data = b""
         while not self._closed.is_set():
-            data = await reader.read(chunk)
-            if not data:
-                self.close("connection closed by the peer")
-                return
-            self.bytes_in += len(data)
-            conn.receive_data(data)
-            # Bounded: at most one chunk's worth of frames is buffered.
+            # Serve what is buffered before reading more: frames that came in the same read as the
+            # peer's AuthMsg are already in the decoder when the session starts. Bounded: at most
+            # one chunk's worth of frames is buffered.
             while (msg := conn.next_message()) is not None:
                 now = time.monotonic()
                 if self._msg_bucket.take(1, now) > 0:
@@ -248,10 +245,16 @@ class Peer:
                     self._on_message(self, msg)
                 if self._closed.is_set():
                     return
-            delay = self._byte_bucket.take(len(data), time.monotonic())
+            delay = self._byte_bucket.take(len(data), time.monotonic()) if data else 0.0
             if delay > 0:
                 # Throttle instead of punishing: not reading pushes back through TCP to the sender.
                 await asyncio.sleep(min(delay, 1.0))
+            data = await reader.read(chunk)
+            if not data:
+                self.close("connection closed by the peer")
+                return
+            self.bytes_in += len(data)
+            conn.receive_data(data)
 
     async def _write_loop(self) -> None:
         writer = self._writer

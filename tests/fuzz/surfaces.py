@@ -16,7 +16,7 @@ from tests.fuzz.rpc import HttpTarget, WsTarget
 
 IN_PROCESS = ["codec", "txs", "blocks", "contracts"]
 LIVE = ["rpc-http", "rpc-ws", "p2p"]
-WORKERS = {"rpc-http": 8, "rpc-ws": 8, "p2p": int(__import__("os").environ.get("P2PW", "8"))}
+WORKERS = {"rpc-http": 8, "rpc-ws": 8, "p2p": 8}
 
 
 def run_in_process(name: str, budget: int, seed: int) -> Report:

@@ -8,12 +8,21 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from devnet.process import free_port
 from p2p.addrbook import AddrBook
-from p2p.handshake import NodeInfo, SecureSession, handshake
-from p2p.messages import BlockResponse, Message, Ping, TxsMsg, VoteMsg, encode_message
-from p2p.wire import encode_frame
+from p2p.handshake import (
+    HANDSHAKE_MAX_FRAME,
+    NodeInfo,
+    SecureSession,
+    compute_session_keys,
+    handshake,
+    make_auth,
+)
+from p2p.messages import BlockResponse, Message, Ping, TxsMsg, VoteMsg, encode_message, encode_message_fields
+from p2p.secret_connection import SecretConnection
+from p2p.wire import FrameDecoder, encode_frame
 from tests.p2p.util import FAST, Node, make_identity, make_node, running, wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -303,3 +312,29 @@ async def test_dial_wrong_id_at_an_address_is_refused() -> None:
         assert impostor.node_id not in a.switch.addrbook
         with pytest.raises(ValueError):
             a.switch.dial("not-an-address")
+
+
+async def test_messages_sent_with_the_auth_message_are_served_at_once() -> None:
+    """A peer may send its first messages in the same write as its AuthMsg; the node had them in its
+    frame decoder when the session started and served them only after the peer's next packet."""
+    a = make_node()
+    async with running(a):
+        key, info = make_identity()
+        reader, writer = await asyncio.open_connection("127.0.0.1", a.switch.listen_port)
+        try:
+            ephemeral = X25519PrivateKey.generate()
+            ours = ephemeral.public_key().public_bytes_raw()
+            writer.write(encode_frame(ours))
+            frames = FrameDecoder(HANDSHAKE_MAX_FRAME)
+            async with asyncio.timeout(5):
+                while (theirs := frames.next_frame()) is None:
+                    frames.receive_data(await reader.read(65536))
+            keys = compute_session_keys(ephemeral.exchange(X25519PublicKey.from_public_bytes(theirs)), ours, theirs)
+            conn = SecretConnection(keys.send_key, keys.recv_key, frames=frames)
+            out: list[bytes] = []
+            conn.seal_payload(encode_message_fields(make_auth(key, info, keys.transcript)), out)
+            conn.seal_payload(encode_message(TxsMsg((b"first",))), out)
+            writer.write(b"".join(out))  # one write: AuthMsg and a message, then silence
+            await wait_until(lambda: (info.node_id, TxsMsg((b"first",))) in a.received, timeout=1.0)
+        finally:
+            writer.transport.abort()
