@@ -18,9 +18,10 @@ devnet: $(STAMP)
 
 # The Ethereum tool tests drive ethers and Foundry's cast, which come from npm; the explorer's
 # browser test drives Debian's chromium through Playwright (never a browser Playwright downloads).
-tools:
+tools: $(STAMP)
 	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null)
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	$(BIN)/python -m tests.devnet.npm_tools
 
 test: $(STAMP) tools
 	$(BIN)/ruff check .

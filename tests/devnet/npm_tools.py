@@ -1,13 +1,15 @@
 """Tools from npm that tests drive as a user would (ethers, Foundry's cast), installed once per machine.
 
 They go to a cache outside the repository (`FINCHAIN_TOOLS_CACHE`, default ~/.cache/finchain-tools);
-`make test` makes sure node and npm are there.
+`make test` makes sure node and npm are there and installs them before the suite starts
+(`python -m tests.devnet.npm_tools`), so that their download does not count in the suite's time.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 CACHE = Path(os.environ.get("FINCHAIN_TOOLS_CACHE", Path.home() / ".cache" / "finchain-tools"))
@@ -36,3 +38,11 @@ def _name(spec: str) -> str:
     """The package of a spec: "ethers@6" is ethers, "@foundry-rs/cast-linux-amd64" a scoped name."""
     at = spec.rfind("@")
     return spec[:at] if at > 0 else spec
+
+
+# What the suite drives (tests/devnet/test_ethereum_doc.py), installed by `make test` ahead of it.
+PACKAGES = ("ethers", "@foundry-rs/cast-linux-amd64")
+
+if __name__ == "__main__":
+    npm_install(*PACKAGES)
+    sys.exit(0)
