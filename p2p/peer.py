@@ -262,6 +262,10 @@ class Peer:
             await self._wakeup.wait()
             self._wakeup.clear()
             while batch := self._take_batch():
+                if writer.transport.is_closing():
+                    # Closed under us (a reset seen by the reader): uvloop raises RuntimeError on a write
+                    # to a closed handle, so end here as the connection error it is.
+                    raise ConnectionResetError("the connection closed before the write")
                 writer.writelines(batch)
                 async with asyncio.timeout(self._cfg.write_timeout):
                     await writer.drain()

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import uvloop
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from devnet.process import free_port
@@ -20,7 +21,7 @@ from p2p.handshake import (
     handshake,
     make_auth,
 )
-from p2p.messages import BlockResponse, Message, Ping, TxsMsg, VoteMsg, encode_message, encode_message_fields
+from p2p.messages import BlockResponse, Channel, Message, Ping, TxsMsg, VoteMsg, encode_message, encode_message_fields
 from p2p.secret_connection import SecretConnection
 from p2p.wire import FrameDecoder, encode_frame
 from tests.p2p.util import FAST, Node, make_identity, make_node, running, wait_until
@@ -338,3 +339,25 @@ async def test_messages_sent_with_the_auth_message_are_served_at_once() -> None:
             await wait_until(lambda: (info.node_id, TxsMsg((b"first",))) in a.received, timeout=1.0)
         finally:
             writer.transport.abort()
+
+
+def test_a_write_after_the_connection_closed_under_uvloop_is_a_connection_error() -> None:
+    """uvloop (the node's loop) raises RuntimeError on a write to a closed handle: the p2p fuzzer saw a
+    peer task fail with a traceback when a reset closed the transport before its write loop woke."""
+
+    async def scenario() -> str | None:
+        a = make_node()
+        async with running(a):
+            key, info = make_identity()
+            _s, _reader, writer = await raw_peer(a, key, info)
+            await wait_until(lambda: info.node_id in a.connected())
+            peer = a.switch._peers[info.node_id]
+            peer._writer.transport.abort()  # what a reset does to the node's side
+            peer.enqueue(Channel.CONTROL, encode_message(Ping(5)))
+            await wait_until(lambda: info.node_id not in a.connected())
+            writer.transport.abort()
+            return peer.close_reason
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        reason = runner.run(scenario())
+    assert reason is not None and reason.startswith("connection error"), reason
