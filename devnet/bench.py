@@ -115,6 +115,19 @@ async def follow(url: str, start_height: int, wanted: set[str], committed: dict[
         sys.stderr.write("\n")
 
 
+async def read_nonces(url: str, addresses: list[str]) -> list[int]:
+    """Each sender's starting nonce from the chain, in batches (a soak has 100,000 senders)."""
+    out: list[int] = []
+    async with AsyncClient(url, timeout=60) as client:
+        for i in range(0, len(addresses), 100):  # the node's batch limit
+            answers = await client.batch([("account_get", [a]) for a in addresses[i : i + 100]])
+            for answer in answers:
+                if isinstance(answer, Exception):
+                    raise RuntimeError(f"reading a sender's nonce: {answer}")
+                out.append(int(answer["nonce"]))
+    return out
+
+
 async def count_failed(url: str, heights: list[int]) -> tuple[int, str | None]:
     """After the clock: how many of the measured blocks' transactions did not succeed, and the first error.
 
@@ -151,7 +164,7 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
                  metrics=metrics) as cluster:
         admin, keys = cluster.accounts[0], cluster.accounts[1:]
         rpc = cluster.node(0).client
-        nonces = [rpc.account(to_checksum_address(k.address))["nonce"] for k in cluster.accounts]
+        nonces = asyncio.run(read_nonces(rpc.url, [to_checksum_address(k.address) for k in cluster.accounts]))
         eth_chain_id = int(rpc.call("eth_chainId"), 16) if client == "eth" else 0
         prepared = prepare(workload, client, rpc.url, cluster.chain_id, eth_chain_id, cluster.manifest.contracts or {},
                            admin, nonces[0], keys, nonces[1:])
