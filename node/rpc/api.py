@@ -132,7 +132,8 @@ class NodeApi:
 
         def read() -> RawJson:
             found = self._block_at(height)
-            return encode_json(block_json(found, self._decode_all(found), full, self.chain.fee_record(height)))
+            txs = self._decode_all(found) if full else None
+            return encode_json(block_json(found, txs, self.chain.fee_record(height)))
 
         return await self.pool.run(read)
 
