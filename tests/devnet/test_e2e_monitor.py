@@ -60,8 +60,9 @@ def test_a_killed_monitor_raises_the_same_alerts_once(tmp_path):
             rng = random.Random(15)
             kills = 0
             with c.load(rate=30):
+                # At least 25 s and at least 10 kills: a loaded machine restarts the monitor slowly.
                 end = time.monotonic() + 25
-                while time.monotonic() < end:
+                while time.monotonic() < end or kills < 10:
                     time.sleep(rng.uniform(0.1, 1.2))
                     killed.kill()
                     kills += 1
@@ -74,7 +75,6 @@ def test_a_killed_monitor_raises_the_same_alerts_once(tmp_path):
             a, b = steady.alerts(), killed.alerts()
             a = [x for x in a if x["height"] <= top]
             b = [x for x in b if x["height"] <= top]
-            assert kills >= 10
             assert len(a) > 50 and {x["rule"] for x in a} >= {"large_value", "fan_out", "velocity"}
             assert [x["id"] for x in b] == [x["id"] for x in a]
             assert len({x["id"] for x in b}) == len(b)  # each once
