@@ -28,13 +28,12 @@ from typing import Any
 
 from devnet.bench import submit
 from devnet.cluster import Cluster
-from devnet.workloads import Signed
+from devnet.workloads import MAX_PER_SENDER, Signed
 from node.client.sdk import build_transfer
 from node.types.crypto import to_checksum_address
 
 CHROMIUM = "/usr/bin/chromium"
 PER_ROUND = 50  # transfers per sender per round
-NONCE_WINDOW = 60  # a sender's pending transactions stay below the mempool's nonce gap (64)
 
 
 class Flood:
@@ -65,7 +64,7 @@ class Flood:
                 to = to_checksum_address(keys[(s + 1) % len(keys)].address)
                 # The mempool's total can be low while one sender still has a round pending.
                 committed = client.account(to_checksum_address(k.address))["nonce"]
-                for _ in range(max(0, min(PER_ROUND, committed + NONCE_WINDOW - nonces[s]))):
+                for _ in range(max(0, min(PER_ROUND, committed + MAX_PER_SENDER - nonces[s]))):
                     tx = build_transfer(k, c.chain_id, nonces[s], to, 1)
                     nonces[s] += 1
                     per_node[s % len(urls)].append(Signed("0x" + tx.hash.hex(), tx.raw, "tx_send"))

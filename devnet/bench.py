@@ -23,16 +23,20 @@ from typing import Any
 
 from devnet.cluster import Cluster
 from devnet.errors import DevnetError
-from devnet.workloads import CLIENTS, WORKLOADS, Signed, WorkloadError, check_choice, prepare
+from devnet.workloads import CLIENTS, MAX_PER_SENDER, WORKLOADS, Signed, WorkloadError, check_choice, prepare
 from node.client.sdk import AsyncClient, RpcCallError
 from node.types.crypto import to_checksum_address
-
-MAX_PER_SENDER = 60  # below the mempool's default nonce gap of 64
 
 
 def _percentile(values: list[float], p: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
+
+
+def _status_mb(pid: int, field: str) -> float:
+    """A memory line of /proc/<pid>/status (VmHWM, VmRSS) in MB."""
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith(field))
+    return int(line.split()[1]) / 1024
 
 
 def _proc_stats(pid: int | None) -> tuple[float, float]:
@@ -42,19 +46,15 @@ def _proc_stats(pid: int | None) -> tuple[float, float]:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         cpu = (int(fields[11]) + int(fields[12])) / 100  # utime + stime in clock ticks (USER_HZ = 100)
-        hwm = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmHWM"))
-        return cpu, int(hwm.split()[1]) / 1024
+        return cpu, _status_mb(pid, "VmHWM")
     except (OSError, StopIteration, IndexError, ValueError):
         return 0.0, 0.0
 
 
 def _rss_now(pid: int | None) -> float:
-    """Current resident set of a process in MB (VmRSS), 0 when unknown."""
-    if pid is None:
-        return 0.0
+    """Current resident set of a process in MB, 0 when unknown."""
     try:
-        line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmRSS"))
-        return int(line.split()[1]) / 1024
+        return _status_mb(pid, "VmRSS") if pid is not None else 0.0
     except (OSError, StopIteration, IndexError, ValueError):
         return 0.0
 

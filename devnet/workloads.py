@@ -36,7 +36,7 @@ FAR = 2**40
 SWAP_IN = 10**15
 BORROW = 10**15
 SETUP_TIMEOUT_S = 120.0
-ADMIN_WAVE = 60  # the admin's setup transactions in flight at once, below the mempool's nonce gap
+MAX_PER_SENDER = 60  # one sender's transactions in flight at once, below the mempool's default nonce gap of 64
 # list_market arguments after the token: collateral factor 0.75, reserve factor 0.1, the rate model, rate 1, seed 1.
 MARKET = [75 * 10**16, 10**17, 10**15, 10**15, 10**16, 8 * 10**17, E18, E18]
 # Gas limits with room over what each call uses (docs/contracts.md; README "Numbers"): a limit is
@@ -131,10 +131,10 @@ class Setup:
         asyncio.run(send_and_wait(self.url, txs))
 
     def hand_out(self, token: str, amount: int) -> None:
-        # In waves the mempool takes from one sender (it holds at most 64 pending per sender).
-        for i in range(0, len(self.senders), ADMIN_WAVE):
+        # In waves the mempool takes from one sender.
+        for i in range(0, len(self.senders), MAX_PER_SENDER):
             self.run([self.admin_call(token, "transfer", [Address(k.address), amount])
-                      for k in self.senders[i : i + ADMIN_WAVE]])
+                      for k in self.senders[i : i + MAX_PER_SENDER]])
 
     def pool(self) -> None:
         self.run([self.admin_call(t, "approve", [self.c["swap"], 10**30]) for t in ("tusd", "wgld")])
