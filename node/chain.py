@@ -8,7 +8,7 @@ without executing again.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from consensus.types import ConsensusError, Validator, ValidatorSet
@@ -55,6 +55,7 @@ from node.types.genesis import Genesis
 from node.types.tx import SignedTx
 
 MAX_CLOCK_DRIFT_MS = 10_000
+BUDGET_CHECK_EVERY = 64  # transactions executed between two looks at the build budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,12 +224,16 @@ class Chain:
     def build_block(
         self,
         proposer: bytes,
-        candidates: Sequence[SignedTx],
+        candidates: Iterable[SignedTx],
         last_commit: Commit | None,
         time_ms: int,
         evidence: Sequence[DuplicateVoteEvidence] = (),
+        out_of_time: Callable[[], bool] | None = None,
     ) -> ExecutedBlock:
-        """Execute candidates in order, leaving out any that may not be included now."""
+        """Execute candidates in order, leaving out any that may not be included now.
+
+        `out_of_time`, asked every few transactions, ends the block early: a block that takes
+        longer to build than the round gives its peers to check it makes no height at all."""
         height = self.height + 1
         time_ms = max(time_ms, self.tip_time_ms + 1)
         params = self.exec_params(height, time_ms)
@@ -238,7 +243,9 @@ class Chain:
         receipts: list[Receipt] = []
         size = 0
         gas = 0
-        for tx in candidates:
+        for i, tx in enumerate(candidates):
+            if out_of_time is not None and i % BUDGET_CHECK_EVERY == BUDGET_CHECK_EVERY - 1 and out_of_time():
+                break
             if size + tx.size > max_bytes or gas + tx.body.gas_limit > params.max_block_gas:
                 continue
             snap = state.snapshot()

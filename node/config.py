@@ -108,6 +108,9 @@ verifier_cache_bytes = 67108864
 # With false, a height starts only when transactions wait (or every empty_block_interval_s).
 create_empty_blocks = true
 empty_block_interval_s = 30
+# A proposal stops taking transactions after this long (at most a third of the genesis
+# propose timeout), so that the peers can still check it within the round.
+build_budget_ms = 300
 # Peer messages waiting for the consensus engine, per peer and for all peers together;
 # beyond either, the message is dropped and costs the peer reputation.
 max_queue_per_peer = 2000
@@ -183,6 +186,7 @@ class NodeConfig:
     verifier_cache_bytes: int = 64 << 20
     create_empty_blocks: bool = True
     empty_block_interval_s: float = 30.0
+    build_budget_ms: int = 300
     max_queue_per_peer: int = 2_000
     max_queue_total: int = 10_000
     metrics_enabled: bool = True
@@ -352,6 +356,7 @@ def load_config(home: Path) -> NodeConfig:
         verifier_cache_bytes=positive(m, "verifier_cache_bytes", int, d.verifier_cache_bytes, 1 << 20, "mempool"),
         create_empty_blocks=typed(c, "create_empty_blocks", bool, d.create_empty_blocks, "consensus"),
         empty_block_interval_s=typed(c, "empty_block_interval_s", float, d.empty_block_interval_s, "consensus"),
+        build_budget_ms=positive(c, "build_budget_ms", int, d.build_budget_ms, where="consensus"),
         max_queue_per_peer=queue_peer,
         max_queue_total=queue_total,
         metrics_enabled=typed(x, "enabled", bool, d.metrics_enabled, "metrics"),

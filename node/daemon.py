@@ -101,7 +101,7 @@ class Node:
             signer,
             self.wal,
             EngineConfig(config.create_empty_blocks, config.empty_block_interval_s, p.max_block_txs,
-                         config.max_queue_per_peer, config.max_queue_total),
+                         config.build_budget_ms / 1000, config.max_queue_per_peer, config.max_queue_total),
             self.outbox,
             metrics=consensus_metrics,
         )

@@ -75,6 +75,9 @@ class EngineConfig:
     create_empty_blocks: bool = True
     empty_block_interval_s: float = 30.0  # with create_empty_blocks off: still one block this often
     max_block_txs: int = 20_000
+    # Building a proposal stops adding transactions after this long (capped at a third of the
+    # propose timeout): the peers must still receive and re-execute the block within that timeout.
+    build_budget_s: float = 0.3
     # The input queue: what peers sent, waiting for the engine. Each peer may hold a share of
     # it and all peers together the total; a peer message beyond either is dropped (the caller
     # charges the peer). Our own events (timeouts, the next height, our transactions) are never
@@ -469,10 +472,12 @@ class Engine:
             return None
         params = self._chain.genesis.params
         started = self._clock.monotonic()
+        deadline = started + min(self._config.build_budget_s, params.timeouts.propose / 3000)
         candidates = self._mempool.reap(min(self._config.max_block_txs, params.max_block_txs),
                                         params.max_block_bytes, params.max_block_gas)
         executed = self._chain.build_block(self._signer.address, candidates, self._chain.last_commit(),
-                                           self._clock.wall_ms(), self._evidence.take())
+                                           self._clock.wall_ms(), self._evidence.take(),
+                                           out_of_time=lambda: self._clock.monotonic() > deadline)
         self._metrics.observe_execution(self._clock.monotonic() - started)
         self._executed[executed.hash] = executed
         return ValueBuilt(height, round_, executed.hash, executed.raw)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -311,8 +311,11 @@ class Mempool:
 
     # -- block production and maintenance ---------------------------------------------
 
-    def reap(self, max_txs: int, max_bytes: int, max_gas: int) -> list[SignedTx]:
-        """Ready transactions, best tip at the next base fee first, each sender's in nonce order."""
+    def reap(self, max_txs: int, max_bytes: int, max_gas: int) -> Iterator[SignedTx]:
+        """Ready transactions, best tip at the next base fee first, each sender's in nonce order.
+
+        Lazily: a block builder that runs out of time stops taking, and the rest is never sorted.
+        The pool must not change while the iterator is in use."""
         heap: list[tuple[int, int, bytes, int]] = []
         for sender, txs in self._by_sender.items():
             nonce = self._get_account(sender).nonce
@@ -320,20 +323,19 @@ class Mempool:
             if head is not None and self.tip(head.tx) >= 0:
                 heap.append((-self.tip(head.tx), head.seq, sender, nonce))
         heapq.heapify(heap)
-        out: list[SignedTx] = []
-        size = gas = 0
-        while heap and len(out) < max_txs:
+        taken = size = gas = 0
+        while heap and taken < max_txs:
             _, _, sender, nonce = heapq.heappop(heap)
             tx = self._by_sender[sender][nonce].tx
             if size + tx.size > max_bytes or gas + tx.body.gas_limit > max_gas:
                 continue  # this sender's next nonces cannot follow either
-            out.append(tx)
+            yield tx
+            taken += 1
             size += tx.size
             gas += tx.body.gas_limit
             nxt = self._by_sender[sender].get(nonce + 1)
             if nxt is not None and self.tip(nxt.tx) >= 0:
                 heapq.heappush(heap, (-self.tip(nxt.tx), nxt.seq, sender, nonce + 1))
-        return out
 
     def update(self, chain: ChainView, committed: Iterable[SignedTx]) -> int:
         """After a block: drop committed, stale, expired and unpayable transactions. Returns how many went."""

@@ -29,6 +29,7 @@ class Account:
 
 
 EMPTY_ACCOUNT = Account()
+_MISSING: Any = object()  # in the undo journal: the key was absent
 
 
 class StateOverlay:
@@ -47,6 +48,10 @@ class StateOverlay:
         # during execution. snapshot/restore leave it alone: what they undo never reached the VM,
         # and entries are looked up by the hashes of the transactions a block keeps.
         self.coin_flows: dict[bytes, tuple[tuple[bytes, int], ...]] = {}
+        # From the first snapshot on, every write records what it replaced, so that a snapshot
+        # is a position in this journal and a restore undoes only what came after it (a copy of
+        # the block's writes per transaction made building a block quadratic in its size).
+        self._journal: list[tuple[dict[bytes, Any], bytes, Any]] | None = None
 
     def get(self, key: bytes) -> bytes | None:
         if key in self.changes:
@@ -54,6 +59,8 @@ class StateOverlay:
         return self._read(key)
 
     def set(self, key: bytes, value: bytes | None) -> None:
+        if self._journal is not None:
+            self._journal.append((self.changes, key, self.changes.get(key, _MISSING)))
         self.changes[key] = value
 
     def get_account(self, address: bytes) -> Account:
@@ -62,15 +69,32 @@ class StateOverlay:
             return cached
         raw = self.get(account_key(address))
         account = EMPTY_ACCOUNT if raw is None else Account.decode(raw)
+        if self._journal is not None:
+            self._journal.append((self._accounts, address, _MISSING))
         self._accounts[address] = account
         return account
 
     def set_account(self, address: bytes, account: Account) -> None:
+        key = account_key(address)
+        if self._journal is not None:
+            self._journal.append((self._accounts, address, self._accounts.get(address, _MISSING)))
+            self._journal.append((self.changes, key, self.changes.get(key, _MISSING)))
         self._accounts[address] = account
-        self.changes[account_key(address)] = account.encode()
+        self.changes[key] = account.encode()
 
-    def snapshot(self) -> tuple[dict[bytes, bytes | None], dict[bytes, Account]]:
-        return dict(self.changes), dict(self._accounts)
+    def snapshot(self) -> int:
+        """A mark to `restore` to: writes after it are undone, those before it stay."""
+        if self._journal is None:
+            self._journal = []
+        return len(self._journal)
 
-    def restore(self, snap: tuple[dict[bytes, bytes | None], dict[bytes, Account]]) -> None:
-        self.changes, self._accounts = dict(snap[0]), dict(snap[1])
+    def restore(self, mark: int) -> None:
+        journal = self._journal
+        if journal is None or mark > len(journal):
+            raise ValueError(f"no snapshot at {mark}")
+        while len(journal) > mark:
+            table, key, old = journal.pop()
+            if old is _MISSING:
+                table.pop(key, None)
+            else:
+                table[key] = old

@@ -119,3 +119,24 @@ def test_zero_transfer_to_a_new_address_creates_no_account(tmp_path):
     assert account_key(key(77).address) not in executed.changes
     assert chain.state_root != root_before  # the sender's nonce and fee still changed it
     chain.store.close()
+
+
+def test_builder_stops_taking_when_out_of_time_and_the_block_still_validates(tmp_path):
+    proposer_chain, _ = make_chain(tmp_path / "a")
+    follower, _ = make_chain(tmp_path / "b")
+    asked: list[int] = []
+
+    def out_of_time() -> bool:
+        asked.append(1)
+        return len(asked) >= 2
+
+    txs = [tx(nonce=n) for n in range(300)]
+    executed = proposer_chain.build_block(VALIDATOR.address, iter(txs), None, T0 + 1000, out_of_time=out_of_time)
+    # Asked every 64 transactions; out of time at the second look, the block is the prefix before it.
+    assert len(asked) == 2
+    assert [t.body.nonce for t in executed.txs] == list(range(127))
+    assert follower.validate_block(executed.raw).hash == executed.hash
+    whole = follower.build_block(VALIDATOR.address, txs, None, T0 + 1000, out_of_time=lambda: False)
+    assert len(whole.txs) == 300
+    proposer_chain.store.close()
+    follower.store.close()

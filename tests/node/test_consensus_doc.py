@@ -16,6 +16,7 @@ import zlib
 from pathlib import Path
 
 from consensus.types import TimeoutKind, TimeoutParams, Validator, ValidatorSet
+from node.config import NodeConfig
 from node.host import wal as wal_mod
 from node.host.engine import EngineConfig
 from node.host.signer import Signer
@@ -131,7 +132,8 @@ def test_numbers_quoted_on_the_page():
         10_000, 50, 1024)
     assert wal_mod.MAX_RECORD == 64 * 1024 * 1024
     cfg = EngineConfig()
-    assert (cfg.create_empty_blocks, cfg.empty_block_interval_s) == (True, 30.0)
+    assert (cfg.create_empty_blocks, cfg.empty_block_interval_s, cfg.build_budget_s) == (True, 30.0, 0.3)
+    assert NodeConfig(Path("home")).build_budget_ms == 300
 
 
 # -- an independent implementation, from the page alone ------------------------------------------------

@@ -108,7 +108,7 @@ def test_reap_orders_by_price_and_nonce(pool):
     pool.add(tx(sender=0, nonce=1, max_fee=50, priority_fee=49).raw)
     pool.add(tx(sender=0, nonce=0, max_fee=1).raw)
     pool.add(tx(sender=2, nonce=0, max_fee=10, priority_fee=9).raw)
-    reaped = pool.reap(10, 10**7, 10**9)
+    reaped = list(pool.reap(10, 10**7, 10**9))
     assert [(t.sender, t.body.nonce) for t in reaped] == [(key(2).address, 0), (key(0).address, 0), (key(0).address, 1)]
 
 
