@@ -134,15 +134,15 @@ async def count_failed(url: str, heights: list[int]) -> tuple[int, str | None]:
     A reverted call is committed too; a workload whose calls revert measures nothing useful."""
     failed, first = 0, None
     async with AsyncClient(url, timeout=120) as client:
-        for i in range(0, len(heights), 20):
-            answers = await client.batch([("chain_getBlockReceipts", [h]) for h in heights[i : i + 20]])
-            for answer in answers:
-                if isinstance(answer, Exception):
-                    raise RuntimeError(f"reading the receipts of a measured block: {answer}")
-                for item in answer["txs"]:
-                    if item["receipt"]["status"] != "success":
-                        failed += 1
-                        first = first or f"{item['tx']['hash']}: {item['receipt'].get('error')}"
+        try:
+            blocks = await client.blocks_receipts(heights)
+        except RpcCallError as exc:
+            raise RuntimeError(f"reading the receipts of a measured block: {exc}") from exc
+        for answer in blocks:
+            for item in answer["txs"]:
+                if item["receipt"]["status"] != "success":
+                    failed += 1
+                    first = first or f"{item['tx']['hash']}: {item['receipt'].get('error')}"
     return failed, first
 
 

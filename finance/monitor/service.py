@@ -135,10 +135,7 @@ class Monitor:
         started, first = time.monotonic(), done
         while done < self.node_height and not stop.is_set():
             last = min(self.node_height, done + FETCH_BATCH)
-            answers = await self.client.batch([("chain_getBlockReceipts", [h]) for h in range(done + 1, last + 1)])
-            for answer in answers:
-                if isinstance(answer, RpcCallError):
-                    raise answer
+            for answer in await self.client.blocks_receipts(list(range(done + 1, last + 1))):
                 try:
                     movements = block_movements(answer)
                 except BadBlock as exc:

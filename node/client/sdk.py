@@ -35,6 +35,8 @@ from node.types.tx import TRANSFER_GAS, Call, Deploy, SignedTx, Transfer, TxBody
 from vm.values import encode_value
 
 STATEMENT_PAGE = 1_000  # movements per account_statement call (the node allows up to 10,000)
+RECEIPTS_PAGE = 500  # transactions per chain_getBlockReceipts page (the node allows up to 20,000)
+RECEIPTS_BATCH = 20  # heights per batch of first pages: at most 10,000 receipts in one answer
 
 
 class RpcCallError(Exception):
@@ -401,6 +403,26 @@ class AsyncClient:
                 out.append(_result(by_id.get(r["id"])))
             except RpcCallError as exc:
                 out.append(exc)
+        return out
+
+    async def blocks_receipts(self, heights: list[int], page: int = RECEIPTS_PAGE,
+                              per_batch: int = RECEIPTS_BATCH) -> list[dict[str, Any]]:
+        """chain_getBlockReceipts of each height, in order, with every page of a large block joined.
+
+        First pages go `per_batch` heights to a batch, so a run of small blocks costs few round trips
+        and a batch's answer stays far below the node's response limit; raises the first RpcCallError."""
+        out: list[dict[str, Any]] = []
+        for i in range(0, len(heights), per_batch):
+            answers = await self.batch([("chain_getBlockReceipts", [h, 0, page]) for h in heights[i : i + per_batch]])
+            for answer in answers:
+                if isinstance(answer, RpcCallError):
+                    raise answer
+                while answer["next"] is not None:
+                    more = await self.call("chain_getBlockReceipts", answer["height"], answer["next"], page)
+                    if more["hash"] != answer["hash"]:
+                        raise TransportError(f"block {answer['height']} changed between pages")
+                    answer = {**more, "txs": answer["txs"] + more["txs"]}
+                out.append(answer)
         return out
 
     async def status(self) -> dict[str, Any]:

@@ -38,6 +38,8 @@ from node.types.evidence import decode_evidence
 from node.types.risk import RiskPolicy
 from node.types.tx import SignedTx
 
+MAX_RECEIPTS_PAGE = 20_000  # a whole block of max_block_txs fits one page when its answer is small enough
+
 DEFAULT_READ_THREADS = 2
 
 
@@ -137,14 +139,23 @@ class NodeApi:
 
         return await self.pool.run(read)
 
-    async def chain_getBlockReceipts(self, block: int | str = "latest") -> RawJson:
-        """Every transaction of a block with its receipt, in order: what an indexer reads per block."""
+    async def chain_getBlockReceipts(self, block: int | str = "latest", offset: int = 0,
+                                     limit: int | None = None) -> RawJson:
+        """The transactions of a block with their receipts, in order: what an indexer reads per block.
+
+        `offset`/`limit` page a block too large for one answer; `next` is the offset of the next
+        page, null after the last."""
+        if type(offset) is not int or offset < 0:
+            raise invalid_params("offset: an integer >= 0")
+        if limit is not None and (type(limit) is not int or not 1 <= limit <= MAX_RECEIPTS_PAGE):
+            raise invalid_params(f"limit: between 1 and {MAX_RECEIPTS_PAGE}")
         height = self._height_of(block)
 
         def read() -> RawJson:
             found = self._block_at(height)
+            end = len(found.txs) if limit is None else min(len(found.txs), offset + limit)
             txs = []
-            for raw in found.txs:
+            for raw in found.txs[offset:end]:
                 tx = self._decode_tx(raw)
                 loc = self.chain.get_tx(tx.hash)
                 if loc is None:
@@ -152,6 +163,7 @@ class NodeApi:
                                    {"reason": "store_corrupted"})
                 txs.append({"tx": tx_json(tx), "receipt": receipt_json(loc.receipt)})
             return encode_json({"height": height, "hash": hx(found.hash()), "time_ms": found.header.time_ms,
+                                "tx_count": len(found.txs), "next": end if end < len(found.txs) else None,
                                 "txs": txs})
 
         return await self.pool.run(read)

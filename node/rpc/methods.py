@@ -30,9 +30,12 @@ def build_registry(api: NodeApi, max_batch: int = 100, *, guard: CallGuard | Non
                    (block_param, Param("full", {"type": "boolean"}, False, "full transactions, not hashes")),
                    {"name": "block", "type": "object"}, "A committed block with its last commit.", (NOT_FOUND,),
                    expensive=True))
-    reg.add(Method("chain_getBlockReceipts", api.chain_getBlockReceipts, (block_param,),
+    reg.add(Method("chain_getBlockReceipts", api.chain_getBlockReceipts,
+                   (block_param, Param("offset", {"type": "integer"}, False, "first transaction, default 0"),
+                    Param("limit", {"type": "integer"}, False, "transactions per answer, default all")),
                    {"name": "block", "type": "object"},
-                   "A committed block's height, hash and time, and every transaction with its receipt, in order.",
+                   "A committed block's height, hash, time and tx_count, and its transactions with their receipts, "
+                   "in order, from `offset`; `next` is the offset of the next page, null after the last.",
                    (NOT_FOUND,), expensive=True))
     reg.add(Method("chain_getHeader", api.chain_getHeader, (block_param,), {"name": "header", "type": "object"},
                    "A committed block header.", (NOT_FOUND,), expensive=True))
