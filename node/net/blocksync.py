@@ -27,9 +27,11 @@ WINDOW = 64
 REQUEST_TIMEOUT_S = 5.0
 STATUS_INTERVAL_S = 1.0
 PER_PEER_IN_FLIGHT = 16
-# Status requests: an honest peer asks about once a second (and once when it connects).
+# Status requests: an honest peer asks about once a second (and once when it connects). The
+# burst covers a stall of either loop of up to half a minute: the requests queued meanwhile are
+# read at once, and an honest peer was scored for them after a long block build.
 STATUS_REQUESTS_PER_S = 2.0
-STATUS_REQUESTS_BURST = 5.0
+STATUS_REQUESTS_BURST = 30.0
 # Requests we gave up on (timed out, or consensus committed the height first): their answers
 # may still come and are not the peer's fault. Bounded; the oldest are forgotten first.
 LATE_ANSWERS_KEPT = 4 * WINDOW
