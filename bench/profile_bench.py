@@ -95,7 +95,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         raise SystemExit("py-spy is not installed: pip install py-spy")
-    out_dir = Path(tempfile.mkdtemp(prefix="finchain-profile-"))
+    out_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="finchain-profile-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
 
     def on_clock(pids: list[int | None]) -> None:
@@ -129,7 +130,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "by_room_inclusive": [(k, per_tx(v)) for k, v in by_room.most_common()],
             "by_function": [(k, per_tx(v)) for k, v in by_func.most_common(args.top)],
         })
-    shutil.rmtree(out_dir, ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(out_dir, ignore_errors=True)
     return {"bench": {k: result[k] for k in ("workload", "validators", "committed", "failed", "tx_per_s",
                                              "latency_p50_s", "latency_p95_s", "cpu_s_per_1000_txs")},
             "rate_hz": RATE, "nodes": nodes}
@@ -143,6 +145,7 @@ def main() -> int:
     p.add_argument("--block-time-ms", type=int, default=1000)
     p.add_argument("--top", type=int, default=15, help="rows per table")
     p.add_argument("--json", help="write the result to this file")
+    p.add_argument("--keep", metavar="DIR", help="keep py-spy's raw stacks there (nodeN.txt), to find callers")
     args = p.parse_args()
     r = run(args)
     b = r["bench"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -278,6 +279,20 @@ class Node:
                                f"{getattr(exc, 'strerror', None) or exc}") from None
 
 
+# A young generation collected after this many net new tracked objects, not 700: a node's
+# objects die by reference counting (transactions, receipts, frames), and at the default every
+# full collection walked the whole verifier cache and mempool, about a sixth of the CPU.
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def tune_gc() -> None:
+    """What startup built lives as long as the process: out of the collector's sight."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle * 2, old)
+
+
 async def serve(home: Path) -> None:
     config = load_config(home)
     try:
@@ -286,6 +301,7 @@ async def serve(home: Path) -> None:
         raise StartupError(str(exc)) from exc
     except SignerStateError as exc:  # the signer refuses an unreadable last-signed state
         raise StartupError(str(exc)) from exc
+    tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -71,10 +71,7 @@ class _Entry:
     tx: SignedTx
     added_at: float
     seq: int
-
-    @property
-    def cost(self) -> int:
-        return self.tx.body.max_fee + self.tx.body.value
+    cost: int  # the most the sender pays for it (max fee + amount): summed over its queue per admission
 
 
 def _bumped(new: TxBody, old: TxBody) -> bool:
@@ -238,7 +235,7 @@ class Mempool:
                 f"{old.max_priority_fee_per_gas}; a replacement must raise both by at least 10%"
             )
         # Everything the sender has queued up to this nonce must be payable together.
-        committed = sum(e.cost for n, e in mine.items() if n < body.nonce)
+        committed = sum([e.cost for n, e in mine.items() if n < body.nonce])
         cost = body.max_fee + body.value
         if committed + cost > account.balance:
             raise InsufficientFunds(
@@ -249,7 +246,7 @@ class Mempool:
             self._make_room(tx, future)
         else:
             self._remove(replaced)
-        entry = _Entry(tx, self._clock(), next(self._seq))
+        entry = _Entry(tx, self._clock(), next(self._seq), cost)
         self._by_hash[tx.hash] = entry
         self._verifier.hold(tx)
         self._by_sender.setdefault(tx.sender, {})[body.nonce] = entry
