@@ -17,7 +17,8 @@ class Account:
     nonce: int = 0
 
     def encode(self) -> bytes:
-        return codec.encode([codec.u256_to_bytes(self.balance), self.nonce])
+        # Typed fields, encoded for every account a transaction touches: no canonical walk.
+        return codec.encode_unchecked([codec.u256_to_bytes(self.balance), self.nonce])
 
     @staticmethod
     def decode(raw: bytes) -> Account:

@@ -54,7 +54,7 @@ class TxSummary:
     to: bytes  # the recipient, the contract called, or the contract a deploy made
 
     def encode(self) -> bytes:
-        return codec.encode([self.height, self.status, TX_KINDS.index(self.kind), self.sender, self.to])
+        return codec.encode_unchecked([self.height, self.status, TX_KINDS.index(self.kind), self.sender, self.to])
 
     @staticmethod
     def decode(raw: bytes) -> TxSummary:
@@ -268,9 +268,10 @@ class Store:
             wb.put(schema.block_height_key(w.block_hash), hb)
             wb.put(schema.commit_key(height), w.commit.encode())
             wb.put(schema.state_root_key(height), w.state_root)
+            # Unchecked: each receipt was encoded canonically for the block's results root.
             for index, (receipt, parties, (kind, sender, to)) in enumerate(
                     zip(w.receipts, w.tx_parties, w.tx_heads, strict=True)):
-                wb.put(schema.tx_key(receipt.tx_hash), codec.encode([height, index, receipt.to_list()]))
+                wb.put(schema.tx_key(receipt.tx_hash), codec.encode_unchecked([height, index, receipt.to_list()]))
                 wb.put(schema.tx_summary_key(receipt.tx_hash),
                        TxSummary(height, receipt.status, kind, sender, to).encode())
                 for address in parties:

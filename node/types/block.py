@@ -239,7 +239,11 @@ class Receipt:
         ]
 
     def encode(self) -> bytes:
-        return codec.encode(self.to_list())
+        # Its typed fields need no canonical walk (once per transaction per node, it cost more than
+        # the packing); contract events carry values of the VM, and those are walked.
+        if self.events:
+            return codec.encode(self.to_list())
+        return codec.encode_unchecked(self.to_list())
 
     def hash(self) -> bytes:
         return tagged_hash(TAG_RECEIPT, self.encode())

@@ -3,7 +3,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from node.state.accounts import Account
 from node.types import codec
+from node.types.block import Receipt
 from node.types.codec import DecodeError
 
 values = st.recursive(
@@ -61,3 +63,20 @@ def test_u256_rejects_leading_zero_and_overflow():
         codec.bytes_to_u256(b"\x01" * 33, "x")
     with pytest.raises(ValueError):
         codec.u256_to_bytes(codec.UINT256_MAX + 1)
+
+
+U256 = st.integers(0, codec.UINT256_MAX)
+U64 = st.integers(0, 2**64 - 1)
+HASH = st.binary(min_size=32, max_size=32)
+
+
+@given(U256, U64, HASH, st.integers(0, 2), U64, U256, st.text(max_size=64), st.binary(max_size=64))
+def test_records_encoded_unchecked_are_the_canonical_bytes(balance, nonce, tx_hash, status, gas, fee, error, output):
+    # Accounts and event-free receipts skip codec.encode's walk on the hot path; the bytes, and
+    # so the state root and the results root, must be the ones the walk would have produced.
+    account = Account(balance, nonce)
+    assert account.encode() == codec.encode([codec.u256_to_bytes(balance), nonce])
+    assert Account.decode(account.encode()) == account
+    receipt = Receipt(tx_hash, status, gas, fee, error, (), output)
+    assert receipt.encode() == codec.encode(receipt.to_list())
+    assert Receipt.from_list(codec.decode(receipt.encode())) == receipt
