@@ -60,24 +60,29 @@ def decode(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
         raise DecodeError(f"encoding is {len(data)} bytes, limit is {max_bytes}")
     if not data:
         raise DecodeError("empty input")
-    try:
-        obj = msgpack.unpackb(
-            data,
-            raw=False,
-            use_list=True,
-            strict_map_key=True,
-            ext_hook=_reject_ext,
-        )
-    except msgpack.ExtraData as exc:
-        raise DecodeError("trailing bytes after the encoded value") from exc
-    except DecodeError:
-        raise
-    except (ValueError, msgpack.UnpackException, TypeError) as exc:
-        raise DecodeError(f"not valid msgpack: {exc}") from exc
+    obj = decode_unchecked(data)
     _validate_decoded(obj, 0)
+    return _canonical(obj, data)
+
+
+def decode_typed(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    """`decode` for a caller that checks the type of every leaf itself (a transaction's decoder):
+    the same canonical-form check, without the walk that would refuse floats and maps first."""
+    if len(data) > max_bytes:
+        raise DecodeError(f"encoding is {len(data)} bytes, limit is {max_bytes}")
+    if not data:
+        raise DecodeError("empty input")
+    return _canonical(decode_unchecked(data), data)
+
+
+def _canonical(obj: Any, data: bytes) -> Any:
     # Non-minimal forms (an int in 9 bytes, a str8 holding 3 bytes...) decode fine
     # but would give one value two hashes; re-encoding exposes them.
-    if msgpack.packb(obj, use_bin_type=True) != data:
+    try:
+        again = msgpack.packb(obj, use_bin_type=True)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise DecodeError(f"not canonically encodable: {exc}") from exc
+    if again != data:
         raise DecodeError("non-canonical encoding")
     return obj
 
@@ -88,6 +93,8 @@ def decode_unchecked(data: bytes) -> Any:
     The caller checks the shape it expects; anything msgpack refuses is a DecodeError."""
     try:
         return msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True, ext_hook=_reject_ext)
+    except msgpack.ExtraData as exc:
+        raise DecodeError("trailing bytes after the encoded value") from exc
     except DecodeError:
         raise
     except (ValueError, msgpack.UnpackException, TypeError) as exc:

@@ -192,7 +192,8 @@ def decode_tx(raw: bytes, max_bytes: int = MAX_TX_BYTES) -> SignedTx:
     if len(raw) > max_bytes:
         raise TooLarge(f"transaction is {len(raw)} bytes, the limit is {max_bytes}")
     try:
-        outer = codec.expect_list(codec.decode(raw, max_bytes), 2, "transaction")
+        # Every leaf is type-checked by decode_body and expect_bytes: no generic walk first.
+        outer = codec.expect_list(codec.decode_typed(bytes(raw), max_bytes), 2, "transaction")
         body = decode_body(outer[0])
         signature = codec.expect_bytes(outer[1], "signature", length=65)
     except DecodeError as exc:
