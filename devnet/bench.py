@@ -247,6 +247,7 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
             "latency_p99_s": round(_percentile(latencies, 99), 3),
             "block_time_s": round((times[-1] - times[0]) / 1000 / max(len(times) - 1, 1), 3) if len(times) > 1 else 0,
             "txs_per_block": round(statistics.mean(b[2] for b in busy), 1) if busy else 0,
+            "block_txs": [b[2] for b in blocks],  # every block of the measurement, in order
             "cpu_s": cpu,
             "cpu_s_per_1000_txs": [round(c * 1000 / committed_total, 3) for c in cpu],
             "rss_mb": [round(s[1], 1) for s in stats],

@@ -115,6 +115,8 @@ class Mempool:
         self._tip_hint: int | None = None  # cached suggested_tip, cleared by every change
         self._seq = itertools.count()
         self._rejected = LRU(config.rejected_cache)  # sha256(raw) -> InvalidTransaction
+        # tx hash -> expiry height, for the few that carry one: a block's sweep need not visit all.
+        self._expiring: dict[bytes, int] = {}
 
     # -- queries ----------------------------------------------------------------------
 
@@ -128,6 +130,12 @@ class Mempool:
     def get(self, tx_hash: bytes) -> SignedTx | None:
         entry = self._by_hash.get(tx_hash)
         return entry.tx if entry else None
+
+    def holds(self, raw: bytes) -> bool:
+        """Whether these exact bytes are pending: a dictionary lookup, for the copies of each
+        transaction that gossip brings from every peer (the full refusal cost ten times more)."""
+        tx = self._verifier.recent(raw)
+        return tx is not None and tx.hash in self._by_hash
 
     def pending_nonce(self, sender: bytes) -> int | None:
         """The next nonce after the sender's contiguous pending chain, or None if it has none."""
@@ -248,6 +256,8 @@ class Mempool:
             self._remove(replaced)
         entry = _Entry(tx, self._clock(), next(self._seq), cost)
         self._by_hash[tx.hash] = entry
+        if body.expiry_height:
+            self._expiring[tx.hash] = body.expiry_height
         self._verifier.hold(tx)
         self._by_sender.setdefault(tx.sender, {})[body.nonce] = entry
         self._bytes += tx.size
@@ -298,6 +308,7 @@ class Mempool:
     def _remove(self, entry: _Entry) -> None:
         tx = entry.tx
         del self._by_hash[tx.hash]
+        self._expiring.pop(tx.hash, None)
         self._verifier.release(tx.hash)
         txs = self._by_sender[tx.sender]
         del txs[tx.body.nonce]
@@ -346,12 +357,15 @@ class Mempool:
             if entry is not None:
                 self._remove(entry)
             touched.add(tx.sender)
-        now = self._clock()
-        for entry in list(self._by_hash.values()):
-            body = entry.tx.body
-            if (body.expiry_height and body.expiry_height < chain.height) or (
-                now - entry.added_at > self.config.ttl_seconds
-            ):
+        gone = [self._by_hash[h] for h, expiry in self._expiring.items() if expiry < chain.height]
+        # Entries are in admission order and the clock is monotonic: the expired ones lead.
+        oldest = self._clock() - self.config.ttl_seconds
+        for entry in self._by_hash.values():
+            if entry.added_at >= oldest:
+                break
+            gone.append(entry)
+        for entry in gone:
+            if entry.tx.hash in self._by_hash:  # expired both ways: listed twice
                 self._remove(entry)
                 touched.add(entry.tx.sender)
         for sender in touched:

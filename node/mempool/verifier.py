@@ -84,6 +84,10 @@ class TxVerifier:
         self._recent.remember(raw, tx)
         return tx
 
+    def recent(self, raw: bytes) -> SignedTx | None:
+        """The decoded `raw` if this node decoded it lately, without decoding (nor reordering the cache)."""
+        return self._recent.get(raw)
+
     def forget(self, raw: bytes) -> None:
         """The mempool refused `raw`: do not keep it (a block that carries it is checked again)."""
         self._recent.forget(raw)

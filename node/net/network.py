@@ -216,9 +216,12 @@ class Network:
 
     def _on_txs(self, peer: str, txs: tuple[bytes, ...]) -> None:
         bad = 0
+        mempool = self.mempool
         for raw in txs:
+            if mempool.holds(raw):
+                continue  # another peer's copy: relayed when it first came
             try:
-                self.mempool.add(raw)
+                mempool.add(raw)
             except InvalidTransaction as exc:
                 if isinstance(exc, PEER_FAULT_TXS):
                     bad += 1

@@ -1,6 +1,10 @@
-import pytest
+import contextlib
 
-from node.mempool.pool import MempoolConfig
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from node.mempool.pool import ChainView, MempoolConfig
 from node.mempool.verifier import TxVerifier
 from node.types import errors
 from node.types.tx import Transfer, TxBody
@@ -183,3 +187,42 @@ def test_a_dropped_tx_can_be_sent_again(tmp_path):
     pool.add(t.raw)  # temporary rejections are not remembered
     assert pool.get(t.hash) is not None
     chain.store.close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.sampled_from([0, 0, 2, 3, 5]),
+                          st.floats(0, 4)), min_size=1, max_size=30),
+       st.integers(1, 6))
+def test_a_blocks_sweep_drops_exactly_the_expired(tmp_path_factory, adds, height):
+    # The sweep visits only the entries with an expiry height and the oldest ones, not the
+    # whole pool: it must still drop exactly what a visit of every entry would.
+    clock = [0.0]
+    chain, pool = make_chain(tmp_path_factory.mktemp("m"), mempool_config=MempoolConfig(ttl_seconds=10), clock=clock)
+    for sender, nonce, expiry, wait in adds:
+        clock[0] += wait
+        with contextlib.suppress(errors.InvalidTransaction):
+            pool.add(tx(sender=sender, nonce=nonce, expiry=expiry, max_fee=2).raw)
+    clock[0] += 5
+    entries = list(pool._by_hash.values())
+    expired = {e.tx.hash for e in entries
+               if (e.tx.body.expiry_height and e.tx.body.expiry_height < height) or clock[0] - e.added_at > 10}
+    pool.update(ChainView(CHAIN_ID, height, 1, 10**9), [])
+    left = set(pool._by_hash)
+    assert not left & expired
+    # What else went was behind an expired nonce of its sender (a gap now), never a survivor's predecessor.
+    for e in entries:
+        if e.tx.hash not in expired and e.tx.hash not in left:
+            assert any(x.tx.sender == e.tx.sender and x.tx.body.nonce < e.tx.body.nonce and x.tx.hash in expired
+                       for x in entries), e
+    chain.store.close()
+
+
+def test_holds_answers_for_pending_bytes_only(pool):
+    t = tx()
+    assert not pool.holds(t.raw)
+    pool.add(t.raw)
+    assert pool.holds(bytes(t.raw)) and not pool.holds(tx(nonce=1).raw)
+    pool.remove([t.hash])
+    assert not pool.holds(t.raw)  # still in the verifier's cache, no longer pending: add it again
+    pool.add(t.raw)
+    assert pool.holds(t.raw)
