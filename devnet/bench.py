@@ -67,15 +67,20 @@ def _progress(done: int, total: int, started: float) -> None:
     sys.stderr.flush()
 
 
-async def submit(url: str, raws: list[Signed], batch: int, submitted: dict[str, float]) -> None:
+async def submit(url: str, raws: list[Signed], batch: int, submitted: dict[str, float],
+                 rate: float | None = None) -> None:
     """Send in batches; a full mempool is back-pressure: wait and send those again (latency counts from the
-    first attempt)."""
+    first attempt). With `rate`, the first attempts are paced at that many transactions a second."""
     async with AsyncClient(url, timeout=120) as client:
         queue = list(raws)
+        paced_from, sent = time.monotonic(), 0
         while queue:
             retry: list[Signed] = []
             for i in range(0, len(queue), batch):
                 chunk = queue[i : i + batch]
+                if rate is not None and sent:
+                    await asyncio.sleep(max(0.0, paced_from + sent / rate - time.monotonic()))
+                sent += len(chunk)
                 now = time.monotonic()
                 answers = await client.batch([(t.method, ["0x" + t.raw.hex()]) for t in chunk])
                 for item, answer in zip(chunk, answers, strict=True):
@@ -150,7 +155,7 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
               block_time_ms: int = 1000, timeout: float = 600.0, show_progress: bool = True,
               workload: str = "transfer", client: str = "native", duration_s: float | None = None,
               metrics: bool = True, on_clock: Callable[[list[int | None]], None] | None = None,
-              off_clock: Callable[[], None] | None = None) -> dict[str, Any]:
+              off_clock: Callable[[], None] | None = None, rate: float | None = None) -> dict[str, Any]:
     """`txs` transactions of the workload; with `duration_s`, rounds of `txs` until that many seconds passed.
 
     `on_clock(pids)` is called with the nodes' pids when the clock starts and `off_clock()` when the
@@ -202,7 +207,8 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
                             start_height: int = start_height) -> None:
                 follower = asyncio.create_task(follow(rpc.url, start_height, wanted, committed, blocks, started,
                                                       timeout, show_progress and duration_s is None))
-                await asyncio.gather(*(submit(cluster.node(i).client.url, per_node[i], batch, submitted)
+                share = None if rate is None else rate / validators
+                await asyncio.gather(*(submit(cluster.node(i).client.url, per_node[i], batch, submitted, share)
                                        for i in range(validators)))
                 await follower
 
@@ -232,6 +238,7 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
         return {
             "workload": workload,
             "client": client,
+            "offered_rate": rate,
             "validators": validators,
             "metrics": metrics,
             "txs": txs * rounds,
@@ -259,6 +266,7 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
 def print_table(r: dict[str, Any]) -> None:
     rows = [
         ("workload / client", f"{r['workload']} / {r['client']}"),
+        ("offered", "as fast as taken" if r.get("offered_rate") is None else f"{r['offered_rate']:,.0f} tx/s"),
         ("validators", r["validators"]), ("metrics", "on" if r.get("metrics", True) else "off"),
         ("transactions", f"{r['committed']}/{r['txs']} committed, {r['failed']} failed"),
         ("committed tx/s", r["tx_per_s"]),
@@ -286,13 +294,23 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _positive_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a rate: {text!r} (transactions a second, e.g. 3000)") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("a rate must be positive")
+    return value
+
+
 def cmd_bench(args: Any) -> None:
     results = []
     for i in range(args.runs):
         try:
             r = run_bench(args.validators, args.txs, args.accounts, args.batch, args.block_time_ms,
                           workload=args.workload, client=args.client, duration_s=args.duration,
-                          metrics=args.metrics)
+                          metrics=args.metrics, rate=args.rate)
         except WorkloadError as exc:
             raise DevnetError(str(exc)) from None
         if args.runs > 1:
@@ -325,6 +343,8 @@ def add_bench_command(dsub: Any) -> None:
     b.add_argument("--duration", type=_seconds, help="a soak: rounds of --txs until this long (e.g. 600s, 10m)")
     b.add_argument("--accounts", type=int, help=f"funded senders (default: txs / {MAX_PER_SENDER})")
     b.add_argument("--batch", type=int, default=100, help="transactions per JSON-RPC batch")
+    b.add_argument("--rate", type=_positive_rate, help="offer this many transactions a second in all, paced "
+                   "(default: as fast as the nodes take them, which measures latency in a queue)")
     b.add_argument("--block-time-ms", type=int, default=1000)
     b.add_argument("--runs", type=int, default=1, help="repeat and report medians")
     b.add_argument("--json", help="write the results to this file")

@@ -57,3 +57,14 @@ def test_a_workload_the_client_cannot_carry_is_refused_at_once(tmp_path):
     proc, _ = _bench(tmp_path, "--txs", "10", "--workload", "swap", "--client", "eth")
     assert proc.returncode == 1 and "needs --client native" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_offered_rate_paces_the_submission(tmp_path):
+    proc, paced = _bench(tmp_path, "--txs", "300", "--rate", "100")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # 300 transactions offered at 100 a second: the last batch leaves 2 s after the first at the earliest.
+    assert paced["offered_rate"] == 100 and paced["committed"] == 300 and paced["seconds"] >= 2.0
+    assert "offered" in proc.stdout and "100 tx/s" in proc.stdout
+    bad = subprocess.run([sys.executable, "-m", "devnet", "devnet", "bench", "--rate", "0"], capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "a rate must be positive" in bad.stderr

@@ -226,3 +226,29 @@ def test_holds_answers_for_pending_bytes_only(pool):
     assert not pool.holds(t.raw)  # still in the verifier's cache, no longer pending: add it again
     pool.add(t.raw)
     assert pool.holds(t.raw)
+
+
+def test_a_reap_reads_no_account_and_follows_blocks_it_did_not_build(tmp_path):
+    # 30,000 pending senders read one by one per proposal took the whole build budget: blocks
+    # carried 63 transactions. The pool keeps each pending sender's nonce, and a block carrying a
+    # sender's transactions (even ones this pool never held) refreshes it.
+    from node.types.block import Commit
+
+    chain, pool = make_chain(tmp_path)
+    for sender in range(3):
+        for nonce in range(3):
+            pool.add(tx(sender=sender, nonce=nonce, max_fee=2).raw)
+    reads = []
+    real = pool._get_account
+    pool._get_account = lambda address: reads.append(address) or real(address)
+    assert len(list(pool.reap(100, 10**7, 10**9))) == 9 and reads == []
+    # Another proposer's block: sender 0's nonces 0 and 1, and sender 3, whom this pool never saw.
+    elsewhere = [tx(sender=0, nonce=0, max_fee=2), tx(sender=0, nonce=1, max_fee=2), tx(sender=3, nonce=0, max_fee=2)]
+    executed = chain.build_block(key(100).address, elsewhere, None, 1_700_000_001_000)
+    assert len(executed.txs) == 3
+    chain.commit_block(executed, Commit(1, 0, executed.hash, ()))
+    pool.update(ChainView(CHAIN_ID, 2, 1, 10**9), executed.txs)
+    reaped = [(t.sender, t.body.nonce) for t in pool.reap(100, 10**7, 10**9)]
+    assert sorted(reaped) == sorted([(key(0).address, 2)] + [(key(s).address, n) for s in (1, 2) for n in range(3)])
+    assert pool.pending_nonce(key(0).address) == 3 and pool.pending_nonce(key(3).address) is None
+    chain.store.close()
