@@ -111,7 +111,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for p in procs:
             p.wait(60)
 
-    result = run_bench(args.validators, args.txs, block_time_ms=args.block_time_ms, workload=args.workload,
+    result = run_bench(args.validators, args.txs, args.accounts, block_time_ms=args.block_time_ms,
+                       workload=args.workload,
                        show_progress=False, on_clock=on_clock, off_clock=off_clock)
     committed = result["committed"]
     nodes = []
@@ -141,6 +142,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--validators", type=int, default=1)
     p.add_argument("--txs", type=int, default=20_000)
+    p.add_argument("--accounts", type=int, help="funded senders (default: the bench's)")
     p.add_argument("--workload", choices=WORKLOADS, default="transfer")
     p.add_argument("--block-time-ms", type=int, default=1000)
     p.add_argument("--top", type=int, default=15, help="rows per table")

@@ -100,8 +100,9 @@ ttl_seconds = 600
 future_per_sender = 8
 future_max_txs = 1024
 future_max_bytes = 8388608
-# Decoded, signature-checked transactions remembered so that gossip checks each once.
-verifier_cache_entries = 200000
+# Decoded, signature-checked transactions remembered so that gossip checks each once (those the
+# mempool holds are kept apart, whatever this says); about 800 bytes of memory each.
+verifier_cache_entries = 50000
 verifier_cache_bytes = 67108864
 
 [consensus]
@@ -182,7 +183,7 @@ class NodeConfig:
     mempool_future_per_sender: int = 8
     mempool_future_max_txs: int = 1024
     mempool_future_max_bytes: int = 8 << 20
-    verifier_cache_entries: int = 200_000
+    verifier_cache_entries: int = 50_000
     verifier_cache_bytes: int = 64 << 20
     create_empty_blocks: bool = True
     empty_block_interval_s: float = 30.0
