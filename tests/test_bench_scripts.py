@@ -35,7 +35,8 @@ SMALL = {
     "feedback_bench.py": ["--ratings", "40", "--users", "8", "--runs", "1"],
     "vault_bench.py": ["--users", "20", "--runs", "1"],
     "statement_bench.py": ["--movements", "200", "--per-block", "40", "--runs", "1"],
-    "profile_bench.py": ["--validators", "1", "--txs", "1000", "--block-time-ms", "300", "--top", "5"],
+    "profile_bench.py": ["--validators", "1", "--txs", "1000", "--accounts", "20", "--block-time-ms", "300",
+                         "--top", "5", "--keep", "stacks"],
 }
 
 
@@ -50,6 +51,8 @@ def test_bench_script_runs(script, tmp_path):
                           text=True, timeout=280, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip(), "it printed no result"
+    if script == "profile_bench.py":  # --keep leaves py-spy's raw stacks for caller analysis
+        assert (tmp_path / "stacks" / "node0.txt").read_text().strip()
 
 
 def test_gated_transfer_devnet_form_runs(tmp_path):
