@@ -417,9 +417,11 @@ class AsyncClient:
             for answer in answers:
                 if isinstance(answer, RpcCallError):
                     raise answer
-                while answer["next"] is not None:
-                    more = await self.call("chain_getBlockReceipts", answer["height"], answer["next"], page)
-                    if more["hash"] != answer["hash"]:
+                while (offset := answer.get("next")) is not None:
+                    if not isinstance(offset, int) or offset != len(answer["txs"]):
+                        raise TransportError(f"block {answer.get('height')}: a page that does not follow on")
+                    more = await self.call("chain_getBlockReceipts", answer["height"], offset, page)
+                    if more.get("hash") != answer["hash"]:
                         raise TransportError(f"block {answer['height']} changed between pages")
                     answer = {**more, "txs": answer["txs"] + more["txs"]}
                 out.append(answer)
