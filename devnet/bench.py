@@ -39,24 +39,42 @@ def _status_mb(pid: int, field: str) -> float:
     return int(line.split()[1]) / 1024
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+                for c in (task / "children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
 def _proc_stats(pid: int | None) -> tuple[float, float]:
-    """(CPU seconds used, peak RSS in MB) of a process, from /proc."""
+    """(CPU seconds used, peak RSS in MB) of a node process and its worker processes, from /proc."""
     if pid is None:
         return 0.0, 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        cpu = (int(fields[11]) + int(fields[12])) / 100  # utime + stime in clock ticks (USER_HZ = 100)
-        return cpu, _status_mb(pid, "VmHWM")
-    except (OSError, StopIteration, IndexError, ValueError):
-        return 0.0, 0.0
+    cpu = peak = 0.0
+    for p in [pid, *_children(pid)]:  # the children: signature recovery workers, multiprocessing's tracker
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu += (int(fields[11]) + int(fields[12])) / 100  # utime + stime in clock ticks (USER_HZ = 100)
+            peak += _status_mb(p, "VmHWM")
+        except (OSError, StopIteration, IndexError, ValueError):
+            if p == pid:
+                return 0.0, 0.0
+    return cpu, peak
 
 
 def _rss_now(pid: int | None) -> float:
-    """Current resident set of a process in MB, 0 when unknown."""
-    try:
-        return _status_mb(pid, "VmRSS") if pid is not None else 0.0
-    except (OSError, StopIteration, IndexError, ValueError):
+    """Current resident set of a node and its worker processes in MB, 0 when unknown."""
+    if pid is None:
         return 0.0
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        try:
+            total += _status_mb(p, "VmRSS")
+        except (OSError, StopIteration, IndexError, ValueError):
+            if p == pid:
+                return 0.0
+    return total
 
 
 def _progress(done: int, total: int, started: float) -> None:
@@ -155,7 +173,8 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
               block_time_ms: int = 1000, timeout: float = 600.0, show_progress: bool = True,
               workload: str = "transfer", client: str = "native", duration_s: float | None = None,
               metrics: bool = True, on_clock: Callable[[list[int | None]], None] | None = None,
-              off_clock: Callable[[], None] | None = None, rate: float | None = None) -> dict[str, Any]:
+              off_clock: Callable[[], None] | None = None, rate: float | None = None,
+              recovery_workers: int = 0) -> dict[str, Any]:
     """`txs` transactions of the workload; with `duration_s`, rounds of `txs` until that many seconds passed.
 
     `on_clock(pids)` is called with the nodes' pids when the clock starts and `off_clock()` when the
@@ -166,7 +185,7 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
         raise ValueError(f"{txs} transactions need at least {-(-txs // MAX_PER_SENDER)} accounts")
     # Account 0 deployed the genesis contracts and holds the plain tokens: it sets the workload up.
     with Cluster(validators, block_time_ms=block_time_ms, proxy=False, accounts=accounts + 1,
-                 metrics=metrics) as cluster:
+                 metrics=metrics, recovery_workers=recovery_workers) as cluster:
         admin, keys = cluster.accounts[0], cluster.accounts[1:]
         rpc = cluster.node(0).client
         nonces = asyncio.run(read_nonces(rpc.url, [to_checksum_address(k.address) for k in cluster.accounts]))
@@ -241,6 +260,7 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
             "offered_rate": rate,
             "validators": validators,
             "metrics": metrics,
+            "recovery_workers": recovery_workers,
             "txs": txs * rounds,
             "rounds": rounds,
             "accounts": accounts,
@@ -268,6 +288,7 @@ def print_table(r: dict[str, Any]) -> None:
         ("workload / client", f"{r['workload']} / {r['client']}"),
         ("offered", "as fast as taken" if r.get("offered_rate") is None else f"{r['offered_rate']:,.0f} tx/s"),
         ("validators", r["validators"]), ("metrics", "on" if r.get("metrics", True) else "off"),
+        ("recovery workers per node", r.get("recovery_workers", 0)),
         ("transactions", f"{r['committed']}/{r['txs']} committed, {r['failed']} failed"),
         ("committed tx/s", r["tx_per_s"]),
         ("latency p50/p95/p99 (s)", f"{r['latency_p50_s']} / {r['latency_p95_s']} / {r['latency_p99_s']}"),
@@ -304,13 +325,23 @@ def _positive_rate(text: str) -> float:
     return value
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of workers: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("workers: 0 or more")
+    return value
+
+
 def cmd_bench(args: Any) -> None:
     results = []
     for i in range(args.runs):
         try:
             r = run_bench(args.validators, args.txs, args.accounts, args.batch, args.block_time_ms,
                           workload=args.workload, client=args.client, duration_s=args.duration,
-                          metrics=args.metrics, rate=args.rate)
+                          metrics=args.metrics, rate=args.rate, recovery_workers=args.recovery_workers)
         except WorkloadError as exc:
             raise DevnetError(str(exc)) from None
         if args.runs > 1:
@@ -345,6 +376,8 @@ def add_bench_command(dsub: Any) -> None:
     b.add_argument("--batch", type=int, default=100, help="transactions per JSON-RPC batch")
     b.add_argument("--rate", type=_positive_rate, help="offer this many transactions a second in all, paced "
                    "(default: as fast as the nodes take them, which measures latency in a queue)")
+    b.add_argument("--recovery-workers", type=_workers, default=0,
+                   help="signature recovery worker processes per node ([mempool] recovery_workers; default 0)")
     b.add_argument("--block-time-ms", type=int, default=1000)
     b.add_argument("--runs", type=int, default=1, help="repeat and report medians")
     b.add_argument("--json", help="write the results to this file")

@@ -121,8 +121,10 @@ class Cluster:
         accounts: int = 10,
         testing: Mapping[int, Mapping[str, bool | int]] | None = None,
         metrics: bool = True,
+        recovery_workers: int = 0,
     ) -> None:
         self.n_accounts = accounts
+        self.recovery_workers = recovery_workers  # each node's [mempool] recovery_workers
         self.metrics = metrics  # False: [metrics] enabled = false on every node (to measure their cost)
         # node index -> [testing] options of its config.toml (test-only misbehaviour, docs/operations.md)
         self.testing = dict(testing or {})
@@ -171,7 +173,8 @@ class Cluster:
         self.dir.mkdir(parents=True, exist_ok=True)
         ports = plan_free(total, self.use_proxy)
         manifest = generate(self.dir, self.validators, self.non_validators, seed=self.seed, ports=ports,
-                            proxy=self.use_proxy, timeouts=self.timeouts, accounts=self.n_accounts)
+                            proxy=self.use_proxy, timeouts=self.timeouts, accounts=self.n_accounts,
+                            recovery_workers=self.recovery_workers)
         self.manifest = manifest
         for i, options in self.testing.items():
             if not 0 <= i < total:
@@ -343,7 +346,8 @@ class Cluster:
             peers = ",".join(f"{self.nodes[j].node_id}@127.0.0.1:{self._p2p_port(j)}" for j in range(index))
         home = self.dir / name
         genesis = load_genesis(self.nodes[0].home / "config" / "genesis.json")
-        write_node_home(home, name, genesis, vkey, nkey, rpc, p2p, peers)
+        write_node_home(home, name, genesis, vkey, nkey, rpc, p2p, peers,
+                        recovery_workers=self.recovery_workers)
         if not self.metrics:
             disable_metrics(home)
         node_id = node_id_of(nkey.public_key)

@@ -129,7 +129,8 @@ class Manifest:
 
 
 def write_node_home(node_home: Path, name: str, genesis: Genesis, vkey: PrivateKey, nkey: PrivateKey,
-                    rpc: int, p2p: int, peers: str, cors_origins: tuple[str, ...] = ()) -> None:
+                    rpc: int, p2p: int, peers: str, cors_origins: tuple[str, ...] = (),
+                    recovery_workers: int = 0) -> None:
     init_home(node_home, moniker=name, rpc_port=rpc, p2p_port=p2p, genesis=genesis, validator_key=vkey,
               node_key=nkey, peers=peers, overwrite=True)
     # Peer exchange would hand out the real P2P addresses and let nodes bypass the fault proxy.
@@ -143,6 +144,10 @@ def write_node_home(node_home: Path, name: str, genesis: Genesis, vkey: PrivateK
         if 'cors_origins = ""' not in text:
             raise DevnetError(f"{cfg}: cannot find `cors_origins = \"\"` to set the devnet's origins")
         text = text.replace('cors_origins = ""', f'cors_origins = "{", ".join(cors_origins)}"', 1)
+    if recovery_workers:
+        if "\nrecovery_workers = 0\n" not in text:
+            raise DevnetError(f"{cfg}: cannot find `recovery_workers = 0` (config format changed?)")
+        text = text.replace("\nrecovery_workers = 0\n", f"\nrecovery_workers = {recovery_workers}\n", 1)
     cfg.write_text(text)
 
 
@@ -188,8 +193,10 @@ def generate(
     timeouts: TimeoutsMs | None = None,
     accounts: int = 10,
     contracts: bool = True,
+    recovery_workers: int = 0,
 ) -> Manifest:
-    """Write every node's home and devnet.json. With `proxy`, each node dials its peers at proxy ports."""
+    """Write every node's home and devnet.json. With `proxy`, each node dials its peers at proxy ports.
+    `recovery_workers`: each node's `[mempool] recovery_workers` (docs/operations.md)."""
     if validators < 1:
         raise DevnetError("a devnet needs at least one validator")
     total = validators + non_validators
@@ -223,7 +230,7 @@ def generate(
                          for j in range(total) if j != i)
         node_home = home / f"node{i}"
         write_node_home(node_home, f"node{i}", genesis, vkeys[i], nkeys[i], ports.rpc[i], ports.p2p[i], peers,
-                        origins)
+                        origins, recovery_workers)
         rpc_url = f"http://127.0.0.1:{ports.rpc[i]}"
         entries.append(NodeEntry(f"node{i}", "validator" if i < validators else "full", rpc_url,
                                  f"{node_ids[i]}@127.0.0.1:{ports.p2p[i]}", node_ids[i], str(node_home),

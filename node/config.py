@@ -104,6 +104,9 @@ future_max_bytes = 8388608
 # mempool holds are kept apart, whatever this says); about 800 bytes of memory each.
 verifier_cache_entries = 50000
 verifier_cache_bytes = 67108864
+# Worker processes that recover the signers of submitted transactions, for a node with a core
+# to spare (0: the node recovers them itself).
+recovery_workers = 0
 
 [consensus]
 # With false, a height starts only when transactions wait (or every empty_block_interval_s).
@@ -185,6 +188,7 @@ class NodeConfig:
     mempool_future_max_bytes: int = 8 << 20
     verifier_cache_entries: int = 50_000
     verifier_cache_bytes: int = 64 << 20
+    recovery_workers: int = 0
     create_empty_blocks: bool = True
     empty_block_interval_s: float = 30.0
     build_budget_ms: int = 300
@@ -355,6 +359,7 @@ def load_config(home: Path) -> NodeConfig:
         verifier_cache_entries=positive(m, "verifier_cache_entries", int, d.verifier_cache_entries,
                                         where="mempool"),
         verifier_cache_bytes=positive(m, "verifier_cache_bytes", int, d.verifier_cache_bytes, 1 << 20, "mempool"),
+        recovery_workers=positive(m, "recovery_workers", int, d.recovery_workers, 0, "mempool"),
         create_empty_blocks=typed(c, "create_empty_blocks", bool, d.create_empty_blocks, "consensus"),
         empty_block_interval_s=typed(c, "empty_block_interval_s", float, d.empty_block_interval_s, "consensus"),
         build_budget_ms=positive(c, "build_budget_ms", int, d.build_budget_ms, where="consensus"),

@@ -20,6 +20,7 @@ from node.host.engine import BadPeer, CommittedBlock, Engine, EngineConfig, Engi
 from node.host.signer import Signer, SignerStateError
 from node.host.wal import WAL
 from node.mempool.pool import Mempool, MempoolConfig
+from node.mempool.recovery import RecoveryPool
 from node.mempool.verifier import TxVerifier
 from node.metrics.http import MetricsServer, metrics_handler
 from node.metrics.instruments import ConsensusMetrics, RpcMetrics
@@ -145,6 +146,8 @@ class Node:
             on_tx_admitted=self.network.tx_admitted,
             pool=self.read_pool,
             risk_policy=config.risk,
+            recovery=(RecoveryPool(config.recovery_workers, TxDecoder.for_genesis(self.genesis).signer)
+                      if config.recovery_workers else None),
         )
         scrape = metrics_handler(self.metrics) if self.metrics is not None else None
         self.rpc = RpcServer(
@@ -265,6 +268,8 @@ class Node:
                 await self.metrics_server.stop()
             await self.rpc.stop()
             self.read_pool.close()
+            if self.api.recovery is not None:
+                self.api.recovery.close()
             self.wal.close()
             self.store.close()
             log.info("stopped at height %d", self.chain.height)

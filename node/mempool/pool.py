@@ -190,8 +190,14 @@ class Mempool:
 
     # -- admission --------------------------------------------------------------------
 
-    def add(self, raw: bytes) -> SignedTx:
-        """Admit a raw transaction or raise the InvalidTransaction that says why not."""
+    def needs_recovery(self, raw: bytes) -> bool:
+        """Whether admitting `raw` would recover its signature: not refused before, not decoded lately."""
+        return not self._verifier.knows(raw) and hashlib.sha256(raw).digest() not in self._rejected
+
+    def add(self, raw: bytes, sender: bytes | None = None) -> SignedTx:
+        """Admit a raw transaction or raise the InvalidTransaction that says why not.
+
+        `sender`: what `signer_of(raw)` found, when a worker process recovered it."""
         if len(raw) > self.config.max_tx_bytes:
             raise TooLarge(f"transaction is {len(raw)} bytes, the limit is {self.config.max_tx_bytes}")
         digest = hashlib.sha256(raw).digest()
@@ -200,7 +206,7 @@ class Mempool:
             raise type(previous)(*previous.args)  # a fresh one: the kept one must never carry a traceback
         tx = None
         try:
-            tx = self._verifier.decode(raw)
+            tx = self._verifier.decode(raw, sender)
             self._admit(tx)
         except InvalidTransaction as exc:
             if tx is not None and not isinstance(exc, AlreadyKnown):

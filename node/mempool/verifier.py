@@ -13,7 +13,7 @@ let anyone fill our memory for free (2,000 refused 128 KiB transactions kept 502
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from typing import Protocol
 
 from node.types.envelopes import tx_id
 from node.types.tx import SignedTx, decode_tx
@@ -64,18 +64,23 @@ DEFAULT_CACHE_ENTRIES = 50_000
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 
 
+class Decoder(Protocol):
+    def __call__(self, raw: bytes, sender: bytes | None = None, /) -> SignedTx: ...
+
+
 class TxVerifier:
     def __init__(self, max_tx_bytes: int, cache_size: int = DEFAULT_CACHE_ENTRIES,
-                 cache_bytes: int = DEFAULT_CACHE_BYTES,
-                 decoder: Callable[[bytes], SignedTx] | None = None) -> None:
+                 cache_bytes: int = DEFAULT_CACHE_BYTES, decoder: Decoder | None = None) -> None:
         self.max_tx_bytes = max_tx_bytes
         # Both envelopes when given the chain's TxDecoder; native transactions alone otherwise.
-        self._decoder = decoder or (lambda raw: decode_tx(raw, max_tx_bytes))
+        self._decoder: Decoder = decoder or (lambda raw, sender=None: decode_tx(raw, max_tx_bytes, sender))
         self._recent = _RecentTxs(cache_size, cache_bytes)  # raw bytes -> SignedTx
         self._held: dict[bytes, SignedTx] = {}  # tx id -> the transactions the mempool holds, never evicted
 
-    def decode(self, raw: bytes) -> SignedTx:
-        """Decode a raw transaction, checking its signature only if this node never did."""
+    def decode(self, raw: bytes, sender: bytes | None = None) -> SignedTx:
+        """Decode a raw transaction, checking its signature only if this node never did.
+
+        `sender`: what the decoder's `signer(raw)` found for these bytes (in a worker process)."""
         # By the id of either envelope (Keccak-256 for an Ethereum one): tagged_hash alone never found those.
         held = self._held.get(tx_id(raw))
         if held is not None and held.raw == raw:
@@ -83,9 +88,14 @@ class TxVerifier:
         cached = self._recent.get(raw)
         if cached is not None:
             return cached
-        tx = self._decoder(raw)
+        tx = self._decoder(raw, sender)
         self._recent.remember(raw, tx)
         return tx
+
+    def knows(self, raw: bytes) -> bool:
+        """Whether `raw` would decode without a signature check."""
+        held = self._held.get(tx_id(raw))
+        return (held is not None and held.raw == raw) or raw in self._recent
 
     def recent(self, raw: bytes) -> SignedTx | None:
         """The decoded `raw` if this node decoded it lately, without decoding (nor reordering the cache)."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from node.host.engine import Engine, TxsAvailable
 from node.mempool.pool import Mempool
+from node.mempool.recovery import RecoveryPool
 from node.reader import ChainReader
 from node.rpc.limits import ReadPool
 from node.rpc.params import (
@@ -65,7 +66,9 @@ class NodeApi:
         on_tx_admitted: Callable[[bytes], None] = lambda raw: None,
         pool: ReadPool | None = None,
         risk_policy: RiskPolicy | None = None,
+        recovery: RecoveryPool | None = None,
     ) -> None:
+        self.recovery = recovery
         self.risk_policy = risk_policy if risk_policy is not None else RiskPolicy()
         self.pool = pool if pool is not None else ReadPool(DEFAULT_READ_THREADS)
         self.on_tx_admitted = on_tx_admitted
@@ -172,16 +175,23 @@ class NodeApi:
         height = self._height_of(block)
         return await self.pool.run(lambda: encode_json(header_json(self._block_at(height).header)))
 
-    def admit(self, data: bytes) -> SignedTx:
+    def admit(self, data: bytes, sender: bytes | None = None) -> SignedTx:
         """Into the mempool, then to consensus and gossip; InvalidTransaction when refused."""
-        tx = self.mempool.add(data)
+        tx = self.mempool.add(data, sender)
         self.engine.submit(TxsAvailable())
         self.on_tx_admitted(data)
         return tx
 
+    async def submit(self, data: bytes) -> SignedTx:
+        """admit(), with the signer recovered in a worker process when the node runs them."""
+        sender = None
+        if self.recovery is not None:
+            sender = await self.recovery.signer(data, self.mempool.needs_recovery(data))
+        return self.admit(data, sender)
+
     async def tx_send(self, raw: str) -> str:
         try:
-            tx = self.admit(bytes_param(raw, "raw"))
+            tx = await self.submit(bytes_param(raw, "raw"))
         except errors.InvalidTransaction as exc:
             raise rpc_error(exc) from exc
         return hx(tx.hash)

@@ -187,7 +187,7 @@ class EthApi:
 
     async def eth_sendRawTransaction(self, raw: str) -> str:
         try:
-            tx = self.api.admit(bytes_param(raw, "raw"))
+            tx = await self.api.submit(bytes_param(raw, "raw"))
         except errors.InvalidTransaction as exc:
             raise eth_tx_error(exc) from exc
         return data(tx.hash)

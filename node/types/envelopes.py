@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from node.types.crypto import TAG_TX_ID, keccak256, tagged_hash
 from node.types.erc20 import decode_calldata
-from node.types.errors import MalformedTransaction, WrongChain
+from node.types.errors import InvalidTransaction, MalformedTransaction, WrongChain
 from node.types.eth_tx import EthTx, decode_eth_tx
 from node.types.genesis import Genesis
-from node.types.tx import Call, SignedTx, Transfer, TxBody, decode_tx
+from node.types.tx import Call, SignedTx, Transfer, TxBody, decode_tx, signer_of
 from vm.values import encode_value
 
 NATIVE_FIRST_BYTE = 0x92
@@ -41,14 +41,27 @@ class TxDecoder:
     def for_genesis(genesis: Genesis) -> TxDecoder:
         return TxDecoder(genesis.params.max_tx_bytes, genesis.chain_id, genesis.eth_chain_id)
 
-    def __call__(self, raw: bytes) -> SignedTx:
+    def __call__(self, raw: bytes, sender: bytes | None = None) -> SignedTx:
+        """Decode either envelope; `sender`: what `signer(raw)` found for these bytes (in a worker)."""
         if is_native(raw):
-            return decode_tx(raw, self.max_tx_bytes)
+            return decode_tx(raw, self.max_tx_bytes, sender)
         if not self.eth_chain_id:
             if raw and (raw[0] >= 0xC0 or raw[0] <= 0x7F):  # an RLP list or a typed envelope: Ethereum's
                 raise WrongChain("this chain has no eth_chain_id: Ethereum-signed transactions are refused")
             raise MalformedTransaction("malformed transaction: neither a native envelope (0x92) nor an Ethereum one")
-        return from_eth(decode_eth_tx(raw, self.eth_chain_id, self.max_tx_bytes), self.chain_id)
+        return from_eth(decode_eth_tx(raw, self.eth_chain_id, self.max_tx_bytes, sender), self.chain_id)
+
+    def signer(self, raw: bytes) -> bytes | None:
+        """Who signed `raw`, None where decoding would refuse it before (or at) its signature:
+        the recovery that `self(raw, sender)` then skips, done where the loop does not run it."""
+        if is_native(raw):
+            return signer_of(raw)
+        if not self.eth_chain_id:
+            return None
+        try:
+            return decode_eth_tx(raw, self.eth_chain_id, self.max_tx_bytes).sender
+        except InvalidTransaction:
+            return None
 
 
 def from_eth(tx: EthTx, chain_id: str) -> SignedTx:

@@ -142,23 +142,27 @@ def _check_common(chain_id: int, expected_chain_id: int, to: bytes) -> None:
         raise UnsupportedEnvelope("contract creation is not supported: there is no EVM")
 
 
-def decode_eth_tx(raw: bytes, expected_chain_id: int, max_bytes: int = MAX_TX_BYTES) -> EthTx:
-    """Decode and authenticate raw Ethereum transaction bytes for the chain `expected_chain_id`."""
+def decode_eth_tx(raw: bytes, expected_chain_id: int, max_bytes: int = MAX_TX_BYTES,
+                  sender: bytes | None = None) -> EthTx:
+    """Decode and authenticate raw Ethereum transaction bytes for the chain `expected_chain_id`.
+
+    `sender`, when given, is the sender an earlier decoding of these very bytes found (in a
+    worker process): the recovery is not done twice."""
     if len(raw) > max_bytes:
         raise TooLarge(f"transaction is {len(raw)} bytes, the limit is {max_bytes}")
     if not raw:
         raise MalformedTransaction("malformed transaction: empty")
     first = raw[0]
     if first >= 0xC0:
-        return _decode_legacy(raw, expected_chain_id)
+        return _decode_legacy(raw, expected_chain_id, sender)
     if first == TYPE_EIP1559:
-        return _decode_eip1559(raw, expected_chain_id)
+        return _decode_eip1559(raw, expected_chain_id, sender)
     if first <= 0x7F:
         raise UnsupportedEnvelope(f"transaction type {first} not supported")
     raise MalformedTransaction("malformed transaction: not an RLP list or a typed envelope")
 
 
-def _decode_legacy(raw: bytes, expected_chain_id: int) -> EthTx:
+def _decode_legacy(raw: bytes, expected_chain_id: int, sender: bytes | None) -> EthTx:
     nonce, gas_price, gas, to, value, data, v, r, s = _decode_list(raw, _LEGACY_SEDES, "legacy transaction")
     if v in (27, 28):
         raise BadSignature("only replay-protected (EIP-155) transactions allowed over RPC")
@@ -167,13 +171,14 @@ def _decode_legacy(raw: bytes, expected_chain_id: int) -> EthTx:
     chain_id, y_parity = (v - 35) // 2, (v - 35) % 2
     _check_common(chain_id, expected_chain_id, to)
     _check_ranges(nonce, gas, value, gas_price)
-    unsigned = rlp.encode([nonce, gas_price, gas, to, value, data, chain_id, 0, 0])
-    sender = _recover(keccak256(unsigned), y_parity, r, s)
+    if sender is None:
+        unsigned = rlp.encode([nonce, gas_price, gas, to, value, data, chain_id, 0, 0])
+        sender = _recover(keccak256(unsigned), y_parity, r, s)
     return EthTx(0, chain_id, nonce, gas, gas_price, gas_price, to, value, data, y_parity, r, s, sender,
                  keccak256(raw), raw)
 
 
-def _decode_eip1559(raw: bytes, expected_chain_id: int) -> EthTx:
+def _decode_eip1559(raw: bytes, expected_chain_id: int, sender: bytes | None) -> EthTx:
     fields = _decode_list(raw[1:], _EIP1559_SEDES, "EIP-1559 transaction")
     chain_id, nonce, tip_cap, fee_cap, gas, to, value, data, access_list, y_parity, r, s = fields
     _check_common(chain_id, expected_chain_id, to)
@@ -182,7 +187,8 @@ def _decode_eip1559(raw: bytes, expected_chain_id: int) -> EthTx:
         raise UnsupportedEnvelope("access lists are not supported: there is no EVM storage")
     if tip_cap > fee_cap:
         raise MalformedTransaction("max priority fee per gas higher than max fee per gas")
-    unsigned = bytes([TYPE_EIP1559]) + _unsigned_list(raw[1:], (y_parity, r, s))
-    sender = _recover(keccak256(unsigned), y_parity, r, s)
+    if sender is None:
+        unsigned = bytes([TYPE_EIP1559]) + _unsigned_list(raw[1:], (y_parity, r, s))
+        sender = _recover(keccak256(unsigned), y_parity, r, s)
     return EthTx(TYPE_EIP1559, chain_id, nonce, gas, fee_cap, tip_cap, to, value, data, y_parity, r, s, sender,
                  keccak256(raw), raw)

@@ -187,8 +187,25 @@ def decode_body(obj: Any) -> TxBody:
     )
 
 
-def decode_tx(raw: bytes, max_bytes: int = MAX_TX_BYTES) -> SignedTx:
-    """Decode and authenticate a raw transaction: MalformedTransaction, TooLarge or BadSignature."""
+def signer_of(raw: bytes) -> bytes | None:
+    """Who signed `raw`, recovered from its body bytes and signature alone (no decoding), or None
+    when `raw` is not framed as a native transaction or its signature recovers no key.
+
+    Made to run where decoding does not (a worker process): `decode_tx(raw, sender=...)` takes its
+    answer instead of recovering again, and still checks everything else."""
+    if len(raw) < 70 or raw[0] != 0x92 or raw[-67] != 0xC4 or raw[-66] != 65:
+        return None
+    try:
+        return recover_address(tagged_hash(TAG_TX, raw[1:-67]), raw[-65:])
+    except SignatureError:
+        return None
+
+
+def decode_tx(raw: bytes, max_bytes: int = MAX_TX_BYTES, sender: bytes | None = None) -> SignedTx:
+    """Decode and authenticate a raw transaction: MalformedTransaction, TooLarge or BadSignature.
+
+    `sender`, when given, is what `signer_of(raw)` returned for these very bytes: the recovery is
+    not done twice."""
     if len(raw) > max_bytes:
         raise TooLarge(f"transaction is {len(raw)} bytes, the limit is {max_bytes}")
     try:
@@ -200,11 +217,11 @@ def decode_tx(raw: bytes, max_bytes: int = MAX_TX_BYTES) -> SignedTx:
         raise MalformedTransaction(f"malformed transaction: {exc}") from exc
     # Decoding was canonical, so the body's encoding is the raw bytes between the outer
     # array header (1 byte) and the signature (bin8 header + 65 bytes): no re-encoding.
-    digest = tagged_hash(TAG_TX, raw[1:-67])
-    try:
-        sender = recover_address(digest, signature)
-    except SignatureError as exc:
-        raise BadSignature(f"bad signature: {exc}") from exc
+    if sender is None:
+        try:
+            sender = recover_address(tagged_hash(TAG_TX, raw[1:-67]), signature)
+        except SignatureError as exc:
+            raise BadSignature(f"bad signature: {exc}") from exc
     raw = bytes(raw)
     return SignedTx(body=body, signature=signature, hash=tagged_hash(TAG_TX_ID, raw), raw=raw, sender=sender)
 

@@ -42,9 +42,14 @@ def test_every_workload_in_a_mix_and_the_ethereum_client(tmp_path):
     assert mixed["committed"] == 500 and mixed["failed"] == 0
     assert mixed["workload"] == "mixed" and mixed["client"] == "native"
     assert all(c > 0 for c in mixed["cpu_s_per_1000_txs"])
-    proc, eth = _bench(tmp_path, "--txs", "200", "--workload", "token", "--client", "eth")
+    # With a recovery worker: Ethereum-signed ones are recovered there too.
+    proc, eth = _bench(tmp_path, "--txs", "200", "--workload", "token", "--client", "eth", "--recovery-workers", "1")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert eth["committed"] == 200 and eth["client"] == "eth"
+    assert eth["committed"] == 200 and eth["client"] == "eth" and eth["failed"] == 0
+    assert eth["recovery_workers"] == 1 and re.search(r"\nrecovery workers per node +1\n", proc.stdout)
+    bad = subprocess.run([sys.executable, "-m", "devnet", "devnet", "bench", "--recovery-workers", "-1"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "workers: 0 or more" in bad.stderr
 
 
 def test_a_short_soak_runs_rounds_until_the_time_is_up(tmp_path):

@@ -13,7 +13,7 @@ from tests.node.nodes import make_node_home
 
 LIMITS = ("handshake_timeout_s", "max_pending_handshakes", "max_pending_handshakes_per_ip", "ban_threshold",
           "ban_seconds", "ban_addresses", "max_msgs_per_s", "max_msgs_burst", "verifier_cache_entries",
-          "verifier_cache_bytes", "max_queue_per_peer", "max_queue_total")
+          "verifier_cache_bytes", "recovery_workers", "max_queue_per_peer", "max_queue_total")
 
 
 def _config(home: Path) -> Path:
@@ -51,6 +51,8 @@ def test_init_writes_every_limit_with_the_code_default(tmp_path):
     ("p2p", "ban_addresses", "1", r"p2p\.ban_addresses must be bool"),
     ("p2p", "max_msgs_burst", "10", r"p2p\.max_msgs_per_s \(20000\.0\) must not exceed"),
     ("mempool", "verifier_cache_bytes", "1000", r"mempool\.verifier_cache_bytes must be at least 1048576"),
+    ("mempool", "recovery_workers", "-1", r"mempool\.recovery_workers must be at least 0"),
+    ("mempool", "recovery_workers", "true", r"mempool\.recovery_workers must be int"),
     ("consensus", "max_queue_per_peer", "20000", r"consensus\.max_queue_per_peer \(20000\) must not exceed"),
     ("consensus", "max_queue_total", '"lots"', r"consensus\.max_queue_total must be int"),
 ])
