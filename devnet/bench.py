@@ -47,20 +47,25 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _proc_stats(pid: int | None) -> tuple[float, float]:
-    """(CPU seconds used, peak RSS in MB) of a node process and its worker processes, from /proc."""
+def _proc_stats(pid: int | None) -> tuple[float, float, float]:
+    """(CPU seconds used, of which by its worker processes, peak RSS in MB) of a node process and its
+    worker processes, from /proc."""
     if pid is None:
-        return 0.0, 0.0
-    cpu = peak = 0.0
+        return 0.0, 0.0, 0.0
+    cpu = workers = peak = 0.0
     for p in [pid, *_children(pid)]:  # the children: signature recovery workers, multiprocessing's tracker
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            cpu += (int(fields[11]) + int(fields[12])) / 100  # utime + stime in clock ticks (USER_HZ = 100)
+            used = (int(fields[11]) + int(fields[12])) / 100  # utime + stime in clock ticks (USER_HZ = 100)
             peak += _status_mb(p, "VmHWM")
         except (OSError, StopIteration, IndexError, ValueError):
             if p == pid:
-                return 0.0, 0.0
-    return cpu, peak
+                return 0.0, 0.0, 0.0
+            continue
+        cpu += used
+        if p != pid:
+            workers += used
+    return cpu, workers, peak
 
 
 def _rss_now(pid: int | None) -> float:
@@ -193,7 +198,7 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
         prepared = prepare(workload, client, rpc.url, cluster.chain_id, eth_chain_id, cluster.manifest.contracts or {},
                            admin, nonces[0], keys, nonces[1:])
         pids = [cluster.node(i).pid for i in range(validators)]
-        cpu0 = [_proc_stats(p)[0] for p in pids]
+        cpu0 = [_proc_stats(p)[:2] for p in pids]
         latencies: list[float] = []
         blocks: list[tuple[int, int, int]] = []
         next_nonce = list(prepared.first_nonce)
@@ -253,7 +258,8 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
         committed_total = len(latencies)
         busy = [b for b in blocks if b[2] > 0]
         times = [b[1] for b in blocks]
-        cpu = [round(s[0] - c, 2) for s, c in zip(stats, cpu0, strict=True)]
+        cpu = [round(s[0] - c[0], 2) for s, c in zip(stats, cpu0, strict=True)]
+        worker_cpu = [round(s[1] - c[1], 2) for s, c in zip(stats, cpu0, strict=True)]
         return {
             "workload": workload,
             "client": client,
@@ -277,8 +283,9 @@ def run_bench(validators: int = 4, txs: int = 20_000, accounts: int | None = Non
             "block_txs": [b[2] for b in blocks],  # every block of the measurement, in order
             "cpu_s": cpu,
             "cpu_s_per_1000_txs": [round(c * 1000 / committed_total, 3) for c in cpu],
-            "rss_mb": [round(s[1], 1) for s in stats],
-            "peak_rss_mb": round(max(s[1] for s in stats), 1),
+            "worker_cpu_s_per_1000_txs": [round(c * 1000 / committed_total, 3) for c in worker_cpu],
+            "rss_mb": [round(s[2], 1) for s in stats],
+            "peak_rss_mb": round(max(s[2] for s in stats), 1),
             "per_round": per_round,
         }
 
@@ -297,6 +304,8 @@ def print_table(r: dict[str, Any]) -> None:
         ("CPU s per 1,000 txs per node", ", ".join(map(str, r["cpu_s_per_1000_txs"]))),
         ("peak RSS per node (MB)", ", ".join(map(str, r["rss_mb"]))),
     ]
+    if r.get("recovery_workers"):
+        rows.insert(-1, ("of which its workers", ", ".join(map(str, r["worker_cpu_s_per_1000_txs"]))))
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k.ljust(width)}  {v}")

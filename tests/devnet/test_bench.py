@@ -47,6 +47,8 @@ def test_every_workload_in_a_mix_and_the_ethereum_client(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert eth["committed"] == 200 and eth["client"] == "eth" and eth["failed"] == 0
     assert eth["recovery_workers"] == 1 and re.search(r"\nrecovery workers per node +1\n", proc.stdout)
+    assert 0 < eth["worker_cpu_s_per_1000_txs"][0] < eth["cpu_s_per_1000_txs"][0], eth
+    assert re.search(r"\nof which its workers +[0-9.]+\n", proc.stdout)
     bad = subprocess.run([sys.executable, "-m", "devnet", "devnet", "bench", "--recovery-workers", "-1"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "workers: 0 or more" in bad.stderr
