@@ -16,10 +16,11 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,11 @@ def _exit_with(parent: int) -> None:
         while os.getppid() == parent:
             time.sleep(PARENT_POLL_S)
         os._exit(0)
+
+    # A Ctrl-C or a SIGTERM sent to the node's process group is the node's to handle: it shuts the
+    # pool down; a worker killed by it would break the pool and be started again while stopping.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
@@ -87,7 +93,13 @@ class RecoveryPool:
             loop.call_soon(self._flush)
         self._waiting.append((raw if recover else b"", future))
         self._unanswered += 1
+        # Counted down by a callback that runs just before the waiting task resumes (the task's own
+        # callback comes later): a submission in between still queues behind it.
+        future.add_done_callback(self._answered)
         return future
+
+    def _answered(self, _: asyncio.Future[bytes | None]) -> None:
+        self._unanswered -= 1
 
     def _flush(self) -> None:
         waiting, self._waiting = self._waiting, []
@@ -101,20 +113,28 @@ class RecoveryPool:
                        previous: asyncio.Task[None] | None) -> None:
         loop = asyncio.get_running_loop()
         executor = self._executor
+        signers: list[bytes | None] = [None] * len(group)  # what the loop is left to recover, whatever happens
         try:
-            signers = await loop.run_in_executor(executor, signers_of, self._signer, [raw for raw, _ in group])
-        except Exception as exc:  # a dead worker (BrokenProcessPool), a pool shut down: recover here
-            signers = [None] * len(group)
-            self._restart(executor, exc)
-        if previous is not None and not previous.done():
-            await asyncio.wait([previous])
-        self.found += sum(s is not None for s in signers)
-        for (_, future), signer in zip(group, signers, strict=True):
-            self._unanswered -= 1
-            if not future.done():
-                future.set_result(signer)
+            try:
+                signers = await loop.run_in_executor(executor, signers_of, self._signer, [raw for raw, _ in group])
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise
+                # Our call was cancelled by a pool shutting down (close, or a restart): the loop recovers.
+            except BrokenExecutor as exc:  # a worker died
+                self._restart(executor, exc)
+            except Exception as exc:  # not the pool's fault (an unpicklable call?): this group alone
+                log.warning("signature recovery workers could not take a group (%s); recovering it on the loop", exc)
+            if previous is not None and not previous.done():
+                await asyncio.wait([previous])
+        finally:
+            self.found += sum(s is not None for s in signers)
+            for (_, future), signer in zip(group, signers, strict=True):
+                if not future.done():
+                    future.set_result(signer)
 
-    def _restart(self, broken: Executor, exc: Exception) -> None:
+    def _restart(self, broken: Executor, exc: BaseException) -> None:
         if self.closed or broken is not self._executor:
             return  # shutting down, or another group already restarted it
         broken.shutdown(wait=False, cancel_futures=True)

@@ -16,10 +16,13 @@ from node.client.sdk import AsyncClient, RpcCallError, build_transfer
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
-def children(pid: int) -> set[int]:
+def workers_of(pid: int) -> set[int]:
+    """The node's pool workers, not multiprocessing's resource tracker (which exits with its pipes)."""
     out: set[int] = set()
     for task in Path(f"/proc/{pid}/task").iterdir():
-        out.update(int(p) for p in (task / "children").read_text().split())
+        for child in (task / "children").read_text().split():
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                out.add(int(child))
     return out
 
 
@@ -47,7 +50,7 @@ def test_a_batch_through_the_worker_commits_and_a_killed_node_takes_it_down(tmp_
         workers: set[int] = set()
         deadline = time.monotonic() + 20
         while not workers and time.monotonic() < deadline:
-            workers = children(node.pid)
+            workers = workers_of(node.pid)
             time.sleep(0.1)
         assert workers, "the node started no worker process"
         start = {i: node.client.next_nonce(c.addresses[i]) for i in range(4)}

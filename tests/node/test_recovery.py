@@ -73,27 +73,32 @@ def test_the_signer_of_each_key():
 
 
 async def test_answers_in_the_order_asked():
-    pool = RecoveryPool(1, DECODER.signer)
+    pool = RecoveryPool(2, DECODER.signer)  # two workers: a later, smaller group finishes first
     try:
         raws = [transfer(i % 4, i // 4) for i in range(40)] + [ETH_SAMPLE, b"junk", SAMPLE[:-1] + b"\x00"]
-        futures = [pool.signer(raw) for raw in raws]
-        skipped = pool.signer(b"ignored", recover=False)  # waits its turn behind the others
+        waves = [[SAMPLE] * 400, raws, [transfer(3, 9)]]
+        futures: list[asyncio.Future[bytes | None]] = []
+        for wave in waves:
+            futures += [pool.signer(raw) for raw in wave]
+            futures.append(pool.signer(b"ignored", recover=False))  # waits its turn behind them
+            await asyncio.sleep(0)  # this wave leaves as a group of its own
         order: list[int] = []
-        for i, f in enumerate([*futures, skipped]):
+        for i, f in enumerate(futures):
             f.add_done_callback(lambda _, i=i: order.append(i))
         async with asyncio.timeout(60):
             answers = await asyncio.gather(*futures)
-            assert await skipped is None
-        assert answers == [DECODER.signer(raw) for raw in raws]
-        assert answers[0] == key(0).address and answers[40] == key(1).address and answers[-2] is None
-        assert order == sorted(order)
+        expected = [a for wave in waves for a in [*(DECODER.signer(raw) for raw in wave), None]]
+        assert answers == expected
+        assert answers[400] is None and answers[401] == key(0).address and answers[441] == key(1).address
+        assert order == list(range(len(futures)))
+        assert pool.found == sum(a is not None for a in expected) >= 441
         # Nothing in flight: a submission that needs no recovery is answered at once.
         assert pool.signer(b"x", recover=False).done()
     finally:
         pool.close()
 
 
-async def test_a_killed_worker_is_replaced_and_nothing_is_lost():
+async def test_a_killed_worker_is_replaced_and_the_loop_recovers_its_group():
     pool = RecoveryPool(1, DECODER.signer)
     try:
         async with asyncio.timeout(60):
@@ -102,12 +107,26 @@ async def test_a_killed_worker_is_replaced_and_nothing_is_lost():
             for pid in list(executor._processes):  # type: ignore[attr-defined]
                 os.kill(pid, signal.SIGKILL)
             first = await asyncio.gather(*[pool.signer(transfer(1, n)) for n in range(5)])
-            assert all(a in (None, key(1).address) for a in first)  # None: the loop recovers them
+            assert first == [None] * 5  # the loop recovers these itself
             assert pool._executor is not executor and not pool.closed
             assert await pool.signer(transfer(2, 0)) == key(2).address
     finally:
         pool.close()
     assert pool.signer(SAMPLE).result() is None  # closed: the loop recovers everything
+
+
+async def test_closing_with_groups_in_flight_answers_every_one():
+    pool = RecoveryPool(1, DECODER.signer)
+    futures: list[asyncio.Future[bytes | None]] = []
+    for _ in range(8):
+        futures += [pool.signer(SAMPLE) for _ in range(200)]
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.05)
+    pool.close()
+    async with asyncio.timeout(10):
+        answers = await asyncio.gather(*futures)
+    assert set(answers) <= {None, key(0).address} and None in answers
+    assert pool._unanswered == 0
 
 
 def batch(registry, raws: list[bytes]) -> list[dict[str, Any]]:
@@ -123,7 +142,7 @@ def test_a_node_with_workers_answers_a_batch_as_one_without(tmp_path):
              eth_transfer(1, 15), eth_transfer(1, 15), build_eth_tx(key(2), 8, 15, key(9).address, 1, max_fee=2,
                                                                   priority_fee=1)]
     genesis = dataclasses.replace(make_genesis(), eth_chain_id=ETH_CHAIN_ID)
-    answers, pools, sizes = [], [], []
+    answers, pools, sizes, admitted = [], [], [], []
     for name, recovery in (("alone", None), ("workers", RecoveryPool(1, TxDecoder.for_genesis(genesis).signer))):
         chain, mempool = make_chain(tmp_path / name, genesis)
         engine = Engine(chain, mempool, None, WAL(tmp_path / name / "wal"), EngineConfig(), Outbox())
@@ -137,6 +156,8 @@ def test_a_node_with_workers_answers_a_batch_as_one_without(tmp_path):
                 assert recovery.found == 66
         pools.append(sorted(tx.hash for tx in mempool.reap(1000, 1 << 30, 1 << 60)))
         sizes.append(len(mempool))
+        admitted.append(list(mempool._by_hash))  # in the order admitted
     assert answers[0] == answers[1]
+    assert admitted[0] == admitted[1]
     assert pools[0] == pools[1] and len(pools[0]) == 62 and sizes == [63, 63]
     assert sum("error" in a for a in answers[0]) == 6
